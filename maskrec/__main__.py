@@ -1,0 +1,278 @@
+"""Command line: ``python -m maskrec COMMAND ...`` (``--help`` on each command).
+
+Exit status: 0 success, 2 bad input (with a one-line ``error:`` message, no traceback), 1 a
+training run that failed, 130 interrupted with Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+
+class UserError(Exception):
+    pass
+
+
+def _progress_bar(label: str):
+    """A one-line progress bar on stderr (only when stderr is a terminal, to keep logs clean)."""
+    tty = sys.stderr.isatty()
+
+    def draw(done: int, total: int):
+        if not tty:
+            return
+        width = 30
+        fill = int(width * done / max(total, 1))
+        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}")
+        if done >= total:
+            sys.stderr.write("\r" + " " * (len(label) + width + 20) + "\r")
+        sys.stderr.flush()
+    return draw
+
+
+def cmd_demo_data(a):
+    from .synth import generate
+    out = generate(Path(a.out), n=a.n, seed=a.seed, progress=_progress_bar("drawing"))
+    c = out["train"], out["test"]
+    print(f"wrote {a.n} demo images to {a.out}: train {c[0][1]} covered / {c[0][0]} bare, "
+          f"test {c[1][1]} covered / {c[1][0]} bare")
+
+
+def cmd_scan(a):
+    from .data import discover, scan
+    ds = discover(a.data)
+    info = scan(ds, progress=_progress_bar("scanning"))
+    s = info["summary"]
+    if a.json:
+        print(json.dumps(s))
+        return
+    c = s["counts"]
+    print(f"{s['root']}  layout: {s['layout']}" + ("  (no test split: 25% held out, stratified, seed 0)" if s["held_out"] else ""))
+    print(f"{'split':<6} {'covered(1)':>10} {'bare(0)':>8} {'total':>6}")
+    for split in ("train", "test"):
+        print(f"{split:<6} {c[split][1]:>10} {c[split][0]:>8} {c[split][0] + c[split][1]:>6}")
+    w, h = s["width"], s["height"]
+    print(f"width  min/median/max {w.get('min')}/{w.get('median')}/{w.get('max')}   "
+          f"height {h.get('min')}/{h.get('median')}/{h.get('max')}")
+    print(f"shorter side >= 32 px: {s['share_shorter_side_ge_32']:.1%}   < 128 px: {s['share_shorter_side_lt_128']:.1%}"
+          f"   formats: {s['formats']}")
+    print(f"skipped: {len(s['skipped'])}")
+    for sk in s["skipped"]:
+        print(f"  {sk['path']}: {sk['reason']}")
+
+
+def cmd_models(a):
+    from .models import REGISTRY, build, count_weights
+    for name, sp in REGISTRY.items():
+        print(f"{name}  input {sp.input_size}x{sp.input_size}  weights {count_weights(build(name)):,}  ({sp.note})")
+
+
+def _fmt(v):
+    return "  n/a " if v is None else f"{v:.4f}"
+
+
+def cmd_train(a):
+    from .config import PRESETS
+    from .runs import new_run, open_run
+    from .train import TrainingFailed, fit
+    if a.resume:
+        try:
+            run = open_run(a.resume)
+        except FileNotFoundError as e:
+            raise UserError(str(e))
+        cfg = run.config()
+        if a.epochs:
+            cfg = replace(cfg, epochs=a.epochs)
+            run.write_config(cfg)
+        done = len(run.metrics())
+        print(f"resuming {run.dir} after epoch {done} of {cfg.epochs}")
+    else:
+        if not a.net:
+            raise UserError("train needs --net (net1 or net2), or --resume RUN_DIR")
+        if a.net not in PRESETS:
+            raise UserError(f"unknown net {a.net!r} (choose from {', '.join(PRESETS)})")
+        over = {k: v for k, v in dict(data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                                      weight_decay=a.weight_decay, dropout=a.dropout, seed=a.seed,
+                                      device=a.device).items() if v is not None}
+        if a.augment:
+            over["augment"] = True
+        cfg = replace(PRESETS[a.net], **over)
+        try:
+            cfg.validate()
+        except ValueError as e:
+            raise UserError(str(e))
+        try:
+            run = new_run(cfg, run_dir=Path(a.out) if a.out else None)
+        except FileExistsError as e:
+            raise UserError(str(e))
+        print(f"run {run.dir}: {cfg.net} epochs={cfg.epochs} batch={cfg.batch_size} lr={cfg.lr} "
+              f"wd={cfg.weight_decay} dropout={cfg.dropout} seed={cfg.seed} data={cfg.data or 'demo'}")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    def on_progress(p):
+        _progress_bar(f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")(p.batch, p.batches)
+
+    print(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
+          f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} {'test_f1':>7} {'sec':>6}")
+    run.set_status("running")
+    try:
+        for r in fit(cfg, run, stop.is_set, on_progress):
+            print(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
+                  f"{r['test_error']:>8.4f} {_fmt(r['train_auc']):>9} {_fmt(r['test_auc']):>8} "
+                  f"{r['train_f1']:>8.4f} {r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
+            if "warning" in r:
+                print(f"warning: {r['warning']}")
+    except KeyboardInterrupt:
+        run.set_status("stopped")
+        print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
+        sys.exit(130)
+    except TrainingFailed as e:
+        run.set_status("failed", error=str(e))
+        print(f"error: training failed: {e}", file=sys.stderr)
+        sys.exit(1)
+    except ValueError as e:
+        run.set_status("failed", error=str(e))
+        raise UserError(str(e))
+    run.set_status("stopped" if stop.is_set() else "done")
+    best = max(run.metrics(), key=lambda r: r["test_f1"], default=None)
+    if best:
+        print(f"best test F1 {best['test_f1']:.4f} at epoch {best['epoch']}; checkpoints: {run.best_ckpt}, {run.last_ckpt}")
+
+
+def cmd_evaluate(a):
+    import numpy as np
+    from .data import discover, load_split
+    from .inference import Predictor
+    from .metrics import at_threshold
+    pred = Predictor.load(a.checkpoint)
+    ds = discover(a.data, hold_out=False)
+    has_test = any(it.split == "test" for it in ds.items)
+    split = "test" if has_test else "train"
+    X, y, _ = load_split(ds, split, pred.input_size, _progress_bar("decoding"))
+    if len(X) == 0:
+        raise UserError(f"no usable images in the {split} split of {a.data}")
+    p = np.concatenate([pred.predict_tensor(X[i:i + 512]) for i in range(0, len(X), 512)])
+    m = at_threshold(y.numpy(), p, pred.threshold)
+    m.update({"split": split if has_test else "all", "net": pred.net, "checkpoint": str(a.checkpoint)})
+    if not a.json:
+        print(f"{pred.net} on {a.data} ({m['split']}, n={m['n']}, threshold {pred.threshold:.3f})")
+        print(f"F1 {m['f1']:.4f}  AUC {_fmt(m['auc'])}  accuracy {m['accuracy']:.4f}  "
+              f"precision {m['precision']:.4f}  recall {m['recall']:.4f}")
+        print(f"confusion: TP {m['tp']}  FP {m['fp']}  TN {m['tn']}  FN {m['fn']}")
+        if ds.skipped:
+            print(f"skipped {len(ds.skipped)} files (see `python -m maskrec scan`)")
+    print(json.dumps(m)) if a.json else None
+
+
+def cmd_predict(a):
+    from .data import BadImage, open_rgb
+    from .inference import Predictor
+    pred = Predictor.load(a.checkpoint)
+    failed = 0
+    for path in a.images:
+        try:
+            img = open_rgb(Path(path))
+        except (BadImage, OSError) as e:
+            failed += 1
+            msg = {"image": path, "error": str(e)}
+            print(json.dumps(msg) if a.json else f"{path}: error: {e}", file=sys.stdout if a.json else sys.stderr)
+            continue
+        faces = _faces(pred, img)
+        if a.json:
+            print(json.dumps({"image": path, "faces": faces}))
+        else:
+            desc = ", ".join(f"{f['label']} ({f['p_mask']:.2f}) at {f['box']}" for f in faces) or "no face found"
+            print(f"{path}: {desc}")
+    if failed:
+        sys.exit(2)
+
+
+def _faces(pred, img):
+    """For now the whole image is one face (the recognition issue adds a detector)."""
+    p = float(pred.predict_proba([img])[0])
+    return [{"box": [0, 0, img.width, img.height], "label": pred.labels([p])[0], "p_mask": round(p, 4)}]
+
+
+def cmd_export(a):
+    from .export import export
+    res = export(a.checkpoint, a.format, a.out)
+    print(f"wrote {res['out']} ({res['format']}, {res['net']}, input {res['input']}); "
+          f"max |difference| to the checkpoint {res['max_abs_diff']:.2e}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m maskrec", description="MaskRec: face-mask recognition (data, training, recognition).")
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("demo-data", help="write the built-in demo dataset (report layout)")
+    s.add_argument("out", help="folder to write train/ and test/ into")
+    s.add_argument("--n", type=int, default=2000, help="number of images (default 2000)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_demo_data)
+
+    s = sub.add_parser("scan", help="counts, image sizes and skipped files of a dataset")
+    s.add_argument("data", help="dataset folder or .zip")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(func=cmd_scan)
+
+    s = sub.add_parser("models", help="list the networks")
+    s.set_defaults(func=cmd_models)
+
+    s = sub.add_parser("train", help="train a network; one line per epoch")
+    s.add_argument("--net", help="net1 or net2 (the report's presets fill the rest)")
+    s.add_argument("--data", help="dataset folder or .zip (default: the built-in demo data)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--weight-decay", type=float)
+    s.add_argument("--dropout", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
+    s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("evaluate", help="F1/AUC/accuracy of a checkpoint on a dataset")
+    s.add_argument("checkpoint")
+    s.add_argument("--data", required=True)
+    s.add_argument("--json", action="store_true", help="last line: one JSON object")
+    s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("predict", help="classify faces in images")
+    s.add_argument("checkpoint")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--json", action="store_true", help="one JSON object per image")
+    s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript (verified)")
+    s.add_argument("checkpoint")
+    s.add_argument("--format", choices=["onnx", "torchscript"], required=True)
+    s.add_argument("out")
+    s.set_defaults(func=cmd_export)
+    return p
+
+
+def main(argv=None) -> int:
+    from .checkpoint import CheckpointError
+    from .data import DataError
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except (UserError, DataError, CheckpointError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

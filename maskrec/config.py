@@ -1,0 +1,92 @@
+"""Settings as frozen dataclasses, and where MaskRec keeps its files.
+
+All defaults live here. The report's two recipes are presets of :class:`TrainConfig`;
+``dataclasses.replace(PRESETS["net2"], epochs=5)`` makes a variant.
+
+Files: everything MaskRec writes goes under ``home()`` (``$MASKREC_HOME``, default the repo
+folder): ``runs/`` (one folder per training run), ``cache/`` (decoded images, scan results)
+and ``data/demo`` (the generated demo dataset).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CLASS_NAMES = ("no_mask", "mask")  # index = label: 0 bare face, 1 covered face
+
+
+def home() -> Path:
+    return Path(os.environ.get("MASKREC_HOME", REPO_ROOT)).expanduser()
+
+
+def runs_dir() -> Path:
+    return home() / "runs"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("MASKREC_CACHE", home() / "cache")).expanduser()
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    net: str = "net1"
+    data: str = ""  # dataset folder or .zip; "" means the built-in demo dataset
+    epochs: int = 10
+    batch_size: int = 512
+    lr: float = 1e-3
+    weight_decay: float = 1e-3
+    dropout: float = 0.0  # rate of the net's own dropout layers (Net1 has none)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    augment: bool = False  # flip, small crop/scale, colour jitter
+    eval_batch_size: int = 512
+    # Speed switches (see README, Performance). None = pick what is fastest on this machine.
+    channels_last: bool | None = None
+    bf16: bool | None = None
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError with a plain message when a value cannot work."""
+        from .models import REGISTRY  # models imports config; import here to avoid a cycle
+
+        problems = []
+        if self.net not in REGISTRY:
+            problems.append(f"unknown net {self.net!r} (choose from {', '.join(REGISTRY)})")
+        if not 1 <= self.epochs <= 10_000:
+            problems.append(f"epochs must be 1..10000, got {self.epochs}")
+        if not 1 <= self.batch_size <= 65_536:
+            problems.append(f"batch size must be 1..65536, got {self.batch_size}")
+        if not (0 < self.lr <= 10) or self.lr != self.lr:
+            problems.append(f"learning rate must be in (0, 10], got {self.lr}")
+        if not (0 <= self.weight_decay <= 1) or self.weight_decay != self.weight_decay:
+            problems.append(f"weight decay must be in [0, 1], got {self.weight_decay}")
+        if not 0 <= self.dropout < 1:
+            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
+            problems.append(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+# The report's recipes (section 2e and 3e).
+PRESETS: dict[str, TrainConfig] = {
+    "net1": TrainConfig(net="net1", epochs=10, batch_size=512, lr=1e-3, weight_decay=1e-3),
+    "net2": TrainConfig(net="net2", epochs=50, batch_size=128, lr=1e-3, weight_decay=1e-3, dropout=0.2),
+}
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    test_fraction: float = 0.25  # held out (stratified, seeded) when a dataset has no test split
+    split_seed: int = 0
+    exts: tuple[str, ...] = field(default=(".jpg", ".jpeg", ".png", ".bmp", ".webp"))

@@ -1,0 +1,78 @@
+"""Predictor: one checkpoint file -> preprocessing -> P(mask) for face images.
+
+    pred = Predictor.load("checkpoints/net1.pt")
+    p = pred.predict_proba([pil_or_rgb_array, ...])   # (N,) P(mask), one batch
+    labels = pred.labels(p)                              # "mask" / "no_mask" at the saved threshold
+
+Everything (net, input size, preprocessing, threshold) comes from the checkpoint itself. Images go
+through the same ``data.to_input`` as training, all of a frame's faces in one batch.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import checkpoint
+from .data import batch_to_float, to_input
+from .models import build
+
+
+class Predictor:
+    def __init__(self, ckpt: dict, device: str | torch.device = "cpu", path: Path | None = None):
+        self.path = path
+        self.net: str = ckpt["net"]
+        self.input_size: int = int(ckpt["input_size"])
+        self.classes: list[str] = list(ckpt.get("classes", ["no_mask", "mask"]))
+        self.threshold: float = float(ckpt.get("threshold", 0.5))
+        self.metrics: dict = dict(ckpt.get("metrics", {}))
+        self.config: dict = dict(ckpt.get("config", {}))
+        self.device = torch.device(device)
+        self.model = build(self.net, dropout=self.config.get("dropout"))
+        try:
+            self.model.load_state_dict(ckpt["model"])
+        except (RuntimeError, KeyError) as e:
+            raise checkpoint.CheckpointError(
+                f"the weights in {path.name if path else 'the checkpoint'} do not fit {self.net}: "
+                f"{str(e).splitlines()[0]}") from None
+        self.model.eval().to(self.device, memory_format=torch.channels_last)
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
+        return cls(checkpoint.load(path), device, Path(path))
+
+    def preprocess(self, images) -> torch.Tensor:
+        # list of PIL RGB images or (H, W, 3) uint8 RGB arrays -> (B, 3, S, S) uint8
+        arrs = [to_input(im if isinstance(im, Image.Image) else Image.fromarray(im), self.input_size)
+                for im in images]
+        return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
+
+    @torch.inference_mode()
+    def predict_tensor(self, x: torch.Tensor) -> np.ndarray:
+        """(B, 3, S, S) uint8 -> (B,) P(mask)."""
+        if len(x) == 0:
+            return np.zeros(0, np.float32)
+        xb = batch_to_float(x.to(self.device)).contiguous(memory_format=torch.channels_last)
+        return self.model(xb)[:, 1].exp().float().cpu().numpy()
+
+    def predict_proba(self, images) -> np.ndarray:
+        images = list(images)
+        if not images:
+            return np.zeros(0, np.float32)
+        return self.predict_tensor(self.preprocess(images))
+
+    def labels(self, p: np.ndarray, threshold: float | None = None) -> list[str]:
+        t = self.threshold if threshold is None else threshold
+        return [self.classes[1] if v >= t else self.classes[0] for v in np.atleast_1d(p)]
+
+
+def set_threshold(path: str | Path, threshold: float, how: str = "") -> None:
+    """Save a chosen decision threshold into a checkpoint (atomically), for recognition to use."""
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+    ck = checkpoint.load(path)
+    ck["threshold"] = float(threshold)
+    ck["threshold_how"] = how
+    checkpoint.save(Path(path), {k: v for k, v in ck.items() if k != "format"})

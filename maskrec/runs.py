@@ -1,0 +1,152 @@
+"""Runs on disk: the disk is the database.
+
+A run is a folder ``runs/<id>/`` holding ``config.json``, ``metrics.jsonl`` (one JSON object per
+finished epoch), ``status.json``, ``errors.json`` (test images the model gets wrong), ``last.pt`` and
+``best.pt`` (by test F1). Every file is written atomically, so a reload, a second tab, a server
+restart or a kill -9 finds every finished epoch and a loadable checkpoint.
+
+A run whose status says running but whose process is gone reads as ``interrupted``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from .atomic import atomic_write_text
+from .config import TrainConfig, runs_dir
+
+# Identifies this process: a status written by an earlier server with the same pid is not ours.
+PROCESS_TOKEN = uuid.uuid4().hex
+STATES = ("queued", "running", "done", "stopped", "failed", "interrupted")
+METRIC_KEYS = ("epoch", "train_loss", "test_loss", "train_error", "test_error", "train_auc",
+               "test_auc", "train_f1", "test_f1", "seconds")
+
+
+def _clean(obj):
+    """JSON has no NaN: write null instead, so every reader can parse the file."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return obj
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class Run:
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def last_ckpt(self) -> Path:
+        return self.dir / "last.pt"
+
+    @property
+    def best_ckpt(self) -> Path:
+        return self.dir / "best.pt"
+
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(json.loads((self.dir / "config.json").read_text()))
+
+    def write_config(self, cfg: TrainConfig) -> None:
+        atomic_write_text(self.dir / "config.json", json.dumps(cfg.to_dict(), indent=2))
+
+    def metrics(self) -> list[dict]:
+        """Finished epochs, in order. A torn last line (from an old crash) is ignored."""
+        path = self.dir / "metrics.jsonl"
+        if not path.exists():
+            return []
+        out = []
+        for line in path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                continue
+        return out
+
+    def append_metrics(self, record: dict) -> None:
+        # Rewrite the whole (small) file atomically rather than append: a crash mid-write can
+        # then never leave a torn line behind.
+        lines = [json.dumps(_clean(r)) for r in self.metrics() if r.get("epoch", 0) < record["epoch"]]
+        lines.append(json.dumps(_clean(record)))
+        atomic_write_text(self.dir / "metrics.jsonl", "\n".join(lines) + "\n")
+
+    def set_status(self, state: str, **extra) -> None:
+        assert state in STATES, state
+        rec = {"state": state, "pid": os.getpid(), "token": PROCESS_TOKEN, "updated": time.time(), **extra}
+        atomic_write_text(self.dir / "status.json", json.dumps(_clean(rec)))
+
+    def status(self) -> dict:
+        """The stored status, with running/queued turned into interrupted when its process is gone."""
+        try:
+            st = json.loads((self.dir / "status.json").read_text())
+        except (OSError, ValueError):
+            st = {"state": "interrupted" if self.metrics() else "failed", "error": "no status file"}
+        if st.get("state") in ("running", "queued"):
+            pid, token = st.get("pid", -1), st.get("token")
+            ours = token == PROCESS_TOKEN
+            if (not ours and pid == os.getpid()) or not _pid_alive(pid):
+                st = {**st, "state": "interrupted"}
+        return st
+
+    def write_json(self, name: str, obj) -> None:
+        atomic_write_text(self.dir / name, json.dumps(_clean(obj)))
+
+    def read_json(self, name: str, default=None):
+        try:
+            return json.loads((self.dir / name).read_text())
+        except (OSError, ValueError):
+            return default
+
+
+def new_run(cfg: TrainConfig, root: Path | None = None, run_dir: Path | None = None) -> Run:
+    """Create a run folder (a given one, or runs/<time>-<net>-<random>) with its config."""
+    if run_dir is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        run_dir = (root or runs_dir()) / f"{stamp}-{cfg.net}-{secrets.token_hex(2)}"
+    run_dir = Path(run_dir)
+    if (run_dir / "config.json").exists():
+        raise FileExistsError(f"{run_dir} already holds a run; use resume, or pick another folder")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    run = Run(run_dir)
+    run.write_config(cfg)
+    run.set_status("queued")
+    return run
+
+
+def list_runs(root: Path | None = None) -> list[Run]:
+    """Every run folder under root, newest first."""
+    root = root or runs_dir()
+    if not root.exists():
+        return []
+    runs = [Run(d) for d in root.iterdir() if (d / "config.json").exists()]
+    return sorted(runs, key=lambda r: (r.dir / "config.json").stat().st_mtime, reverse=True)
+
+
+def open_run(run_id_or_path: str | Path, root: Path | None = None) -> Run:
+    p = Path(run_id_or_path)
+    if not (p / "config.json").exists():
+        p = (root or runs_dir()) / str(run_id_or_path)
+    if not (p / "config.json").exists():
+        raise FileNotFoundError(f"no run at {run_id_or_path}")
+    return Run(p)

@@ -1,0 +1,308 @@
+"""Training: a plain loop cut into functions, and a background job that runs it.
+
+``fit(cfg, run)`` trains and yields one record per epoch (after it is safely on disk)::
+
+    for rec in fit(PRESETS["net1"], new_run(cfg)):
+        print(rec["epoch"], rec["test_f1"])
+
+Train metrics are taken over the epoch's batches as the model learns them (the loss the
+optimiser saw); test metrics come from a full pass in eval mode. ``should_stop`` is polled before
+every batch, so a stop takes effect within one batch. Calling ``fit`` again on a run that holds a
+``last.pt`` resumes after its last finished epoch, with optimiser and random state restored.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+import traceback
+from dataclasses import replace
+from typing import Callable, Iterator, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from . import checkpoint
+from .config import CLASS_NAMES, TrainConfig
+from .data import DataError, Dataset, batch_to_float, discover, load_split, preprocessing_info
+from .metrics import epoch_metrics
+from .models import build, spec
+from .runs import Run
+
+N_ERRORS_KEPT = 48  # misclassified test images kept per epoch for the gallery
+# Two classes start near ln 2 = 0.69; a mean batch loss this high means the true class gets
+# probability e^-100: the run has diverged even if the numbers are still finite.
+DIVERGED_LOSS = 100.0
+
+
+class BatchProgress(NamedTuple):
+    """Handed from the training thread to whoever draws a progress bar (immutable, so safe to share)."""
+    epoch: int
+    batch: int
+    batches: int
+    phase: str  # "load" | "train" | "test"
+    epoch_started: float
+
+
+class TrainingFailed(RuntimeError):
+    pass
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device cuda was asked for, but no CUDA GPU is available here")
+    return dev
+
+
+def _bf16_ok(device: torch.device) -> bool:
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def speed_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, bool]:
+    """(channels_last, bf16): the config's choice, or what pays on this hardware when None."""
+    cl = cfg.channels_last if cfg.channels_last is not None else True
+    bf16 = cfg.bf16 if cfg.bf16 is not None else _bf16_ok(device)
+    return cl, bf16
+
+
+def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """Flip, small crop/scale and colour jitter on a float batch (B, 3, S, S) in [0, 1]."""
+    b = x.shape[0]
+    flip = torch.rand(b, generator=gen) < 0.5
+    x = torch.where(flip[:, None, None, None].to(x.device), x.flip(3), x)
+    scale = 0.9 + 0.2 * torch.rand(b, generator=gen)
+    shift = (torch.rand(b, 2, generator=gen) - 0.5) * 0.16
+    theta = torch.zeros(b, 2, 3)
+    theta[:, 0, 0] = theta[:, 1, 1] = scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
+    bright = (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)).to(x.device)
+    contrast = (0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)).to(x.device)
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    return ((x - mean) * contrast + mean * bright).clamp_(0, 1)
+
+
+def _prepare(xb: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    xb = batch_to_float(xb.to(device, non_blocking=True))
+    return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
+
+
+def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
+                    cfg: TrainConfig, gen: torch.Generator, device: torch.device, *,
+                    channels_last: bool, bf16: bool, should_stop: Callable[[], bool],
+                    on_batch: Callable[[int, int], None]) -> tuple[float, np.ndarray, np.ndarray] | None:
+    """One pass over X in a seeded random order. Returns (mean loss, labels, p_mask) or None if stopped."""
+    model.train()
+    order = torch.randperm(len(X), generator=gen)
+    n_batches = math.ceil(len(X) / cfg.batch_size)
+    total, labels, scores = 0.0, [], []
+    for b in range(n_batches):
+        if should_stop():
+            return None
+        idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+        xb = _prepare(X[idx], device, channels_last)
+        yb = y[idx].to(device, non_blocking=True)
+        if cfg.augment:
+            xb = augment_batch(xb, gen)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(xb)
+        loss = F.nll_loss(out.float(), yb)
+        if not torch.isfinite(loss) or loss.item() > DIVERGED_LOSS:
+            raise TrainingFailed(f"training diverged: the loss reached {loss.item():.4g} in batch {b + 1}; "
+                                 f"lower the learning rate (now {cfg.lr})")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total += loss.item() * len(idx)
+        labels.append(yb.cpu())
+        scores.append(out.detach().float()[:, 1].exp().cpu())
+        on_batch(b + 1, n_batches)
+    return total / len(X), torch.cat(labels).numpy(), torch.cat(scores).numpy()
+
+
+@torch.inference_mode()
+def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, *,
+             batch_size: int = 512, channels_last: bool = False, bf16: bool = False,
+             on_batch: Callable[[int, int], None] | None = None) -> tuple[float, np.ndarray]:
+    """(mean NLL loss, p_mask per image) in eval mode."""
+    model.eval()
+    total, scores = 0.0, []
+    n_batches = math.ceil(len(X) / batch_size)
+    for b in range(n_batches):
+        sl = slice(b * batch_size, (b + 1) * batch_size)
+        xb = _prepare(X[sl], device, channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(xb).float()
+        total += F.nll_loss(out, y[sl].to(device), reduction="sum").item()
+        scores.append(out[:, 1].exp().cpu())
+        if on_batch:
+            on_batch(b + 1, n_batches)
+    return total / max(len(X), 1), torch.cat(scores).numpy() if scores else np.zeros(0)
+
+
+def resolve_data(cfg: TrainConfig) -> Dataset:
+    if cfg.data:
+        return discover(cfg.data)
+    from .synth import ensure_demo_data
+    return discover(ensure_demo_data())
+
+
+def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: False,
+        on_progress: Callable[[BatchProgress], None] = lambda p: None) -> Iterator[dict]:
+    """Train cfg into run (resuming from its last.pt if there is one); yield one record per epoch."""
+    cfg.validate()
+    device = pick_device(cfg.device)
+    channels_last, bf16 = speed_settings(cfg, device)
+    size = spec(cfg.net).input_size
+    t_load = time.time()
+    on_progress(BatchProgress(0, 0, 1, "load", t_load))
+    ds = resolve_data(cfg)
+    load_cb = lambda done, total: on_progress(BatchProgress(0, done, total, "load", t_load))
+    Xtr, ytr, _ = load_split(ds, "train", size, load_cb)
+    Xte, yte, test_paths = load_split(ds, "test", size)
+    if len(Xtr) == 0:
+        raise DataError("the train split has no usable images")
+    if len(Xte) == 0:
+        raise DataError("the test split has no usable images")
+    if device.type == "cuda":
+        Xtr, Xte = Xtr.pin_memory(), Xte.pin_memory()
+
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build(cfg.net, dropout=cfg.dropout).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    start, best_f1 = 1, -1.0
+    if run.last_ckpt.exists():
+        ck = checkpoint.load(run.last_ckpt, map_location=device)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        gen.set_state(ck["rng"]["gen"])
+        torch.set_rng_state(ck["rng"]["torch"])
+        start, best_f1 = ck["epoch"] + 1, ck.get("best_f1", -1.0)
+
+    base = {"net": cfg.net, "input_size": size, "preprocessing": preprocessing_info(size),
+            "classes": list(CLASS_NAMES), "threshold": 0.5, "config": cfg.to_dict(),
+            "data": {"root": str(ds.root), "layout": ds.layout, "held_out": ds.held_out,
+                     "counts": ds.counts(), "skipped": len(ds.skipped)}}
+    for epoch in range(start, cfg.epochs + 1):
+        t0 = time.time()
+        cb = lambda done, total, phase="train": on_progress(BatchProgress(epoch, done, total, phase, t0))
+        tr = train_one_epoch(model, opt, Xtr, ytr, cfg, gen, device, channels_last=channels_last,
+                             bf16=bf16, should_stop=should_stop, on_batch=cb)
+        if tr is None:
+            return
+        te_loss, te_p = evaluate(model, Xte, yte, device, batch_size=cfg.eval_batch_size,
+                                 channels_last=channels_last, bf16=bf16,
+                                 on_batch=lambda d, t: cb(d, t, "test"))
+        mtr = epoch_metrics(tr[1], tr[2], tr[0])
+        mte = epoch_metrics(yte.numpy(), te_p, te_loss)
+        rec = {"epoch": epoch, **{f"train_{k}": v for k, v in mtr.items()},
+               **{f"test_{k}": v for k, v in mte.items()}, "seconds": round(time.time() - t0, 3)}
+        if mte["auc"] is None:
+            rec["warning"] = "test AUC undefined: the test split holds one class only"
+        run.write_json("errors.json", _errors(test_paths, yte.numpy(), te_p, epoch))
+        is_best = mte["f1"] > best_f1
+        best_f1 = max(best_f1, mte["f1"])
+        ck = {**base, "epoch": epoch, "metrics": rec, "best_f1": best_f1,
+              "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+              "optimizer": opt.state_dict(),
+              "rng": {"gen": gen.get_state(), "torch": torch.get_rng_state()}}
+        if is_best:  # best.pt needs no optimiser: it is for using, not resuming
+            checkpoint.save(run.best_ckpt, {k: v for k, v in ck.items() if k not in ("optimizer", "rng")})
+        checkpoint.save(run.last_ckpt, ck)
+        run.append_metrics(rec)
+        yield rec
+
+
+def _errors(paths, y, p, epoch) -> dict:
+    wrong = np.where((p >= 0.5).astype(int) != y)[0]
+    # Most confidently wrong first: those teach the most about the model.
+    wrong = wrong[np.argsort(-np.abs(p[wrong] - 0.5))][:N_ERRORS_KEPT]
+    return {"epoch": epoch, "n_wrong": int(((p >= 0.5).astype(int) != y).sum()), "n": len(y),
+            "images": [{"path": paths[i], "label": int(y[i]), "p_mask": float(p[i])} for i in wrong]}
+
+
+class TrainingJob:
+    """Runs fit() on a daemon thread. Never touches Streamlit; pages poll it.
+
+    ``history()`` and ``progress()`` hand out copies under a lock, ``stop()`` sets an Event that
+    fit() polls before every batch, and a failure becomes status "failed" with the error text.
+    ``slots`` (a shared Semaphore) makes extra jobs wait visibly as "queued".
+    """
+
+    def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None):
+        self.cfg, self.run, self._slots = cfg, run, slots
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._history: list[dict] = list(run.metrics())
+        self._progress: BatchProgress | None = None
+        self.status, self.error = "queued", None
+        self._thread = threading.Thread(target=self._main, name=f"train-{run.id}", daemon=True)
+
+    def start(self) -> "TrainingJob":
+        self.run.set_status("queued")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def history(self) -> list[dict]:
+        with self._lock:
+            return list(self._history)
+
+    def progress(self) -> BatchProgress | None:
+        with self._lock:
+            return self._progress
+
+    def _set_progress(self, p: BatchProgress) -> None:
+        with self._lock:
+            self._progress = p
+
+    def _set(self, status: str, error: str | None = None) -> None:
+        self.status, self.error = status, error
+        self.run.set_status(status, **({"error": error} if error else {}))
+
+    def _main(self) -> None:
+        if self._slots is not None:
+            while not self._slots.acquire(timeout=0.2):
+                if self._stop.is_set():
+                    self._set("stopped")
+                    return
+        try:
+            self._set("running")
+            for rec in fit(self.cfg, self.run, self._stop.is_set, self._set_progress):
+                with self._lock:
+                    self._history.append(rec)
+            self._set("stopped" if self._stop.is_set() else "done")
+        except (ValueError, TrainingFailed, OSError) as e:  # user-facing: say it plainly
+            self._set("failed", f"{type(e).__name__}: {e}")
+        except Exception as e:  # anything else: keep the traceback for the report
+            self._set("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+
+def resume_config(run: Run, **overrides) -> TrainConfig:
+    """The run's own config, optionally with more epochs etc., saved back to the run."""
+    cfg = replace(run.config(), **overrides) if overrides else run.config()
+    run.write_config(cfg)
+    return cfg

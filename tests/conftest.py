@@ -1,0 +1,50 @@
+"""Shared fixtures: an isolated MASKREC_HOME per test, small generated datasets, the dev data."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+DEV_DATA = Path(os.environ.get("MASKREC_DEV_DATA", REPO.parent / "shared" / "datasets" / "facemask-dev"))
+SCENES = Path(os.environ.get("MASKREC_SCENES", REPO.parent / "shared" / "datasets" / "facemask-scenes-dev"))
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path_factory, monkeypatch):
+    """Runs, caches and demo data of each test go to a fresh folder, never the repo."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("MASKREC_HOME", str(home))
+    monkeypatch.delenv("MASKREC_CACHE", raising=False)
+    return home
+
+
+def save_image(path: Path, size=(48, 40), color=(200, 120, 90), mode="RGB", fmt=None, **kw) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(abs(hash(str(path))) % 2**32)
+    arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
+    arr[: size[1] // 2] = color
+    img = Image.fromarray(arr, "RGB")
+    if mode != "RGB":
+        img = img.convert(mode)
+    img.save(path, format=fmt, **kw)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_dir(tmp_path_factory) -> Path:
+    """A small demo dataset (report layout) drawn by maskrec.synth, shared by the session."""
+    from maskrec.synth import generate
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    generate(out, n=480, seed=1)
+    return out
+
+
+@pytest.fixture
+def dev_data() -> Path:
+    if not (DEV_DATA / "train").is_dir():
+        pytest.skip(f"dev dataset not found at {DEV_DATA} (it lives in ../shared, present in CI)")
+    return DEV_DATA

@@ -1,0 +1,69 @@
+import os
+
+import pytest
+import torch
+
+from maskrec import checkpoint
+from maskrec.checkpoint import CheckpointError
+from maskrec.inference import Predictor
+from maskrec.models import build
+from tests.conftest import REPO
+
+
+def _ckpt(net="net1"):
+    return {"net": net, "input_size": 32, "classes": ["no_mask", "mask"], "threshold": 0.5,
+            "model": build(net).state_dict(), "config": {}}
+
+
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch /tmp/maskrec-pwned",))
+
+
+def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "x": Evil()}, path)
+    with pytest.raises(CheckpointError, match="refused"):
+        checkpoint.load(path)
+    assert not os.path.exists("/tmp/maskrec-pwned")
+
+
+def test_corrupt_foreign_and_mismatched_checkpoints_give_clear_errors(tmp_path):
+    (tmp_path / "junk.pt").write_bytes(os.urandom(2000))
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        checkpoint.load(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a MaskRec checkpoint"):
+        checkpoint.load(tmp_path / "foreign.pt")
+    bad = _ckpt()
+    bad["net"] = "net2"  # net1 weights labelled net2
+    checkpoint.save(tmp_path / "mismatch.pt", bad)
+    with pytest.raises(CheckpointError, match="do not fit net2"):
+        Predictor.load(tmp_path / "mismatch.pt")
+    checkpoint.save(tmp_path / "ok.pt", _ckpt())
+    data = (tmp_path / "ok.pt").read_bytes()
+    (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError):
+        checkpoint.load(tmp_path / "cut.pt")
+
+
+def test_threshold_is_saved_into_the_checkpoint(tmp_path):
+    from maskrec.inference import set_threshold
+    checkpoint.save(tmp_path / "c.pt", _ckpt())
+    set_threshold(tmp_path / "c.pt", 0.37, "best F1")
+    assert Predictor.load(tmp_path / "c.pt").threshold == pytest.approx(0.37)
+
+
+@pytest.mark.parametrize("name,goal", [("net1", 0.96)])
+def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
+    import numpy as np
+    from maskrec.data import discover, load_split
+    from maskrec.metrics import at_threshold
+    path = REPO / "checkpoints" / f"{name}.pt"
+    assert path.exists(), f"{path} is missing"
+    pred = Predictor.load(path)
+    X, y, _ = load_split(discover(dev_data), "test", pred.input_size)
+    p = np.concatenate([pred.predict_tensor(X[i:i + 256]) for i in range(0, len(X), 256)])
+    m = at_threshold(y.numpy(), p, pred.threshold)
+    assert m["n"] == 986
+    assert m["f1"] >= goal

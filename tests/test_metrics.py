@@ -1,0 +1,28 @@
+import numpy as np
+import pytest
+
+from maskrec.metrics import at_threshold, best_f1_threshold, epoch_metrics, threshold_for_fpr
+
+
+def test_epoch_metrics_on_a_known_case():
+    y = np.array([1, 1, 0, 0])
+    p = np.array([0.9, 0.4, 0.2, 0.6])
+    m = epoch_metrics(y, p, loss=0.5)
+    assert m["error"] == pytest.approx(0.5)
+    assert m["f1"] == pytest.approx(0.5)
+    assert m["auc"] == pytest.approx(0.75)
+
+
+def test_auc_is_none_when_a_split_has_one_class():
+    assert epoch_metrics(np.array([1, 1]), np.array([0.7, 0.2]), 0.1)["auc"] is None
+
+
+def test_threshold_tools():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    p = np.array([0.1, 0.2, 0.55, 0.5, 0.8, 0.9])
+    t = best_f1_threshold(y, p)
+    assert at_threshold(y, p, t)["f1"] >= at_threshold(y, p, 0.5)["f1"]
+    t0 = threshold_for_fpr(y, p, 0.0)
+    assert at_threshold(y, p, t0)["fp"] == 0
+    m = at_threshold(y, p, 0.5)
+    assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (3, 1, 2, 0)
