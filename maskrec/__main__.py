@@ -144,28 +144,20 @@ def cmd_train(a):
 
 
 def cmd_evaluate(a):
-    import numpy as np
-    from .data import discover, load_split
+    from .evaluate import score
     from .inference import Predictor
     from .metrics import at_threshold
     pred = Predictor.load(a.checkpoint)
-    ds = discover(a.data, hold_out=False)
-    has_test = any(it.split == "test" for it in ds.items)
-    split = "test" if has_test else "train"
-    X, y, _ = load_split(ds, split, pred.input_size, _progress_bar("decoding"))
-    if len(X) == 0:
-        raise UserError(f"no usable images in the {split} split of {a.data}")
-    p = np.concatenate([pred.predict_tensor(X[i:i + 512]) for i in range(0, len(X), 512)])
-    m = at_threshold(y.numpy(), p, pred.threshold)
-    m.update({"split": split if has_test else "all", "net": pred.net, "checkpoint": str(a.checkpoint)})
-    if not a.json:
-        print(f"{pred.net} on {a.data} ({m['split']}, n={m['n']}, threshold {pred.threshold:.3f})")
-        print(f"F1 {m['f1']:.4f}  AUC {_fmt(m['auc'])}  accuracy {m['accuracy']:.4f}  "
-              f"precision {m['precision']:.4f}  recall {m['recall']:.4f}")
-        print(f"confusion: TP {m['tp']}  FP {m['fp']}  TN {m['tn']}  FN {m['fn']}")
-        if ds.skipped:
-            print(f"skipped {len(ds.skipped)} files (see `python -m maskrec scan`)")
-    print(json.dumps(m)) if a.json else None
+    res = score(pred, a.data, _progress_bar("decoding"))
+    m = at_threshold(res.y, res.p, pred.threshold)
+    m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint)})
+    if a.json:
+        print(json.dumps(m))
+        return
+    print(f"{pred.net} on {a.data} ({m['split']}, n={m['n']}, threshold {pred.threshold:.3f})")
+    print(f"F1 {m['f1']:.4f}  AUC {_fmt(m['auc'])}  accuracy {m['accuracy']:.4f}  "
+          f"precision {m['precision']:.4f}  recall {m['recall']:.4f}")
+    print(f"confusion: TP {m['tp']}  FP {m['fp']}  TN {m['tn']}  FN {m['fn']}")
 
 
 def cmd_predict(a):

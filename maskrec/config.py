@@ -29,6 +29,33 @@ def cache_dir() -> Path:
     return Path(os.environ.get("MASKREC_CACHE", home() / "cache")).expanduser()
 
 
+def demo_dir() -> Path:
+    return home() / "data" / "demo"
+
+
+def data_roots() -> list[Path]:
+    """Folders that dataset paths typed into the browser must lie under.
+
+    ``$MASKREC_DATA_ROOTS`` (os.pathsep-separated) or, by default, MaskRec's data folder and the
+    server's working directory.
+    """
+    env = os.environ.get("MASKREC_DATA_ROOTS")
+    roots = env.split(os.pathsep) if env else [str(home() / "data"), os.getcwd()]
+    return [Path(r).expanduser().resolve() for r in roots if r]
+
+
+def confine(path: str | os.PathLike) -> Path:
+    """The resolved path if it lies under a data root, else ValueError (links are resolved first,
+    so a link cannot lead out)."""
+    p = Path(path).expanduser().resolve()
+    for root in data_roots():
+        if p == root or root in p.parents:
+            return p
+    allowed = ", ".join(str(r) for r in data_roots())
+    raise ValueError(f"{path} is outside the allowed data folders ({allowed}); "
+                     f"set MASKREC_DATA_ROOTS to allow more")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     net: str = "net1"

@@ -150,3 +150,15 @@ def open_run(run_id_or_path: str | Path, root: Path | None = None) -> Run:
     if not (p / "config.json").exists():
         raise FileNotFoundError(f"no run at {run_id_or_path}")
     return Run(p)
+
+
+def summary(run: Run) -> dict:
+    """One row for run tables: config essentials, state, and the best epoch by test F1."""
+    cfg, hist = run.config(), run.metrics()
+    best = max(hist, key=lambda r: r.get("test_f1") or 0.0, default={})
+    return {"run": run.id, "net": cfg.net, "state": run.status().get("state"),
+            "epochs": f"{len(hist)}/{cfg.epochs}", "batch": cfg.batch_size, "lr": cfg.lr,
+            "best_test_f1": best.get("test_f1"), "best_epoch": best.get("epoch"),
+            "test_auc": best.get("test_auc"), "test_error": best.get("test_error"),
+            "test_loss": best.get("test_loss"), "minutes": round(sum(r.get("seconds", 0) for r in hist) / 60, 1),
+            "data": cfg.data or "demo"}

@@ -306,3 +306,30 @@ def resume_config(run: Run, **overrides) -> TrainConfig:
     cfg = replace(run.config(), **overrides) if overrides else run.config()
     run.write_config(cfg)
     return cfg
+
+
+class JobRegistry:
+    """Every TrainingJob of this process, by run id. Shared by all browser sessions (the pages keep
+    it in ``st.cache_resource``); ``max_parallel`` jobs train at once, the rest queue visibly."""
+
+    def __init__(self, max_parallel: int = 1):
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(max_parallel)
+
+    def start(self, cfg: TrainConfig, run: Run) -> TrainingJob:
+        with self._lock:
+            old = self._jobs.get(run.id)
+            if old is not None and old.alive:
+                return old  # a second click or a second tab must not start the run twice
+            job = TrainingJob(cfg, run, self._slots)
+            self._jobs[run.id] = job
+        return job.start()
+
+    def get(self, run_id: str) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def active(self) -> list[TrainingJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.alive]

@@ -1,0 +1,127 @@
+"""Plotly figures for the pages (plain functions of plain data; no Streamlit here)."""
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+INPUT_SIZES = (32, 64)  # Net1 and Net2 input sides, marked on size plots
+COLORS = {1: "#2ca02c", 0: "#d62728", "train": "#1f77b4", "test": "#ff7f0e"}
+LABEL_NAMES = {1: "covered (1)", 0: "bare (0)"}
+TOP_LEGEND = dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right")
+CURVES = (("loss", "Loss (NLL)"), ("error", "Error"), ("auc", "ROC AUC"), ("f1", "F1"))
+
+
+def training_curves(history: list[dict], title: str = "") -> go.Figure:
+    """2x2: loss, error, ROC AUC, F1 per epoch, train and test."""
+    fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in CURVES],
+                        horizontal_spacing=0.08, vertical_spacing=0.14)
+    epochs = [r["epoch"] for r in history]
+    for k, (key, _) in enumerate(CURVES):
+        for split in ("train", "test"):
+            fig.add_trace(go.Scatter(x=epochs, y=[r.get(f"{split}_{key}") for r in history],
+                                     mode="lines+markers", name=split, legendgroup=split,
+                                     showlegend=k == 0, line=dict(color=COLORS[split])),
+                          row=k // 2 + 1, col=k % 2 + 1)
+    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
+    fig.update_layout(height=560, title=title or None, margin=dict(l=40, r=20, t=60, b=40),
+                      legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
+    return fig
+
+
+def compare_runs(histories: dict[str, list[dict]], key: str = "test_f1") -> go.Figure:
+    fig = go.Figure()
+    for name, hist in histories.items():
+        fig.add_trace(go.Scatter(x=[r["epoch"] for r in hist], y=[r.get(key) for r in hist],
+                                 mode="lines+markers", name=name))
+    fig.update_layout(height=360, xaxis_title="epoch", yaxis_title=key, margin=dict(l=40, r=20, t=30, b=40),
+                      legend=TOP_LEGEND)
+    return fig
+
+
+def _mark_inputs(fig: go.Figure, axis: str) -> None:
+    for s, pos in zip(INPUT_SIZES, ("top left", "top right")):
+        kw = dict(line_dash="dash", line_color="grey", annotation_text=f"{s} px", annotation_position=pos)
+        fig.add_vline(x=s, **kw) if axis == "x" else fig.add_hline(y=s, **kw)
+
+
+def size_histogram(rows: list[dict], field: str) -> go.Figure:
+    fig = go.Figure()
+    for label in (1, 0):
+        vals = [r[field] for r in rows if r["label"] == label]
+        fig.add_trace(go.Histogram(x=vals, name=LABEL_NAMES[label], marker_color=COLORS[label], opacity=0.65, nbinsx=40))
+    fig.update_layout(barmode="overlay", height=300, xaxis_title=f"{field} (px)", yaxis_title="images",
+                      margin=dict(l=40, r=20, t=30, b=40), legend=TOP_LEGEND)
+    _mark_inputs(fig, "x")
+    return fig
+
+
+def aspect_histogram(rows: list[dict]) -> go.Figure:
+    fig = go.Figure()
+    for label in (1, 0):
+        vals = [r["width"] / r["height"] for r in rows if r["label"] == label]
+        fig.add_trace(go.Histogram(x=vals, name=LABEL_NAMES[label], marker_color=COLORS[label], opacity=0.65, nbinsx=40))
+    fig.update_layout(barmode="overlay", height=300, xaxis_title="aspect ratio (width / height)",
+                      yaxis_title="images", margin=dict(l=40, r=20, t=30, b=40), legend=TOP_LEGEND)
+    return fig
+
+
+def size_scatter(rows: list[dict], max_points: int = 6000) -> go.Figure:
+    rng = np.random.default_rng(0)
+    if len(rows) > max_points:  # keep the browser responsive on big folders
+        rows = [rows[i] for i in rng.choice(len(rows), max_points, replace=False)]
+    fig = go.Figure()
+    for label in (1, 0):
+        sub = [r for r in rows if r["label"] == label]
+        fig.add_trace(go.Scattergl(x=[r["width"] for r in sub], y=[r["height"] for r in sub], mode="markers",
+                                   name=LABEL_NAMES[label], marker=dict(color=COLORS[label], size=5, opacity=0.5),
+                                   text=[r["path"].rsplit("/", 1)[-1] for r in sub]))
+    fig.update_layout(height=420, xaxis_title="width (px)", yaxis_title="height (px)",
+                      margin=dict(l=40, r=20, t=30, b=40), legend=TOP_LEGEND)
+    _mark_inputs(fig, "x")
+    _mark_inputs(fig, "y")
+    return fig
+
+
+def class_balance(counts: dict) -> go.Figure:
+    fig = go.Figure()
+    for label in (1, 0):
+        fig.add_trace(go.Bar(x=["train", "test"], y=[counts["train"][label], counts["test"][label]],
+                             name=LABEL_NAMES[label], marker_color=COLORS[label]))
+    fig.update_layout(barmode="group", height=300, yaxis_title="images", margin=dict(l=40, r=20, t=30, b=40),
+                      legend=TOP_LEGEND)
+    return fig
+
+
+def roc_pr(c: dict, auc: float | None, threshold: float | None = None) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=[f"ROC (AUC {auc:.4f})" if auc is not None else "ROC",
+                                                        "Precision-recall"])
+    fig.add_trace(go.Scatter(x=c["fpr"], y=c["tpr"], mode="lines", name="ROC"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line_dash="dot", line_color="grey",
+                             showlegend=False), row=1, col=1)
+    fig.add_trace(go.Scatter(x=c["recall"], y=c["precision"], mode="lines", name="PR"), row=1, col=2)
+    fig.update_xaxes(title_text="false-positive rate", row=1, col=1)
+    fig.update_yaxes(title_text="true-positive rate", row=1, col=1)
+    fig.update_xaxes(title_text="recall", row=1, col=2)
+    fig.update_yaxes(title_text="precision", row=1, col=2)
+    fig.update_layout(height=380, showlegend=False, margin=dict(l=40, r=20, t=40, b=40))
+    return fig
+
+
+def f1_vs_threshold(c: dict, threshold: float) -> go.Figure:
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=c["pr_thresholds"], y=c["f1"], mode="lines", name="F1"))
+    fig.add_trace(go.Scatter(x=c["pr_thresholds"], y=c["precision"][:-1], mode="lines", name="precision"))
+    fig.add_trace(go.Scatter(x=c["pr_thresholds"], y=c["recall"][:-1], mode="lines", name="recall"))
+    fig.add_vline(x=threshold, line_dash="dash", annotation_text=f"threshold {threshold:.3f}")
+    fig.update_layout(height=340, xaxis_title="threshold on P(mask)", margin=dict(l=40, r=20, t=30, b=40),
+                      legend=TOP_LEGEND)
+    return fig
+
+
+def confusion(m: dict) -> go.Figure:
+    z = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
+    fig = go.Figure(go.Heatmap(z=z, x=["predicted bare", "predicted covered"], y=["bare (0)", "covered (1)"],
+                               text=z, texttemplate="%{text}", colorscale="Blues", showscale=False))
+    fig.update_layout(height=300, yaxis_autorange="reversed", margin=dict(l=40, r=20, t=30, b=40))
+    return fig
