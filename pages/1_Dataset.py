@@ -1,0 +1,112 @@
+"""Dataset explorer: counts, class balance, image sizes, samples, and data health."""
+import random
+
+import pandas as pd
+import streamlit as st
+from PIL import Image
+
+from maskrec import plots
+from maskrec.data import DataError, discover, open_rgb, scan, to_input
+from maskrec.health import duplicates
+from pages.common import dataset_picker, image_grid, memo, progress_callback, through_navigation
+
+through_navigation()
+st.title("Dataset explorer")
+path = dataset_picker()
+if path is None:
+    st.info("Choose a dataset in the sidebar: the built-in demo data, a folder on the server, or a .zip upload.")
+    st.stop()
+
+
+bar = st.progress(0.0, text="Scanning image headers…")
+try:
+    rep = memo(("scan", path), lambda: scan(discover(path), progress_callback(bar, "Scanning image headers")), ttl=120)
+except DataError as e:
+    bar.empty()
+    st.error(f"This dataset cannot be used: {e}")
+    st.stop()
+bar.empty()
+s, rows = rep["summary"], rep["images"]
+c = s["counts"]
+
+st.caption(f"`{s['root']}` · layout: **{s['layout']}**"
+           + (" · no test split in the folder: a stratified, seeded 25% is held out" if s["held_out"] else ""))
+cols = st.columns(5)
+cols[0].metric("Images", f"{s['total']:,}")
+cols[1].metric("Train", f"{c['train'][0] + c['train'][1]:,}")
+cols[2].metric("Test", f"{c['test'][0] + c['test'][1]:,}")
+covered = c["train"][1] + c["test"][1]
+cols[3].metric("Covered share", f"{covered / max(s['total'], 1):.1%}")
+cols[4].metric("Skipped files", len(s["skipped"]))
+
+left, right = st.columns([1, 1])
+with left:
+    st.subheader("Class balance")
+    st.plotly_chart(plots.class_balance(c))
+with right:
+    st.subheader("Counts")
+    st.dataframe(pd.DataFrame({"covered (1)": [c["train"][1], c["test"][1]], "bare (0)": [c["train"][0], c["test"][0]]},
+                              index=["train", "test"]))
+    st.write("Formats: " + ", ".join(f"{k} {v:,}" for k, v in s["formats"].items()))
+    w, h = s["width"], s["height"]
+    st.write(f"Width min / median / max: {w.get('min')} / {w.get('median')} / {w.get('max')} px  \n"
+             f"Height min / median / max: {h.get('min')} / {h.get('median')} / {h.get('max')} px  \n"
+             f"Shorter side ≥ 32 px: **{s['share_shorter_side_ge_32']:.1%}** · < 128 px: "
+             f"**{s['share_shorter_side_lt_128']:.1%}**")
+
+st.subheader("Image sizes")
+st.caption("Dashed lines mark the networks' input sizes: Net1 sees 32×32, Net2 64×64. Most images are larger "
+           "and get squashed to that size, the report's reason for Net2's bigger input.")
+a, b, cc = st.columns(3)
+a.plotly_chart(plots.size_histogram(rows, "width"))
+b.plotly_chart(plots.size_histogram(rows, "height"))
+cc.plotly_chart(plots.aspect_histogram(rows))
+st.plotly_chart(plots.size_scatter(rows))
+
+st.subheader("Samples")
+opt1, opt2, opt3 = st.columns([1, 1, 2])
+size = opt1.radio("Network view", [32, 64], horizontal=True, format_func=lambda v: f"{v}×{v}", key="net_view")
+per = opt2.slider("Per label", 4, 24, 8, step=4)
+if opt3.button("Reshuffle samples"):
+    st.session_state["sample_seed"] = random.randrange(1 << 30)
+rng = random.Random(st.session_state.get("sample_seed", 0))
+for label, name in ((1, "Covered (label 1)"), (0, "Bare (label 0)")):
+    pool = [r for r in rows if r["label"] == label]
+    pick = rng.sample(pool, min(per, len(pool)))
+    originals = [open_rgb(r["path"]) for r in pick]
+    st.markdown(f"**{name}**: original size, then as the network sees it ({size}×{size}, shown enlarged)")
+    image_grid(originals, [f"{im.width}×{im.height}" for im in originals], cols=8, width=None)
+    seen = [Image.fromarray(to_input(im, size)).resize((96, 96), Image.NEAREST) for im in originals]
+    image_grid(seen, [r["split"] for r in pick], cols=8, width=96)
+
+st.subheader("Data health")
+if s["skipped"]:
+    st.warning(f"{len(s['skipped'])} files were skipped; training uses the rest.")
+    st.dataframe(pd.DataFrame(s["skipped"]), hide_index=True)
+else:
+    st.success("Every file was readable and labelled.")
+
+
+if st.toggle("Find exact and near-duplicate images, and train/test leaks", value=s["total"] <= 10_000,
+             help="Hashes come from the 32×32 decoded cache; the first run decodes every image once."):
+    bar = st.progress(0.0, text="Decoding for duplicate search…")
+    dup = memo(("duplicates", path, s["total"]), lambda: duplicates(discover(path), progress_callback(bar, "Decoding")),
+               ttl=600)
+    bar.empty()
+    d1, d2, d3, d4 = st.columns(4)
+    d1.metric("Exact duplicate copies", dup["exact_extra_copies"])
+    d2.metric("Near-duplicate pairs", dup["near_pairs"])
+    d3.metric("Pairs leaking train↔test", len(dup["leaks"]))
+    d4.metric("Pairs with conflicting labels", len(dup["label_conflicts"]))
+    if dup["leaks"]:
+        st.error("These images have a (near-)copy on the other side of the train/test split, which inflates test scores.")
+    shown = dup["leaks"] or dup["pairs"]
+    for p in shown[:6]:
+        x, y, t = st.columns([1, 1, 3])
+        x.image(open_rgb(p["a"]), width=110, caption=f"{p['split_a']} · label {p['label_a']}")
+        y.image(open_rgb(p["b"]), width=110, caption=f"{p['split_b']} · label {p['label_b']}")
+        t.caption(f"{p['kind']} duplicate · aHash distance {p['ahash_dist']} · dHash distance {p['dhash_dist']}  \n"
+                  f"`{p['a']}`  \n`{p['b']}`")
+    if len(shown) > 6:
+        with st.expander(f"All {len(shown)} pairs"):
+            st.dataframe(pd.DataFrame(shown), hide_index=True)

@@ -1,0 +1,127 @@
+"""Training: launch Net1/Net2 in the background, watch live charts, stop, resume, browse runs."""
+import time
+from dataclasses import replace
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from maskrec import plots
+from maskrec.config import PRESETS
+from maskrec.runs import list_runs, new_run, open_run, summary
+from pages.common import dataset_picker, image_grid, registry, through_navigation, thumb
+
+through_navigation()
+st.title("Train")
+data_path = dataset_picker()
+
+with st.container(border=True):
+    st.subheader("New run")
+    c = st.columns(4)
+    net = c[0].selectbox("Network", list(PRESETS), format_func=str.upper,
+                         help="The report's presets fill the fields; every value is editable.")
+    p = PRESETS[net]
+    epochs = c[1].number_input("Epochs", 1, 10_000, p.epochs, key=f"epochs_{net}")
+    batch = c[2].number_input("Batch size", 1, 65_536, p.batch_size, key=f"batch_{net}")
+    lr = c[3].number_input("Learning rate", 1e-6, 10.0, p.lr, format="%.5f", key=f"lr_{net}")
+    c = st.columns(4)
+    wd = c[0].number_input("Weight decay", 0.0, 1.0, p.weight_decay, format="%.5f", key=f"wd_{net}")
+    dropout = c[1].number_input("Dropout", 0.0, 0.95, p.dropout, key=f"dropout_{net}",
+                                disabled=net == "net1", help="Net1 has no dropout layers (the report used weight decay only).")
+    seed = c[2].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
+    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    device = c[3].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
+    augment = st.checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
+                          help="Off in the report's recipes.")
+    if st.button("Start training", type="primary", disabled=data_path is None, key="start_training"):
+        try:
+            cfg = replace(p, data=data_path, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                          weight_decay=float(wd), dropout=float(dropout), seed=int(seed), device=device,
+                          augment=augment).validate()
+        except ValueError as e:
+            st.error(str(e))
+        else:
+            run = new_run(cfg)
+            registry().start(cfg, run)
+            st.session_state["run_id"] = run.id
+
+runs = list_runs()
+if not runs:
+    st.info("No runs yet. Press **Start training** (the defaults train Net1 on the demo data).")
+    st.stop()
+
+ids = [r.id for r in runs]
+current = st.session_state.get("run_id")
+# The label must not change while a run trains (a changing label would reset the widget).
+run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, key="run_select")
+st.session_state["run_id"] = run_id
+
+
+def _eta(history, progress, total_epochs) -> str:
+    if not history or progress is None or progress.epoch == 0:
+        return "after the first epoch"
+    per_epoch = sum(r["seconds"] for r in history) / len(history)
+    in_epoch = time.time() - progress.epoch_started
+    left = per_epoch * (total_epochs - progress.epoch + 1) - in_epoch
+    return f"{max(left, 0) / 60:.1f} min"
+
+
+@st.fragment(run_every=1.0)
+def monitor(run_id: str):
+    run = open_run(run_id)
+    cfg = run.config()
+    job = registry().get(run_id)
+    live = job is not None and job.alive
+    status = run.status()
+    state = status.get("state")
+    history = job.history() if job is not None else run.metrics()
+
+    head = st.columns([3, 1, 1])
+    head[0].markdown(f"**{run_id}** · {cfg.net.upper()} · batch {cfg.batch_size} · lr {cfg.lr} · "
+                     f"data `{cfg.data or 'demo'}` · state **{state}**")
+    if live and head[1].button("Stop", key=f"stop_{run_id}"):
+        job.stop()
+    resumable = state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists() and len(history) < cfg.epochs
+    if resumable and head[1].button("Resume", key=f"resume_{run_id}"):
+        registry().start(cfg, run)
+    if state == "failed":
+        st.error(f"Training failed: {status.get('error', 'unknown error')}")
+    elif state == "interrupted":
+        st.warning(f"This run was interrupted (server stopped) after epoch {len(history)}; its finished epochs and "
+                   "last checkpoint are safe. Press Resume to continue.")
+    elif state == "queued":
+        others = [j.run.id for j in registry().active() if j.run.id != run_id and j.status == "running"]
+        st.info(f"Queued: {others[0]} is training; this run starts when it ends." if others else "Starting…")
+
+    prog = job.progress() if live else None
+    if live and prog is not None:
+        if prog.phase == "load":
+            st.progress(prog.batch / max(prog.batches, 1), text=f"Loading and decoding images {prog.batch}/{prog.batches}")
+        else:
+            st.progress(prog.batch / max(prog.batches, 1),
+                        text=f"Epoch {prog.epoch}/{cfg.epochs} · {prog.phase} batch {prog.batch}/{prog.batches}")
+    m = st.columns(4)
+    m[0].metric("Epochs done", f"{len(history)}/{cfg.epochs}")
+    m[1].metric("Last epoch time", f"{history[-1]['seconds']:.1f} s" if history else "–")
+    m[2].metric("ETA", _eta(history, prog, cfg.epochs) if live else "–")
+    best = max(history, key=lambda r: r["test_f1"], default=None)
+    m[3].metric(f"Best test F1 (epoch {best['epoch']})" if best else "Best test F1", f"{best['test_f1']:.4f}" if best else "–")
+
+    if history:
+        st.plotly_chart(plots.training_curves(history), key=f"curves_{run_id}_{len(history)}")
+    else:
+        st.info("The charts appear as soon as epoch 1 ends.")
+
+    errors = run.read_json("errors.json")
+    if errors and errors.get("images"):
+        st.subheader(f"Test images the model gets wrong (epoch {errors['epoch']}: "
+                     f"{errors['n_wrong']} of {errors['n']})")
+        shown = errors["images"][:16]
+        thumbs = [thumb(e["path"]) for e in shown]
+        image_grid(thumbs, [f"label {e['label']} · P(mask) {e['p_mask']:.2f}" for e in shown], cols=8, width=96)
+
+
+monitor(run_id)
+
+with st.expander("All runs"):
+    st.dataframe(pd.DataFrame([summary(r) for r in runs]), hide_index=True)

@@ -1,0 +1,35 @@
+"""MaskRec: explore a face dataset, train the report's networks, judge them, recognise masks.
+
+Run with ``streamlit run streamlit_app.py``. Pages are thin; the work is in the ``maskrec`` package.
+"""
+import streamlit as st
+
+st.set_page_config(page_title="MaskRec", page_icon=":material/masks:", layout="wide")
+
+
+def home():
+    st.title("MaskRec: face-mask recognition")
+    st.markdown(
+        "Explore a face dataset, train the coursework report's two CNNs, watch them learn live, judge them, "
+        "then point a camera at people to see who wears a mask.\n\n"
+        "| Page | What it does |\n|---|---|\n"
+        "| **Dataset** | Counts, class balance, image-size distributions, samples as the network sees them, "
+        "skipped files, duplicates and train/test leaks. |\n"
+        "| **Train** | Start Net1 or Net2 in the background with the report's recipes (every value editable); "
+        "live loss, error, ROC AUC and F1 charts; stop, resume, and every past run from disk. |\n"
+        "| **Evaluate** | ROC and precision-recall curves, confusion matrix, a threshold picker that saves into "
+        "the checkpoint, mistakes, and Net1 vs Net2 side by side. |\n"
+        "| **Recognize** | Find every face in a photo, a snapshot or a live webcam stream and classify it. |\n\n"
+        "No data needed to start: the built-in demo dataset is drawn on first use. Point the sidebar at your own "
+        "folder (report layout `train/000123_1.jpg`, or `with_mask/` + `without_mask/` folders) or upload a .zip."
+    )
+
+
+pg = st.navigation([
+    st.Page(home, title="Home", icon=":material/home:", default=True),
+    st.Page("pages/1_Dataset.py", title="Dataset", icon=":material/photo_library:"),
+    st.Page("pages/2_Train.py", title="Train", icon=":material/monitoring:"),
+    st.Page("pages/3_Evaluate.py", title="Evaluate", icon=":material/target:"),
+    st.Page("pages/4_Recognize.py", title="Recognize", icon=":material/photo_camera:"),
+])
+pg.run()

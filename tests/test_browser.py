@@ -1,0 +1,180 @@
+"""Real-browser tests: Playwright drives Debian's Chromium against `streamlit run` on 127.0.0.1.
+
+Skipped (with the reason) where /usr/bin/chromium or Playwright is missing; CI installs both.
+Waits are on page content (Playwright's auto-waiting locators and wait_for_function), never sleeps.
+Screenshots go to $MASKREC_SCREENSHOTS (default: a temp folder).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`streamlit run streamlit_app.py` in a subprocess, with its own MASKREC_HOME."""
+
+    def __init__(self, home: Path):
+        self.home, self.port, self.proc = home, _free_port(), None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "Server":
+        env = {**os.environ, "MASKREC_HOME": str(self.home), "MASKREC_DEMO_N": "240"}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
+             "--server.address", "127.0.0.1", "--server.headless", "true"],
+            cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except OSError:
+                pass
+            try:  # a short wait on the process itself: ends at once if the server died
+                self.proc.wait(timeout=0.2)
+                raise RuntimeError("streamlit exited during start-up")
+            except subprocess.TimeoutExpired:
+                pass
+        raise RuntimeError("streamlit did not answer /_stcore/health within 90 s")
+
+    def kill(self, sig=signal.SIGKILL) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = Server(tmp_path / "home").start()
+    yield s
+    s.kill()
+
+
+@pytest.fixture
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+def shots_dir() -> Path:
+    d = Path(os.environ.get("MASKREC_SCREENSHOTS") or Path(os.environ.get("TMPDIR", "/tmp")) / "maskrec-screenshots")
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def open_page(browser, url: str, ready_text: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(url)
+    page.get_by_text(ready_text).first.wait_for(timeout=120_000)
+    idle(page)
+    return page
+
+
+def idle(page) -> None:
+    """Wait until Streamlit's 'Running…' indicator is gone (the script run has finished)."""
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=120_000)
+
+
+def no_errors(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
+    assert page.locator('[data-testid="stAlertContentError"]').count() == 0
+
+
+def chart_points(page) -> int:
+    """Points in the first trace of the training chart (0 when there is no chart yet)."""
+    return page.evaluate("""() => {
+        const el = document.querySelector('.js-plotly-plot');
+        return el && el.data && el.data[0] ? el.data[0].x.length : 0; }""")
+
+
+def test_every_page_opens_without_errors(server, browser):
+    pages = [("", "What it does", "home"), ("/Dataset", "Pairs leaking", "dataset"), ("/Train", "Start training", "train"),
+             ("/Evaluate", "Mistakes at this threshold", "evaluate"), ("/Recognize", "Recognize", "recognize")]
+    for path, text, name in pages:
+        page = open_page(browser, server.url + path, text)
+        page.get_by_role("link", name="Home").first.wait_for()  # the app's own navigation, not Streamlit's v1 list
+        no_errors(page)
+        page.set_viewport_size({"width": 1400, "height": 2600 if name in ("dataset", "evaluate") else 1100})
+        page.screenshot(path=str(shots_dir() / f"{name}.png"), full_page=True)
+        page.close()
+
+
+def test_train_live_stop_reload_and_restart(server, browser):
+    page = open_page(browser, server.url + "/Train", "Start training")
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("60")
+    epochs.press("Enter")
+    page.get_by_role("button", name="Start training").click()
+    # The charts gain points while the run trains in the background.
+    page.wait_for_function("""() => { const el = document.querySelector('.js-plotly-plot');
+        return el && el.data && el.data[0] && el.data[0].x.length >= 2; }""", timeout=300_000)
+    page.screenshot(path=str(shots_dir() / "train-live.png"), full_page=True)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("state stopped").wait_for(timeout=120_000)
+    done = chart_points(page)
+    assert 2 <= done < 60
+    no_errors(page)
+
+    page.reload()
+    page.get_by_text("state stopped").wait_for(timeout=120_000)
+    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length === {done}")
+    page.close()
+
+    # A second tab and a restarted server still show the run with all its epochs.
+    server.kill(signal.SIGTERM)
+    server.start()
+    page = open_page(browser, server.url + "/Train", "state stopped")
+    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length === {done}")
+    page.get_by_role("button", name="Resume").wait_for()
+    no_errors(page)
+    page.close()
+
+
+def test_kill_9_mid_training_shows_interrupted_and_resumes(server, browser):
+    page = open_page(browser, server.url + "/Train", "Start training")
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("60")
+    epochs.press("Enter")
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length >= 1", timeout=300_000)
+    page.close()
+    server.kill(signal.SIGKILL)
+    server.start()
+    page = open_page(browser, server.url + "/Train", "state interrupted")
+    page.get_by_text("was interrupted").wait_for()
+    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length >= 1")
+    before = chart_points(page)
+    page.get_by_role("button", name="Resume").click()
+    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length > {before}", timeout=300_000)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("state stopped").wait_for(timeout=120_000)
+    no_errors(page)
+    page.close()
