@@ -106,3 +106,32 @@ def test_evaluate_page_judges_a_run_and_saves_a_threshold(demo_dir, monkeypatch)
 
 def test_recognize_page_renders():
     page("4_Recognize")
+
+
+def test_dataset_page_takes_an_uploaded_zip(demo_dir):
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for f in sorted(demo_dir.rglob("*.jpg"))[:80]:
+            z.write(f, "upload/" + str(f.relative_to(demo_dir)))
+    at = page("1_Dataset")
+    at.sidebar.radio(key="dataset_source").set_value("Upload a .zip").run()
+    assert "1024 MB" in at.sidebar.file_uploader(key="dataset_zip").proto.label  # the limit is said in the UI
+    at.sidebar.file_uploader(key="dataset_zip").upload("data.zip", buf.getvalue(), "application/zip").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "80"
+
+
+def test_dataset_page_explains_a_zip_that_escapes(tmp_path):
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("../../evil.jpg", b"x")
+    at = page("1_Dataset")
+    at.sidebar.radio(key="dataset_source").set_value("Upload a .zip").run()
+    at.sidebar.file_uploader(key="dataset_zip").upload("evil.zip", buf.getvalue(), "application/zip").run()
+    assert not at.exception
+    assert any("outside the target folder" in e.value for e in at.error)
