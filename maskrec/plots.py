@@ -15,7 +15,7 @@ CURVES = (("loss", "Loss (NLL)"), ("error", "Error"), ("auc", "ROC AUC"), ("f1",
 def training_curves(history: list[dict], title: str = "") -> go.Figure:
     """2x2: loss, error, ROC AUC, F1 per epoch, train and test."""
     fig = make_subplots(rows=2, cols=2, subplot_titles=[t for _, t in CURVES],
-                        horizontal_spacing=0.08, vertical_spacing=0.14)
+                        horizontal_spacing=0.08, vertical_spacing=0.16)
     epochs = [r["epoch"] for r in history]
     for k, (key, _) in enumerate(CURVES):
         for split in ("train", "test"):
@@ -23,8 +23,9 @@ def training_curves(history: list[dict], title: str = "") -> go.Figure:
                                      mode="lines+markers", name=split, legendgroup=split,
                                      showlegend=k == 0, line=dict(color=COLORS[split])),
                           row=k // 2 + 1, col=k % 2 + 1)
-    fig.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
-    fig.update_layout(height=560, title=title or None, margin=dict(l=40, r=20, t=60, b=40),
+    fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
+    fig.update_xaxes(title_text="epoch", row=2)  # the top row's label would collide with the titles below
+    fig.update_layout(height=580, title=title or None, margin=dict(l=40, r=20, t=60, b=40),
                       legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
     return fig
 

@@ -35,15 +35,15 @@ def _free_port() -> int:
 class Server:
     """`streamlit run streamlit_app.py` in a subprocess, with its own MASKREC_HOME."""
 
-    def __init__(self, home: Path):
-        self.home, self.port, self.proc = home, _free_port(), None
+    def __init__(self, home: Path, demo_n: int = 240):
+        self.home, self.demo_n, self.port, self.proc = home, demo_n, _free_port(), None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> "Server":
-        env = {**os.environ, "MASKREC_HOME": str(self.home), "MASKREC_DEMO_N": "240"}
+        env = {**os.environ, "MASKREC_HOME": str(self.home), "MASKREC_DEMO_N": str(self.demo_n)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.port", str(self.port),
              "--server.address", "127.0.0.1", "--server.headless", "true"],
@@ -115,6 +115,20 @@ def chart_points(page) -> int:
         return el && el.data && el.data[0] ? el.data[0].x.length : 0; }""")
 
 
+def start_training(page, epochs: int = 60) -> None:
+    """Fill Epochs (many, so the run is still going when the test acts) and press Start training."""
+    box = page.get_by_label("Epochs")
+    box.fill(str(epochs))
+    box.press("Enter")
+    page.get_by_role("button", name="Start training").click()
+
+
+def wait_points(page, condition: str, timeout: float = 300_000) -> None:
+    """Wait until the training chart's point count satisfies e.g. '>= 2' or '=== 5'."""
+    page.wait_for_function(f"() => (document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length ?? 0) {condition}",
+                           timeout=timeout)
+
+
 def test_every_page_opens_without_errors(server, browser):
     pages = [("", "What it does", "home"), ("/Dataset", "Pairs leaking", "dataset"), ("/Train", "Start training", "train"),
              ("/Evaluate", "Mistakes at this threshold", "evaluate"), ("/Recognize", "Recognize", "recognize")]
@@ -129,13 +143,8 @@ def test_every_page_opens_without_errors(server, browser):
 
 def test_train_live_stop_reload_and_restart(server, browser):
     page = open_page(browser, server.url + "/Train", "Start training")
-    epochs = page.get_by_label("Epochs")
-    epochs.fill("60")
-    epochs.press("Enter")
-    page.get_by_role("button", name="Start training").click()
-    # The charts gain points while the run trains in the background.
-    page.wait_for_function("""() => { const el = document.querySelector('.js-plotly-plot');
-        return el && el.data && el.data[0] && el.data[0].x.length >= 2; }""", timeout=300_000)
+    start_training(page)
+    wait_points(page, ">= 2")  # the charts gain points while the run trains in the background
     page.screenshot(path=str(shots_dir() / "train-live.png"), full_page=True)
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("state stopped").wait_for(timeout=120_000)
@@ -145,14 +154,14 @@ def test_train_live_stop_reload_and_restart(server, browser):
 
     page.reload()
     page.get_by_text("state stopped").wait_for(timeout=120_000)
-    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length === {done}")
+    wait_points(page, f"=== {done}")
     page.close()
 
     # A second tab and a restarted server still show the run with all its epochs.
     server.kill(signal.SIGTERM)
     server.start()
     page = open_page(browser, server.url + "/Train", "state stopped")
-    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length === {done}")
+    wait_points(page, f"=== {done}")
     page.get_by_role("button", name="Resume").wait_for()
     no_errors(page)
     page.close()
@@ -160,20 +169,17 @@ def test_train_live_stop_reload_and_restart(server, browser):
 
 def test_kill_9_mid_training_shows_interrupted_and_resumes(server, browser):
     page = open_page(browser, server.url + "/Train", "Start training")
-    epochs = page.get_by_label("Epochs")
-    epochs.fill("60")
-    epochs.press("Enter")
-    page.get_by_role("button", name="Start training").click()
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length >= 1", timeout=300_000)
+    start_training(page)
+    wait_points(page, ">= 1")
     page.close()
     server.kill(signal.SIGKILL)
     server.start()
     page = open_page(browser, server.url + "/Train", "state interrupted")
     page.get_by_text("was interrupted").wait_for()
-    page.wait_for_function("() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length >= 1")
+    wait_points(page, ">= 1")
     before = chart_points(page)
     page.get_by_role("button", name="Resume").click()
-    page.wait_for_function(f"() => document.querySelector('.js-plotly-plot')?.data?.[0]?.x.length > {before}", timeout=300_000)
+    wait_points(page, f"> {before}")
     page.get_by_role("button", name="Stop").click()
     page.get_by_text("state stopped").wait_for(timeout=120_000)
     no_errors(page)
