@@ -68,15 +68,16 @@ def progress_callback(bar, text: str):
 
 
 def demo_data() -> Path:
-    """The built-in demo set, drawn on first use with a progress bar."""
+    """The built-in demo set, drawn on first use (or when its size changes) with a progress bar."""
     from maskrec.config import demo_dir
     from maskrec.synth import ensure_demo_data
     n = int(os.environ.get("MASKREC_DEMO_N", "2000"))  # tests draw a smaller set
-    if (demo_dir() / "SOURCE.md").exists():
-        return ensure_demo_data(demo_dir(), n=n)
-    bar = st.progress(0.0, text="Drawing the demo dataset (first use only)…")
-    path = ensure_demo_data(demo_dir(), n=n, progress=progress_callback(bar, "Drawing demo images"))
-    bar.empty()
+    slot = st.empty()  # the bar appears only if drawing actually happens
+
+    def progress(done: int, total: int):
+        slot.progress(done / max(total, 1), text=f"Drawing the demo dataset (first use only): {done}/{total}")
+    path = ensure_demo_data(demo_dir(), n=n, progress=progress)
+    slot.empty()
     return path
 
 
