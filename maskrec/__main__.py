@@ -129,11 +129,11 @@ def cmd_train(a):
     except KeyboardInterrupt:
         run.set_status("stopped")
         print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
-        sys.exit(130)
+        return 130
     except TrainingFailed as e:
         run.set_status("failed", error=str(e))
         print(f"error: training failed: {e}", file=sys.stderr)
-        sys.exit(1)
+        return 1
     except ValueError as e:
         run.set_status("failed", error=str(e))
         raise UserError(str(e))
@@ -179,8 +179,7 @@ def cmd_predict(a):
         else:
             desc = ", ".join(f"{f['label']} ({f['p_mask']:.2f}) at {f['box']}" for f in faces) or "no face found"
             print(f"{path}: {desc}")
-    if failed:
-        sys.exit(2)
+    return 2 if failed else 0
 
 
 def _faces(pred, img):
@@ -254,7 +253,7 @@ def main(argv=None) -> int:
     from .data import DataError
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        return args.func(args) or 0
     except (UserError, DataError, CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -263,7 +262,6 @@ def main(argv=None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-    return 0
 
 
 if __name__ == "__main__":
