@@ -66,3 +66,10 @@ def threshold_for_fpr(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
     fpr, _, thr = roc_curve(y, p)
     ok = np.where(fpr <= max_fpr)[0]
     return float(min(1.0, thr[ok[-1]])) if len(ok) else 1.0
+
+
+def mistakes(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Indices of the wrongly classified images, most confidently wrong first (they teach the most)."""
+    y, p = np.asarray(y), np.asarray(p)
+    wrong = np.nonzero((p >= threshold).astype(int) != y)[0]
+    return wrong[np.argsort(-np.abs(p[wrong] - threshold), kind="stable")]

@@ -27,7 +27,7 @@ from torch import nn
 from . import checkpoint
 from .config import CLASS_NAMES, TrainConfig
 from .data import DataError, Dataset, batch_to_float, discover, load_split, preprocessing_info
-from .metrics import epoch_metrics
+from .metrics import epoch_metrics, mistakes
 from .models import build, spec
 from .runs import Run
 
@@ -225,11 +225,9 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
 
 
 def _errors(paths, y, p, epoch) -> dict:
-    wrong = np.where((p >= 0.5).astype(int) != y)[0]
-    # Most confidently wrong first: those teach the most about the model.
-    wrong = wrong[np.argsort(-np.abs(p[wrong] - 0.5))][:N_ERRORS_KEPT]
-    return {"epoch": epoch, "n_wrong": int(((p >= 0.5).astype(int) != y).sum()), "n": len(y),
-            "images": [{"path": paths[i], "label": int(y[i]), "p_mask": float(p[i])} for i in wrong]}
+    wrong = mistakes(y, p)
+    return {"epoch": epoch, "n_wrong": len(wrong), "n": len(y),
+            "images": [{"path": paths[i], "label": int(y[i]), "p_mask": float(p[i])} for i in wrong[:N_ERRORS_KEPT]]}
 
 
 class TrainingJob:

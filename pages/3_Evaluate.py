@@ -9,7 +9,7 @@ from maskrec.checkpoint import CheckpointError
 from maskrec.data import DataError
 from maskrec.evaluate import score
 from maskrec.inference import Predictor, set_threshold
-from maskrec.metrics import at_threshold, best_f1_threshold, curves, threshold_for_fpr
+from maskrec.metrics import at_threshold, best_f1_threshold, curves, mistakes, threshold_for_fpr
 from maskrec.runs import list_runs, summary
 from pages.common import (checkpoint_choices, dataset_picker, image_grid, memo, progress_callback,
                           through_navigation, thumb)
@@ -73,8 +73,7 @@ with tab_eval:
         a, b = st.columns([2, 1])
         a.plotly_chart(plots.f1_vs_threshold(c, t))
         b.plotly_chart(plots.confusion(m))
-        wrong = [i for i in range(len(y)) if (p[i] >= t) != bool(y[i])]
-        wrong.sort(key=lambda i: -abs(p[i] - t))
+        wrong = mistakes(y, p, t)
         st.subheader(f"Mistakes at this threshold: {len(wrong)} (most confident first)")
         shown = wrong[:24]
         image_grid([thumb(paths[i]) for i in shown],

@@ -26,3 +26,11 @@ def test_threshold_tools():
     assert at_threshold(y, p, t0)["fp"] == 0
     m = at_threshold(y, p, 0.5)
     assert (m["tp"], m["fp"], m["tn"], m["fn"]) == (3, 1, 2, 0)
+
+
+def test_mistakes_most_confident_first():
+    from maskrec.metrics import mistakes
+    y = np.array([1, 0, 1, 0, 1])
+    p = np.array([0.45, 0.9, 0.05, 0.2, 0.8])
+    assert mistakes(y, p).tolist() == [2, 1, 0]
+    assert mistakes(y, p, threshold=0.9).tolist() == [2, 0, 4, 1]
