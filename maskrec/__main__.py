@@ -173,7 +173,7 @@ def cmd_predict(a):
             msg = {"image": path, "error": str(e)}
             print(json.dumps(msg) if a.json else f"{path}: error: {e}", file=sys.stdout if a.json else sys.stderr)
             continue
-        faces = _faces(pred, img)
+        faces = _faces(pred, img, a.detector)
         if a.json:
             print(json.dumps({"image": path, "faces": faces}))
         else:
@@ -182,10 +182,26 @@ def cmd_predict(a):
     return 2 if failed else 0
 
 
-def _faces(pred, img):
-    """For now the whole image is one face (the recognition issue adds a detector)."""
-    p = float(pred.predict_proba([img])[0])
-    return [{"box": [0, 0, img.width, img.height], "label": pred.labels([p])[0], "p_mask": round(p, 4)}]
+def _faces(pred, img, detector: str = "blazeface-tiles"):
+    """Every face the detector finds in ``img`` (PIL RGB), classified in one batch:
+    ``[{"box": [x0, y0, x1, y1], "label": ..., "p_mask": ...}]``, ``[]`` when none is found.
+    ``detector="none"`` treats the whole image as one face (for face crops like the training data).
+    The Recognizer is built once per predictor and detector, then reused for every image."""
+    import weakref
+
+    import numpy as np
+
+    from .recognize import Recognizer
+    from .faces import make_detector
+    if detector == "none":
+        p = float(pred.predict_proba([img])[0])
+        return [{"box": [0, 0, img.width, img.height], "label": pred.labels([p])[0], "p_mask": round(p, 4)}]
+    # keyed weakly by the predictor: the cache lives as long as the command's Predictor
+    cache = _faces.__dict__.setdefault("recognizers", weakref.WeakKeyDictionary())
+    rec = cache.setdefault(pred, {}).get(detector)
+    if rec is None:
+        rec = cache[pred][detector] = Recognizer(pred, make_detector(detector))
+    return rec.recognize(np.asarray(img)).as_json()
 
 
 def cmd_export(a):
@@ -238,6 +254,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="one JSON object per image")
+    s.add_argument("--detector", default="blazeface-tiles",
+                   choices=["blazeface-tiles", "blazeface-full", "blazeface-short", "haar", "none"],
+                   help="face detector (default blazeface-tiles: best recall on photos); "
+                        "none: the whole image is one face, for face crops")
     s.set_defaults(func=cmd_predict)
 
     s = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript (verified)")

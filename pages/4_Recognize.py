@@ -1,9 +1,193 @@
-"""Recognize: placeholder until the recognition issue lands face detection."""
-import streamlit as st
+"""Recognize: find every face in uploaded photos, a camera snapshot or a live webcam stream, and
+say whether it wears a mask.
 
-from pages.common import through_navigation
+The work is maskrec.recognize.Recognizer (detector + classifier, built once per checkpoint and
+detector in st.cache_resource). The live stream runs in streamlit-webrtc's worker thread, which
+never calls Streamlit: its frame callback puts typed results into a LiveBuffer that a polling
+fragment reads.
+
+WebRTC and remote use: on 127.0.0.1 no STUN/TURN server is needed (rtc_configuration with an
+empty iceServers list also stops streamlit-webrtc from fetching public ones). A browser on another
+machine needs (1) HTTPS, because browsers offer cameras only to secure origins (https or
+localhost), and (2) usually a TURN server: set MASKREC_ICE_SERVERS to a JSON list, e.g.
+[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}].
+"""
+from pathlib import Path
+
+import numpy as np
+import streamlit as st
+from streamlit_webrtc import WebRtcMode, webrtc_streamer
+
+from maskrec.checkpoint import CheckpointError
+from maskrec.data import BadImage, open_rgb
+from maskrec.faces import DETECTORS, available
+from maskrec.recognize import (LiveBuffer, Recognizer, data_url, face_crops, frame_callback, ice_servers,
+                               saliency)
+from pages.common import checkpoint_choices, through_navigation
 
 through_navigation()
 st.title("Recognize")
-st.info("Face detection and live webcam recognition arrive with the recognition issue. "
-        "Until then, `python -m maskrec predict CHECKPOINT IMAGE...` classifies whole images.")
+
+PHOTO_DEFAULT, LIVE_DEFAULT = "blazeface-tiles", "blazeface-full"
+CROP = 96  # px, the face crops listed beside an image
+SHOW_SIDE = 720  # px, small photos are enlarged to this shorter side before boxes are drawn
+
+
+@st.cache_resource(max_entries=6, show_spinner="Loading the classifier and the face detector…")
+def recognizer(path: str, mtime_ns: int, detector: str) -> Recognizer:
+    """One per (checkpoint file version, detector), shared by every session: it serialises its
+    frames with a lock, so a webcam and a photo upload can use the same one."""
+    return Recognizer.load(path, detector=detector)
+
+
+def server_runtime() -> bool:
+    """False under AppTest, whose stand-in Runtime has no session manager for streamlit-webrtc."""
+    from streamlit.runtime import Runtime
+    return Runtime.exists() and type(Runtime.instance()) is Runtime
+
+
+choices = checkpoint_choices()
+if not choices:
+    st.info("No checkpoint yet: train a run on the Train page first.")
+    st.stop()
+usable = [n for n, why in available().items() if not why]
+if not usable:
+    st.error("No face detector can run here: "
+             + "; ".join(f"{n}: {why}" for n, why in available().items()))
+    st.stop()
+
+c_ckpt, c_photo, c_live, c_thr = st.columns([3, 2, 2, 3])
+label = c_ckpt.selectbox("Checkpoint", list(choices), key="recognize_ckpt")
+ckpt = choices[label]
+
+
+def detector_box(where, title: str, default: str, key: str) -> str:
+    return where.selectbox(title, usable, index=usable.index(default) if default in usable else 0,
+                           key=key, help="\n\n".join(f"**{n}**: {DETECTORS[n]}" for n in usable))
+
+
+photo_det = detector_box(c_photo, "Detector for photos", PHOTO_DEFAULT, "recognize_det_photo")
+live_det = detector_box(c_live, "Detector for live", LIVE_DEFAULT, "recognize_det_live")
+try:
+    mtime = Path(ckpt).stat().st_mtime_ns
+    rec_photo = recognizer(ckpt, mtime, photo_det)
+except (CheckpointError, OSError) as e:
+    st.error(f"Cannot load {label}: {e}")
+    st.stop()
+saved = rec_photo.predictor.threshold
+# keyed by checkpoint: switching checkpoints starts from that checkpoint's saved threshold
+threshold = c_thr.slider("P(mask) threshold", 0.0, 1.0, float(saved), 0.01, key=f"recognize_thr::{ckpt}",
+                         help=f"Faces with P(mask) at or above it are called mask. "
+                              f"Saved in the checkpoint: {saved:.3f}.")
+saliency_on = st.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
+st.caption(f"{rec_photo.predictor.net}, {rec_photo.predictor.input_size}×{rec_photo.predictor.input_size} "
+           f"input. Green box: mask, red: no mask; the number is P(mask).")
+
+
+def ms(v: float) -> str:
+    return f"{v:.1f} ms" if v < 10 else f"{v:.0f} ms"
+
+
+def show(rgb: np.ndarray, name: str) -> None:
+    """One photo: boxes drawn on it, its faces listed beside it."""
+    shown, res = rec_photo.annotate(rgb, threshold, min_side=SHOW_SIDE)
+    t = res.timings
+    left, right = st.columns([3, 2])
+    left.image(shown, width="stretch",
+               caption=f"{name}: {len(res.faces)} face(s) · detect {t.detect_ms:.0f} ms · "
+                       f"classify {t.classify_ms:.0f} ms · draw {t.draw_ms:.0f} ms")
+    with right:
+        if not res.faces:
+            st.info("No face found. Faces under ~20 px or turned far away are often missed; "
+                    "try the other detector.")
+            return
+        captions = [f"{f.label.replace('_', ' ')} {f.p_mask:.2f}" for f in res.faces]
+        st.image(face_crops(rgb, res, CROP), caption=captions, width=CROP)
+        if saliency_on:
+            st.caption("Grad-CAM: red = pixels that pushed towards the predicted label")
+            st.image(saliency(rec_photo, rgb, res, CROP), caption=captions, width=CROP)
+
+
+tab_up, tab_snap, tab_live = st.tabs(["Upload photos", "Snapshot", "Live"])
+
+with tab_up:
+    ups = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "bmp"],
+                           accept_multiple_files=True, key="recognize_uploads")
+    if not ups:
+        st.caption("Drop one or more photos; every face in them is found and classified.")
+    for up in ups or []:
+        try:
+            img = open_rgb(up.getvalue())
+        except BadImage as e:
+            st.warning(f"**{up.name}** skipped: {e}.")
+            continue
+        show(np.asarray(img), up.name)
+
+with tab_snap:
+    shot = st.camera_input("Take a snapshot", key="recognize_snapshot")
+    if shot is not None:
+        try:
+            show(np.asarray(open_rgb(shot.getvalue())), "snapshot")
+        except BadImage as e:
+            st.warning(f"The snapshot could not be read: {e}.")
+
+with tab_live:
+    try:
+        servers = ice_servers()
+    except ValueError as e:
+        st.error(str(e))
+        servers = []
+    rec_live = recognizer(ckpt, mtime, live_det)
+    # Per tab (not shared): this session's stream writes it, this session's fragment reads it.
+    buffer = st.session_state.setdefault("recognize_live_buffer", LiveBuffer())
+    video, panel = st.columns([5, 4])
+    with video:
+        ctx = None
+        if server_runtime():
+            ctx = webrtc_streamer(
+                key="recognize_live", mode=WebRtcMode.SENDRECV,
+                rtc_configuration={"iceServers": servers},
+                media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}},
+                                          "audio": False},
+                video_frame_callback=frame_callback(rec_live, buffer, threshold, CROP),
+                async_processing=True)  # the worker takes the newest frame and drops stale ones
+        else:
+            st.info("Live video needs the app served by `streamlit run` (this run has no server).")
+        st.caption("Runs here with no STUN/TURN server, which is enough on 127.0.0.1. From another "
+                   "machine: serve over HTTPS (browsers offer cameras only to https:// or localhost) "
+                   "and set `MASKREC_ICE_SERVERS` to a JSON list of TURN servers, e.g. "
+                   '`[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]`.')
+
+    def live_panel():
+        s = buffer.snapshot()
+        top = st.columns(3)
+        top[0].metric("FPS", f"{s.fps:.1f}", help="Frames recognised per second, last 30 frames")
+        top[1].metric("Faces", len(s.result.faces) if s.result and s.fps > 0 else 0)
+        top[2].metric("Total", ms(s.mean.total_ms) if s.mean else "–", help="Per-frame latency")
+        for col, name, v in zip(st.columns(3), ("Detect", "Classify", "Draw"), s.mean or (None,) * 3):
+            col.metric(name, ms(v) if v is not None else "–",
+                       help="Mean per-frame latency over the last 30 frames")
+        if s.error:
+            st.error(f"Recognition failed on the last frame: {s.error}")
+        if ctx is None or not ctx.state.playing:
+            st.caption("Connecting…" if ctx is not None and ctx.state.signalling else
+                       "Not streaming. Press START and allow the camera. Still nothing? The browser "
+                       "found no camera, camera permission was denied (reset it from the camera icon "
+                       "in the address bar), or the page is not on HTTPS or localhost.")
+            return
+        if s.result is None:
+            st.caption("Waiting for the first frame…")
+            return
+        st.caption(f"{len(s.result.faces)} face(s) in the latest frame · {s.frames} frames so far")
+        if s.result.faces:
+            # data: URLs, not media files: the next poll would delete a media file the browser
+            # may not have fetched yet (a broken image every few polls on a busy machine)
+            st.image([data_url(c) for c in s.crops], width=CROP,
+                     caption=[f"{f.label.replace('_', ' ')} {f.p_mask:.2f}" for f in s.result.faces])
+
+    with panel:
+        # Polls only while streaming; START/STOP rerun the whole page, which re-arms it. Once a
+        # second, not faster: after every run, fragment runs included, Streamlit does a full
+        # gc.collect() (runner.postScriptGC), ~0.4 s holding the GIL in this process on 2 busy
+        # cores, and the webcam worker waits for the GIL meanwhile.
+        st.fragment(run_every=1.0 if ctx is not None and ctx.state.playing else None)(live_panel)()

@@ -1,0 +1,395 @@
+"""Recognition: find every face in a frame, classify all of them in one batch, draw the result.
+
+    rec = Recognizer.load("checkpoints/net1.pt", detector="blazeface-tiles")
+    res = rec.recognize(rgb)                      # FrameResult: faces + timings
+    for f in res.faces:
+        print(f.box, f.label, f.p_mask)
+    shown, res = rec.annotate(rgb)                # the same, plus boxes drawn (draw_ms filled in)
+    m = evaluate_scenes(rec, faces.scenes(folder))  # detection recall/precision + label accuracy
+
+A ``Recognizer`` builds its detector and its ``Predictor`` once; call it per frame. It is safe to
+share between threads (a Streamlit page and webcam workers): a lock serialises frames, because a
+detector keeps buffers between calls. Crops go through the checkpoint's own preprocessing
+(``Predictor`` -> ``data.to_input``) and threshold, unless a threshold is passed.
+
+``LiveBuffer`` hands the newest result of a webcam worker thread to the page that polls it, and
+counts frames per second. ``grad_cam`` shows which pixels of a face crop drove the decision.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import faces as F
+from .inference import Predictor
+
+# Crop margin, a share of the box size on each side. Label accuracy of net1.pt on the 256 matched
+# dev-scene faces >= 32 px by margin: 0.0 0.926, 0.1 0.938, 0.15 0.938, 0.2-0.3 0.930, 0.4 0.922.
+MARGIN = 0.15
+# Scene labels -> the classifier's label (1 = covered): a mask below the nose still covers.
+COVERED = {"with_mask": 1, "mask_weared_incorrect": 1, "without_mask": 0}
+GREEN, RED = (40, 200, 60), (230, 40, 40)  # RGB
+
+
+class Face(NamedTuple):
+    box: F.Box                         # detector box, pixels, exclusive x1/y1
+    crop: tuple[int, int, int, int]    # the box grown by the margin: what the classifier saw
+    label: str                         # "mask" / "no_mask"
+    p_mask: float
+
+
+class Timings(NamedTuple):
+    detect_ms: float
+    classify_ms: float
+    draw_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.detect_ms + self.classify_ms + self.draw_ms
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    faces: tuple[Face, ...]
+    timings: Timings
+    shape: tuple[int, int]  # (H, W) of the frame
+
+    def as_json(self) -> list[dict]:
+        """The CLI's per-face records: box, label, p_mask."""
+        return [{"box": [int(v) for v in f.box[:4]], "label": f.label, "p_mask": round(f.p_mask, 4)}
+                for f in self.faces]
+
+
+class Recognizer:
+    """One detector + one classifier. ``threshold`` None uses the checkpoint's saved one."""
+
+    def __init__(self, predictor: Predictor, detector: F.Detector, margin: float = MARGIN,
+                 threshold: float | None = None, torch_threads: int | None = 1):
+        self.predictor = predictor
+        self.detector = detector
+        self.margin = margin
+        self.threshold = predictor.threshold if threshold is None else float(threshold)
+        # A frame's faces are a tiny batch (a few 32x32 crops): OpenMP's thread team costs more
+        # than it saves. Measured on 2 busy cores: 5 crops of Net1 took ~200 ms with 2 threads,
+        # ~10 ms with 1. None leaves torch's setting alone.
+        self.torch_threads = torch_threads
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, checkpoint: str | Path, detector: str = F.DEFAULT, margin: float = MARGIN,
+             threshold: float | None = None, device: str = "cpu", **detector_kw) -> "Recognizer":
+        return cls(Predictor.load(checkpoint, device), F.make_detector(detector, **detector_kw),
+                   margin, threshold)
+
+    def recognize(self, rgb: np.ndarray, threshold: float | None = None) -> FrameResult:
+        """(H, W, 3) uint8 RGB -> every face found, classified in one batch."""
+        rgb = F.as_rgb(rgb)
+        thr = self.threshold if threshold is None else float(threshold)
+        with self._lock, torch.inference_mode():
+            t0 = time.perf_counter()
+            boxes = self.detector.detect(rgb)
+            t1 = time.perf_counter()
+            crops = [F.crop_box(b, rgb.shape, self.margin) for b in boxes]
+            # Boxes are clipped to the frame and non-empty, so every crop has pixels.
+            p = np.zeros(0, np.float32)
+            if crops:
+                with _torch_threads(self.torch_threads):
+                    p = self.predictor.predict_proba([rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in crops])
+            labels = self.predictor.labels(p, thr)
+            t2 = time.perf_counter()
+        found = tuple(Face(b, c, lab, float(v)) for b, c, lab, v in zip(boxes, crops, labels, p))
+        return FrameResult(found, Timings(1000 * (t1 - t0), 1000 * (t2 - t1)), rgb.shape[:2])
+
+    def annotate(self, rgb: np.ndarray, threshold: float | None = None,
+                 min_side: int = 0) -> tuple[np.ndarray, FrameResult]:
+        """``recognize`` then ``draw``; the result's timings include the drawing."""
+        res = self.recognize(rgb, threshold)
+        t = time.perf_counter()
+        out = draw(rgb, res, covered=self.predictor.classes[1], min_side=min_side)
+        return out, replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
+
+
+@contextmanager
+def _torch_threads(n: int | None):
+    """Torch intra-op threads for the calling thread only, restored after.
+
+    With torch's OpenMP backend (the CPU wheels) ``set_num_threads`` sets the calling thread's
+    OpenMP team size: a webcam worker using 1 leaves a training thread's setting alone.
+    """
+    old = torch.get_num_threads()
+    if n is None or n == old:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: int = 0) -> np.ndarray:
+    """A copy of the frame with each face boxed: green when ``covered``, red otherwise, and a
+    "mask 0.97" tag (P(mask) whatever the label, so one number reads the same on every box).
+
+    min_side: first enlarge a frame whose shorter side is smaller, so that tags on a small
+    photo stay legible next to small faces (0 keeps the frame's size, as a webcam wants).
+    """
+    import cv2
+    rgb = F.as_rgb(rgb)
+    h, w = rgb.shape[:2]
+    k = min_side / min(h, w) if min_side and min(h, w) < min_side else 1.0
+    if k > 1:
+        out = cv2.resize(rgb, (round(w * k), round(h * k)), interpolation=cv2.INTER_LINEAR)
+        h, w = out.shape[:2]
+    else:
+        out = np.array(rgb, copy=True)
+    thick = max(1, round(min(h, w) / 320))
+    scale = max(0.35, min(h, w) / 1200)
+    for f in result.faces:
+        color = GREEN if f.label == covered else RED
+        x0, y0, x1, y1 = (round(v * k) for v in f.box[:4])
+        cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), color, thick)
+        text = f"{f.label.replace('_', ' ')} {f.p_mask:.2f}"
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        # the tag sits above the box, or inside its top edge when there is no room above
+        ty = y0 - 2 if y0 - th - base - 2 >= 0 else min(h - 1, y0 + th + base + 2)
+        cv2.rectangle(out, (x0, ty - th - base), (min(w - 1, x0 + tw + 2), ty + 1), color, -1)
+        cv2.putText(out, text, (x0 + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (255, 255, 255), 1, cv2.LINE_AA)
+    return out
+
+
+def face_crops(rgb: np.ndarray, result: FrameResult, side: int | None = None) -> list[np.ndarray]:
+    """The pixels the classifier saw for each face (optionally squashed to ``side`` px)."""
+    import cv2
+    out = []
+    for f in result.faces:
+        x0, y0, x1, y1 = f.crop
+        c = rgb[y0:y1, x0:x1]
+        out.append(cv2.resize(c, (side, side), interpolation=cv2.INTER_AREA) if side else c.copy())
+    return out
+
+
+# --------------------------------------------------------------------------- live (worker -> page)
+
+class LiveStats(NamedTuple):
+    """What the page reads from a ``LiveBuffer``: a copy, safe to use without the lock."""
+    result: FrameResult | None       # the newest frame's faces
+    crops: tuple[np.ndarray, ...]    # its face crops, one per face
+    fps: float                       # frames processed per second, recent window
+    mean: Timings | None             # mean per-frame latency over the same window
+    frames: int                      # frames processed since the buffer was made
+    error: str                       # the last frame's error, "" when it went through
+
+
+class LiveBuffer:
+    """The newest result of a webcam worker thread, for a page that polls it.
+
+    The worker (streamlit-webrtc's frame callback) must never call Streamlit; it ``put``s typed
+    results here under a lock and the page's polling fragment takes a ``snapshot``. Only the
+    newest frame matters for display, so there is no queue to drain. FPS is frames processed per
+    second over the last ``window`` frames, and 0 once no frame came for ``stale_s``.
+    """
+
+    def __init__(self, window: int = 30, stale_s: float = 2.0):
+        self._lock = threading.Lock()
+        self._times: deque[float] = deque(maxlen=window)
+        self._timings: deque[Timings] = deque(maxlen=window)
+        self._stale_s = stale_s
+        self._result: FrameResult | None = None
+        self._crops: tuple[np.ndarray, ...] = ()
+        self._frames = 0
+        self._error = ""
+
+    def put(self, result: FrameResult, crops=()) -> None:
+        with self._lock:
+            self._times.append(time.monotonic())
+            self._timings.append(result.timings)
+            self._result, self._crops = result, tuple(crops)
+            self._frames += 1
+            self._error = ""
+
+    def fail(self, error: str) -> None:
+        with self._lock:
+            self._error = error
+
+    def snapshot(self) -> LiveStats:
+        with self._lock:
+            times, timings = list(self._times), list(self._timings)
+            res, crops, n, err = self._result, self._crops, self._frames, self._error
+        fps = 0.0
+        if len(times) >= 2 and time.monotonic() - times[-1] < self._stale_s:
+            fps = (len(times) - 1) / max(times[-1] - times[0], 1e-6)
+        mean = Timings(*np.mean(np.array(timings), axis=0).tolist()) if timings else None
+        return LiveStats(res, crops, fps, mean, n, err)
+
+
+def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None = None,
+                   crop_side: int = 96):
+    """A streamlit-webrtc ``video_frame_callback``: av.VideoFrame in, annotated frame out.
+
+    Runs on the WebRTC worker thread: no Streamlit calls, results go to ``buffer``. An error is
+    recorded there (the page shows it) and the frame passes through unchanged.
+    """
+    import av
+
+    def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
+        try:
+            rgb = frame.to_ndarray(format="rgb24")
+            shown, res = rec.annotate(rgb, threshold)
+            buffer.put(res, face_crops(rgb, res, crop_side))
+            # streamlit-webrtc copies pts/time_base from the input frame onto what we return
+            return av.VideoFrame.from_ndarray(shown, format="rgb24")
+        except Exception as e:  # noqa: BLE001 - shown on the page instead of killing the stream
+            buffer.fail(f"{type(e).__name__}: {e}")
+            return frame
+    return callback
+
+
+def data_url(rgb: np.ndarray, quality: int = 85) -> str:
+    """A small RGB image as a ``data:image/jpeg;base64,...`` URL (for a page that redraws often)."""
+    import base64
+
+    import cv2
+    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(F.as_rgb(rgb), cv2.COLOR_RGB2BGR),
+                           [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+
+
+def ice_servers(env: str = "MASKREC_ICE_SERVERS") -> list[dict]:
+    """ICE servers for WebRTC from ``$MASKREC_ICE_SERVERS`` (a JSON list), else none.
+
+    None is right on 127.0.0.1 (host candidates connect directly, nothing leaves the machine).
+    Off localhost, a browser behind NAT needs a TURN server, e.g.
+    ``[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]``.
+    Raises ValueError with the reason when the variable is not such a list.
+    """
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return []
+    try:
+        servers = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"${env} is not JSON: {e}") from None
+    if not isinstance(servers, list) or not all(isinstance(s, dict) and "urls" in s for s in servers):
+        raise ValueError(f'${env} must be a JSON list of {{"urls": ...}} objects')
+    return servers
+
+
+# ---------------------------------------------------------------------------------- evaluation
+
+def _matched_pairs(dets, truths, iou: float) -> list[tuple[int, int]]:
+    """(detection index, truth index) pairs, by ``faces.match``'s greedy rule (best score first)."""
+    order = sorted(range(len(dets)), key=lambda i: -dets[i][4])
+    taken = [False] * len(truths)
+    pairs = []
+    for i in order:
+        best, best_j = iou, -1
+        for j, t in enumerate(truths):
+            if not taken[j]:
+                v = F.box_iou(dets[i], t)
+                if v >= best:
+                    best, best_j = v, j
+        if best_j >= 0:
+            taken[best_j] = True
+            pairs.append((i, best_j))
+    return pairs
+
+
+def evaluate_scenes(rec: Recognizer, pairs, iou: float = 0.4, min_size: int = 32,
+                    threshold: float | None = None, images: list[np.ndarray] | None = None) -> dict:
+    """The whole pipeline on annotated scenes (``faces.scenes(folder)`` pairs).
+
+    Detection: ``faces.summarize`` of ``faces.match`` (recall/precision at ``iou`` on faces
+    >= ``min_size``). Labels: accuracy on detected faces >= ``min_size`` against the scene label
+    (``COVERED``: mask_weared_incorrect counts as covered), overall and by scene label, and on
+    detected faces of any size (``accuracy_all``). ``ms`` is the mean per scene (detect+classify).
+    """
+    covered = rec.predictor.classes[1]
+    matches, secs = [], 0.0
+    right = n = right_all = n_all = 0
+    by_label: dict[str, list[int]] = {}
+    for k, (img, xml) in enumerate(pairs):
+        rgb = images[k] if images is not None else F.read_rgb(img)
+        truths = F.load_voc(xml)
+        t = time.perf_counter()
+        res = rec.recognize(rgb, threshold)
+        secs += time.perf_counter() - t
+        boxes = [f.box for f in res.faces]
+        matches.append(F.match(boxes, truths, iou, min_size))
+        for i, j in _matched_pairs(boxes, truths, iou):
+            tr = truths[j]
+            if tr.label not in COVERED:
+                continue
+            ok = (res.faces[i].label == covered) == bool(COVERED[tr.label])
+            right_all += ok
+            n_all += 1
+            if min(tr.x1 - tr.x0, tr.y1 - tr.y0) >= min_size:
+                right += ok
+                n += 1
+                c = by_label.setdefault(tr.label, [0, 0])
+                c[0] += ok
+                c[1] += 1
+    out = F.summarize(matches)
+    out.update({
+        "label_accuracy": right / n if n else float("nan"), "labelled": n,
+        "label_accuracy_all": right_all / n_all if n_all else float("nan"), "labelled_all": n_all,
+        "accuracy_by_label": {k: (r / m, m) for k, (r, m) in sorted(by_label.items())},
+        "ms": 1000 * secs / max(1, len(pairs)),
+        "margin": rec.margin,
+        "threshold": rec.threshold if threshold is None else threshold,
+    })
+    return out
+
+
+# ------------------------------------------------------------------------------------ Grad-CAM
+
+def grad_cam(predictor: Predictor, crop: np.ndarray, target: int | None = None,
+             alpha: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
+    """Grad-CAM of one face crop: (heatmap in [0, 1] at the crop's size, RGB overlay).
+
+    Weights the last convolution's feature maps by the mean gradient of the class score
+    (``target``: 1 mask / 0 no mask; default the predicted class) before LogSoftmax, keeps the
+    positive part, and stretches it over the crop. Needs gradients, so not under inference_mode.
+    """
+    import cv2
+    model = predictor.model
+    layers = list(model)
+    last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
+    head = layers[:-1] if isinstance(layers[-1], nn.LogSoftmax) else layers
+    rgb = F.as_rgb(crop)
+    x = predictor.preprocess([rgb]).to(predictor.device)
+    from .data import batch_to_float
+    with torch.enable_grad():
+        feats = nn.Sequential(*layers[:last + 1])(batch_to_float(x)).detach().requires_grad_(True)
+        # clone: a later ReLU(inplace=True) must not write into the leaf we take gradients of
+        scores = nn.Sequential(*head[last + 1:])(feats.clone())  # (1, 2) class scores
+        cls = int(scores.argmax(1)) if target is None else int(target)
+        # autograd.grad, not backward(): the shared model's parameters get no .grad
+        (grad,) = torch.autograd.grad(scores[0, cls], feats)
+    w = grad.mean(dim=(2, 3), keepdim=True)                         # (1, C, 1, 1)
+    cam = torch.relu((w * feats).sum(1))[0].detach().cpu().numpy()  # (h, w) of the last conv
+    cam = cam / cam.max() if cam.max() > 0 else cam
+    h, wd = rgb.shape[:2]
+    heat = cv2.resize(cam.astype(np.float32), (wd, h), interpolation=cv2.INTER_LINEAR)
+    colored = cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * heat), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    overlay = cv2.addWeighted(rgb, 1 - alpha, colored, alpha, 0)
+    return heat, overlay
+
+
+def saliency(rec: Recognizer, rgb: np.ndarray, result: FrameResult, side: int = 96) -> list[np.ndarray]:
+    """Grad-CAM overlays of every face of ``result`` (squashed to ``side`` px), for display."""
+    return [grad_cam(rec.predictor, c)[1] for c in face_crops(rgb, result, side)]

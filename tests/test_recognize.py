@@ -1,0 +1,339 @@
+"""maskrec.recognize (detect -> crop -> classify in one batch -> draw), its floor on the dev scenes,
+the live buffer and frame callback, Grad-CAM, `predict --json` boxes, and the Recognize page in AppTest.
+
+The dev scenes live in ../shared (present in CI); tests that need them skip with the reason.
+"""
+from __future__ import annotations
+
+import io
+import json
+import threading
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskrec import faces as F
+from maskrec.inference import Predictor
+from maskrec.recognize import (COVERED, Face, FrameResult, LiveBuffer, Recognizer, Timings, draw,
+                               evaluate_scenes, face_crops, frame_callback, grad_cam, ice_servers)
+from tests.conftest import REPO, SCENES
+
+NET1 = REPO / "checkpoints" / "net1.pt"
+SCENE = "maksssksksss110"  # 26 faces, 5 covered and 5 bare among those >= 32 px
+# Measured with net1.pt + blazeface-tiles + margin 0.15 on the 200 dev scenes: recall 0.905,
+# precision 0.971, label accuracy 0.9375 on the 256 matched faces >= 32 px. The floor leaves ~4
+# faces of slack for platform differences in resizing and BLAS.
+LABEL_ACCURACY_FLOOR = 0.92
+
+
+def scenes_or_skip():
+    pairs = F.scenes(SCENES) if (SCENES / "annotations").is_dir() else []
+    if not pairs:
+        pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
+    return pairs
+
+
+def scene(name: str = SCENE):
+    pairs = dict((img.stem, (img, xml)) for img, xml in scenes_or_skip())
+    return pairs[name]
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    return Predictor.load(NET1)
+
+
+class FixedBoxes:
+    """A detector that 'finds' the given boxes, for tests that must not depend on a model."""
+    name = "fixed"
+
+    def __init__(self, boxes):
+        self.boxes = [F.Box(*b) for b in boxes]
+
+    def detect(self, rgb):
+        return list(self.boxes)
+
+
+def noise(h=240, w=320, seed=0):
+    return np.random.default_rng(seed).integers(0, 255, (h, w, 3), dtype=np.uint8)
+
+
+# ------------------------------------------------------------------------------------- pipeline
+
+def test_pipeline_on_a_dev_scene_finds_and_labels_faces():
+    img, xml = scene()
+    rgb = F.read_rgb(img)
+    rec = Recognizer.load(NET1)
+    res = rec.recognize(rgb)
+    assert isinstance(res, FrameResult) and res.shape == rgb.shape[:2]
+    assert len(res.faces) >= 8, len(res.faces)
+    labels = {f.label for f in res.faces}
+    assert labels == {"mask", "no_mask"}  # the scene has both, and so must the answer
+    h, w = rgb.shape[:2]
+    for f in res.faces:
+        assert 0 <= f.box.x0 < f.box.x1 <= w and 0 <= f.box.y0 < f.box.y1 <= h
+        # the crop holds the box (grown by the margin, clipped to the frame)
+        assert f.crop[0] <= f.box.x0 and f.crop[1] <= f.box.y0 and f.crop[2] >= f.box.x1 and f.crop[3] >= f.box.y1
+        assert 0.0 <= f.p_mask <= 1.0
+        assert f.label == ("mask" if f.p_mask >= rec.threshold else "no_mask")
+    assert res.timings.detect_ms > 0 and res.timings.classify_ms > 0 and res.timings.draw_ms == 0
+    # a threshold per call overrides the checkpoint's, without changing the shared recognizer
+    assert {f.label for f in rec.recognize(rgb, threshold=0.0).faces} == {"mask"}
+    assert rec.threshold == rec.predictor.threshold
+
+
+def test_all_faces_of_a_frame_are_classified_in_one_batch(predictor, monkeypatch):
+    calls = []
+    real = predictor.predict_proba
+
+    def spy(images):
+        images = list(images)
+        calls.append([im.shape for im in images])
+        return real(images)
+
+    monkeypatch.setattr(predictor, "predict_proba", spy)
+    boxes = [(10, 10, 60, 70, 0.9), (100, 20, 150, 80, 0.8), (200, 100, 260, 170, 0.7)]
+    rec = Recognizer(predictor, FixedBoxes(boxes), margin=0.15)
+    res = rec.recognize(noise())
+    assert len(calls) == 1 and len(calls[0]) == 3
+    assert [f.box for f in res.faces] == [F.Box(*b) for b in boxes]
+    # each crop is its box grown by 15% a side: 50x60 -> 66x78 (the first one is clipped at 0)
+    assert calls[0][1] == (78, 66, 3)
+    assert res.faces[0].crop == (2, 1, 68, 79)
+    # no face: no classifier call at all
+    calls.clear()
+    assert Recognizer(predictor, FixedBoxes([])).recognize(noise()).faces == ()
+    assert calls == []
+
+
+def test_draw_keeps_shape_and_colours_boxes_by_label(predictor):
+    rgb = np.full((240, 320, 3), 128, np.uint8)
+    res = FrameResult((Face(F.Box(20, 40, 100, 140, 0.9), (0, 0, 1, 1), "mask", 0.97),
+                       Face(F.Box(180, 60, 260, 160, 0.8), (0, 0, 1, 1), "no_mask", 0.03)),
+                      Timings(1.0, 1.0), (240, 320))
+    out = draw(rgb, res)
+    assert out.shape == rgb.shape and out.dtype == np.uint8
+    assert (rgb == 128).all(), "draw must not write into its input"
+    changed = (out != rgb).any(axis=2)
+    assert changed.sum() > 500
+    # left edge of each box, below its tag: green for mask, red for no mask
+    g, r = out[120, 20], out[120, 180]
+    assert g[1] > 150 and g[0] < 100 and r[0] > 150 and r[1] < 100
+    assert not changed[200:, 120:170].any(), "nothing drawn away from the boxes"
+
+    shown, res2 = Recognizer(predictor, FixedBoxes([(20, 40, 100, 140, 0.9)])).annotate(rgb)
+    assert shown.shape == rgb.shape and res2.timings.draw_ms > 0
+    # a small photo is enlarged for legible tags; its boxes scale with it
+    big = draw(rgb, res, min_side=480)
+    assert big.shape == (480, 640, 3)
+    assert big[240, 40][1] > 150 and big[240, 360][0] > 150
+
+
+def test_pipeline_floor_on_the_dev_scenes():
+    pairs = scenes_or_skip()
+    m = evaluate_scenes(Recognizer.load(NET1, detector="blazeface-tiles"), pairs)
+    summary = {k: m[k] for k in ("recall", "precision", "label_accuracy", "labelled",
+                                 "label_accuracy_all", "accuracy_by_label", "ms")}
+    assert m["recall"] >= 0.85, summary
+    assert m["precision"] >= 0.85, summary
+    assert m["labelled"] >= 200, summary
+    assert m["label_accuracy"] >= LABEL_ACCURACY_FLOOR, summary
+    assert set(m["accuracy_by_label"]) <= set(COVERED)
+
+
+def test_evaluate_counts_a_mask_below_the_nose_as_covered(predictor, tmp_path):
+    """Label accuracy uses the scene label mapped by COVERED; a fixed 'mask' answer is right for
+    with_mask and mask_weared_incorrect faces and wrong for without_mask ones."""
+    img = tmp_path / "s.png"
+    Image.fromarray(noise()).save(img)
+    xml = tmp_path / "s.xml"
+    objs = "".join(f"<object><name>{lab}</name><bndbox><xmin>{x}</xmin><ymin>10</ymin><xmax>{x + 50}</xmax>"
+                   f"<ymax>60</ymax></bndbox></object>"
+                   for lab, x in (("with_mask", 0), ("mask_weared_incorrect", 100), ("without_mask", 200)))
+    xml.write_text(f"<annotation>{objs}</annotation>")
+    rec = Recognizer(predictor, FixedBoxes([(0, 10, 50, 60, 0.9), (100, 10, 150, 60, 0.8),
+                                            (200, 10, 250, 60, 0.7)]))
+    m = evaluate_scenes(rec, [(img, xml)], threshold=0.0)  # everything is called "mask"
+    assert m["recall"] == 1.0 and m["precision"] == 1.0
+    assert m["labelled"] == 3 and m["label_accuracy"] == pytest.approx(2 / 3)
+    assert m["accuracy_by_label"]["without_mask"] == (0.0, 1)
+
+
+# ----------------------------------------------------------------------------------------- live
+
+def test_live_buffer_fps_latency_and_staleness(monkeypatch):
+    now = [100.0]
+    monkeypatch.setattr("maskrec.recognize.time.monotonic", lambda: now[0])
+    buf = LiveBuffer(window=5, stale_s=2.0)
+    s = buf.snapshot()
+    assert s.result is None and s.fps == 0.0 and s.mean is None and s.frames == 0
+    res = FrameResult((), Timings(10.0, 2.0, 1.0), (480, 640))
+    for _ in range(8):  # 8 frames 50 ms apart: 20 FPS over the last 5
+        buf.put(res)
+        now[0] += 0.05
+    s = buf.snapshot()
+    assert s.fps == pytest.approx(20.0) and s.frames == 8 and s.mean == Timings(10.0, 2.0, 1.0)
+    buf.fail("boom")
+    assert buf.snapshot().error == "boom"
+    now[0] += 5  # the stream stopped: no frame for 5 s
+    assert buf.snapshot().fps == 0.0
+
+
+def test_frame_callback_annotates_frames_and_reports_through_the_buffer(predictor):
+    av = pytest.importorskip("av")
+    buf = LiveBuffer()
+    rec = Recognizer(predictor, FixedBoxes([(20, 20, 90, 100, 0.9)]))
+    cb = frame_callback(rec, buf, threshold=0.0, crop_side=48)
+    frame = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="rgb24")
+    # streamlit-webrtc calls it on its own worker thread
+    out = []
+    t = threading.Thread(target=lambda: out.append(cb(frame)))
+    t.start()
+    t.join()
+    shown = out[0].to_ndarray(format="rgb24")
+    assert shown.shape == (480, 640, 3)
+    assert (shown != 90).any()
+    s = buf.snapshot()
+    assert s.frames == 1 and s.error == "" and s.result.faces[0].label == "mask"
+    assert len(s.crops) == 1 and s.crops[0].shape == (48, 48, 3)
+
+    class Broken(FixedBoxes):
+        def detect(self, rgb):
+            raise RuntimeError("no model")
+    bad = frame_callback(Recognizer(predictor, Broken([])), buf)
+    assert bad(frame) is frame  # the frame passes through; the error shows on the page
+    assert buf.snapshot().error == "RuntimeError: no model"
+
+
+def test_ice_servers_from_the_environment(monkeypatch):
+    monkeypatch.delenv("MASKREC_ICE_SERVERS", raising=False)
+    assert ice_servers() == []
+    turn = [{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]
+    monkeypatch.setenv("MASKREC_ICE_SERVERS", json.dumps(turn))
+    assert ice_servers() == turn
+    for bad in ("turn:x", '{"urls": "x"}', '[{"user": "x"}]'):
+        monkeypatch.setenv("MASKREC_ICE_SERVERS", bad)
+        with pytest.raises(ValueError, match="MASKREC_ICE_SERVERS"):
+            ice_servers()
+
+
+def test_grad_cam_heatmap_covers_the_crop(predictor):
+    crop = noise(70, 60, seed=3)
+    heat, overlay = grad_cam(predictor, crop)
+    assert heat.shape == (70, 60) and overlay.shape == (70, 60, 3) and overlay.dtype == np.uint8
+    assert 0.0 <= heat.min() and heat.max() <= 1.0
+    # the model itself is unchanged: same probabilities before and after
+    before = predictor.predict_proba([crop])
+    grad_cam(predictor, crop, target=1)
+    assert np.array_equal(before, predictor.predict_proba([crop]))
+    assert all(p.grad is None for p in predictor.model.parameters())
+
+
+def test_face_crops_are_the_classifier_inputs(predictor):
+    rgb = noise()
+    res = Recognizer(predictor, FixedBoxes([(10, 10, 60, 70, 0.9)]), margin=0.0).recognize(rgb)
+    (crop,) = face_crops(rgb, res)
+    assert np.array_equal(crop, rgb[10:70, 10:60])
+    assert face_crops(rgb, res, side=32)[0].shape == (32, 32, 3)
+
+
+# ------------------------------------------------------------------------------------------ CLI
+
+def test_predict_json_reports_real_boxes(capsys):
+    from maskrec.__main__ import main
+    img, xml = scene()
+    assert main(["predict", str(NET1), str(img), "--json"]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["image"] == str(img) and len(row["faces"]) >= 8
+    h, w = F.read_rgb(img).shape[:2]
+    for f in row["faces"]:
+        x0, y0, x1, y1 = f["box"]
+        assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and (x1 - x0) < w / 2
+        assert f["label"] in ("mask", "no_mask") and 0 <= f["p_mask"] <= 1
+    # most annotated faces >= 32 px have a reported box on them
+    truths = [t for t in F.load_voc(xml) if min(t.x1 - t.x0, t.y1 - t.y0) >= 32]
+    hit = sum(any(F.box_iou(f["box"], t) >= 0.4 for f in row["faces"]) for t in truths)
+    assert hit >= 0.6 * len(truths)
+
+
+def test_predict_json_no_face_and_whole_image_mode(capsys, tmp_path):
+    from maskrec.__main__ import main
+    blank = tmp_path / "blank.png"
+    Image.new("RGB", (200, 150), (240, 240, 240)).save(blank)
+    assert main(["predict", str(NET1), str(blank), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"image": str(blank), "faces": []}
+    # "none": the whole image is one face (face crops like the training data). Called directly:
+    # cmd_predict does not pass --detector to _faces yet.
+    from maskrec.__main__ import _faces
+    pred = Predictor.load(NET1)
+    (face,) = _faces(pred, Image.open(blank).convert("RGB"), "none")
+    assert face["box"] == [0, 0, 200, 150] and face["label"] in ("mask", "no_mask")
+
+
+# ----------------------------------------------------------------------------------------- page
+
+@pytest.fixture
+def page(monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.chdir(REPO)
+    monkeypatch.delenv("MASKREC_ICE_SERVERS", raising=False)
+    # The page file on its own: AppTest loses widget events on pages reached through st.navigation.
+    at = AppTest.from_file(str(REPO / "pages" / "4_Recognize.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, format="JPEG", quality=90)
+    return buf.getvalue()
+
+
+def captions(at) -> list[str]:
+    return [im.caption for el in at.image for im in el.proto.imgs]
+
+
+def test_page_controls_default_to_the_checkpoint(page):
+    assert page.title[0].value == "Recognize"
+    assert page.selectbox(key="recognize_det_photo").value == "blazeface-tiles"
+    assert page.selectbox(key="recognize_det_live").value == "blazeface-full"
+    thr = [s for s in page.slider if s.label == "P(mask) threshold"][0]
+    assert thr.value == pytest.approx(Predictor.load(NET1).threshold)
+    assert "FPS" in [m.label for m in page.metric]
+    assert any("MASKREC_ICE_SERVERS" in c.value for c in page.caption)
+    assert any("Not streaming" in c.value for c in page.caption)
+
+
+def test_page_upload_boxes_faces_and_skips_a_bad_file(page):
+    img, _ = scene()
+    page.file_uploader(key="recognize_uploads").set_value(
+        [("street.jpg", img.read_bytes(), "image/jpeg"), ("broken.jpg", b"not a photo", "image/jpeg"),
+         ("plain.png", jpeg(np.full((120, 160, 3), 200, np.uint8)), "image/png")])
+    page.run()
+    assert not page.exception, page.exception
+    assert any("broken.jpg" in w.value and "skipped" in w.value for w in page.warning)
+    caps = captions(page)
+    assert any(c.startswith("street.jpg:") and "face(s)" in c and "detect" in c for c in caps), caps
+    n_faces = int(next(c for c in caps if c.startswith("street.jpg:")).split(": ")[1].split(" ")[0])
+    per_face = [c for c in caps if c.startswith(("mask ", "no mask "))]
+    assert n_faces >= 8 and len(per_face) == n_faces
+    assert any("No face found" in i.value for i in page.info)  # plain.png carried on after broken.jpg
+
+    # threshold 0: every face is called mask; Grad-CAM adds a second row of crops
+    [s for s in page.slider if s.label == "P(mask) threshold"][0].set_value(0.0)
+    page.toggle(key="recognize_cam").set_value(True)
+    page.run()
+    assert not page.exception, page.exception
+    per_face = [c for c in captions(page) if c.startswith(("mask ", "no mask "))]
+    assert len(per_face) == 2 * n_faces and all(c.startswith("mask ") for c in per_face)
+
+
+def test_page_camera_snapshot(page):
+    img, _ = scene()
+    page.camera_input(key="recognize_snapshot").set_value(("shot.jpg", img.read_bytes(), "image/jpeg"))
+    page.run()
+    assert not page.exception, page.exception
+    caps = captions(page)
+    assert any(c.startswith("snapshot:") and "face(s)" in c for c in caps), caps
