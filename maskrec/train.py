@@ -276,7 +276,12 @@ class TrainingJob:
 
     def _set(self, status: str, error: str | None = None) -> None:
         self.status, self.error = status, error
-        self.run.set_status(status, **({"error": error} if error else {}))
+        try:
+            self.run.set_status(status, **({"error": error} if error else {}))
+        except OSError:
+            # Disk full: the in-memory status still informs the pages; on disk the run reads
+            # 'running' until this process ends, then 'interrupted' - never a torn file.
+            pass
 
     def _main(self) -> None:
         if self._slots is not None:

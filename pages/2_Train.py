@@ -73,7 +73,9 @@ def monitor(run_id: str):
     job = registry().get(run_id)
     live = job is not None and job.alive
     status = run.status()
-    state = status.get("state")
+    # A job of this process knows best (its status file may be unwritable, e.g. disk full).
+    state = job.status if job is not None else status.get("state")
+    error = job.error if job is not None else status.get("error")
     history = job.history() if job is not None else run.metrics()
 
     head = st.columns([3, 1, 1])
@@ -85,7 +87,7 @@ def monitor(run_id: str):
     if resumable and head[1].button("Resume", key=f"resume_{run_id}"):
         registry().start(cfg, run)
     if state == "failed":
-        st.error(f"Training failed: {status.get('error', 'unknown error')}")
+        st.error(f"Training failed: {error or 'unknown error'}")
     elif state == "interrupted":
         st.warning(f"This run was interrupted (server stopped) after epoch {len(history)}; its finished epochs and "
                    "last checkpoint are safe. Press Resume to continue.")
