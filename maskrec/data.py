@@ -80,9 +80,6 @@ class Dataset:
     skipped: list[Skipped] = field(default_factory=list)
     held_out: bool = False  # True when the test split was drawn from a dataset without one
 
-    def split(self, name: str) -> list[Item]:
-        return [it for it in self.items if it.split == name]
-
     def counts(self) -> dict[str, dict[int, int]]:
         out = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
         for it in self.items:

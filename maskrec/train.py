@@ -16,7 +16,6 @@ import math
 import threading
 import time
 import traceback
-from dataclasses import replace
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -302,13 +301,6 @@ class TrainingJob:
         finally:
             if self._slots is not None:
                 self._slots.release()
-
-
-def resume_config(run: Run, **overrides) -> TrainConfig:
-    """The run's own config, optionally with more epochs etc., saved back to the run."""
-    cfg = replace(run.config(), **overrides) if overrides else run.config()
-    run.write_config(cfg)
-    return cfg
 
 
 class JobRegistry:
