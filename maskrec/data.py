@@ -156,6 +156,16 @@ def to_input(img: Image.Image, size: int) -> np.ndarray:
     return np.asarray(img.resize((size, size), Image.BILINEAR), dtype=np.uint8)
 
 
+def network_views(paths, size: int, shown: int = 96) -> list[tuple[Image.Image, Image.Image]]:
+    """(original, what the network sees) per file, for galleries: the second is ``to_input`` at
+    ``size``, enlarged to ``shown`` px with nearest-neighbour so its pixels stay visible."""
+    out = []
+    for p in paths:
+        img = open_rgb(p)
+        out.append((img, Image.fromarray(to_input(img, size)).resize((shown, shown), Image.NEAREST)))
+    return out
+
+
 def preprocessing_info(size: int) -> dict:
     """What a checkpoint records so it can be used alone."""
     return {"version": PREPROCESSING_VERSION, "size": size, "resize": "squash, PIL bilinear",

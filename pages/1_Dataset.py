@@ -3,10 +3,9 @@ import random
 
 import pandas as pd
 import streamlit as st
-from PIL import Image
 
 from maskrec import plots
-from maskrec.data import DataError, discover, open_rgb, scan, to_input
+from maskrec.data import DataError, discover, network_views, open_rgb, scan
 from maskrec.health import duplicates
 from pages.common import dataset_picker, image_grid, memo, progress_callback, through_navigation
 
@@ -73,11 +72,10 @@ rng = random.Random(st.session_state.get("sample_seed", 0))
 for label, name in ((1, "Covered (label 1)"), (0, "Bare (label 0)")):
     pool = [r for r in rows if r["label"] == label]
     pick = rng.sample(pool, min(per, len(pool)))
-    originals = [open_rgb(r["path"]) for r in pick]
+    views = network_views([r["path"] for r in pick], size)
     st.markdown(f"**{name}**: original size, then as the network sees it ({size}×{size}, shown enlarged)")
-    image_grid(originals, [f"{im.width}×{im.height}" for im in originals], cols=8, width=None)
-    seen = [Image.fromarray(to_input(im, size)).resize((96, 96), Image.NEAREST) for im in originals]
-    image_grid(seen, [r["split"] for r in pick], cols=8, width=96)
+    image_grid([o for o, _ in views], [f"{o.width}×{o.height}" for o, _ in views], cols=8, width=None)
+    image_grid([v for _, v in views], [r["split"] for r in pick], cols=8, width=96)
 
 st.subheader("Data health")
 if s["skipped"]:

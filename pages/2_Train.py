@@ -9,7 +9,7 @@ import torch
 from maskrec import plots
 from maskrec.config import PRESETS
 from maskrec.runs import list_runs, new_run, open_run, summary
-from pages.common import dataset_picker, image_grid, registry, through_navigation, thumb
+from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb
 
 through_navigation()
 st.title("Train")
@@ -110,7 +110,9 @@ def monitor(run_id: str):
     m[3].metric(f"Best test F1 (epoch {best['epoch']})" if best else "Best test F1", f"{best['test_f1']:.4f}" if best else "–")
 
     if history:
-        st.plotly_chart(plots.training_curves(history), key=f"curves_{run_id}_{len(history)}")
+        # built once per new epoch, not on every one-second poll
+        fig = memo(("curves", run_id, len(history)), lambda: plots.training_curves(history), max_entries=64)
+        st.plotly_chart(fig, key=f"curves_{run_id}_{len(history)}")
     else:
         st.info("The charts appear as soon as epoch 1 ends.")
 

@@ -187,7 +187,6 @@ with tab_live:
 
     with panel:
         # Polls only while streaming; START/STOP rerun the whole page, which re-arms it. Once a
-        # second, not faster: after every run, fragment runs included, Streamlit does a full
-        # gc.collect() (runner.postScriptGC), ~0.4 s holding the GIL in this process on 2 busy
-        # cores, and the webcam worker waits for the GIL meanwhile.
+        # second, not faster: every script run takes the GIL from the webcam worker (Streamlit's
+        # post-run gc.collect(), ~0.4 s here, is switched off in .streamlit/config.toml for this).
         st.fragment(run_every=1.0 if ctx is not None and ctx.state.playing else None)(live_panel)()
