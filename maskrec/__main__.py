@@ -97,7 +97,7 @@ def cmd_train(a):
             raise UserError(f"unknown net {a.net!r} (choose from {', '.join(PRESETS)})")
         over = {k: v for k, v in dict(data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                                       weight_decay=a.weight_decay, dropout=a.dropout, seed=a.seed,
-                                      device=a.device).items() if v is not None}
+                                      device=a.device, schedule=a.schedule).items() if v is not None}
         if a.augment:
             over["augment"] = True
         cfg = replace(PRESETS[a.net], **over)
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int)
     s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
+    s.add_argument("--schedule", choices=["constant", "cosine"],
+                   help="learning rate: constant (the report's) or cosine with one warm-up epoch")
     s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
     s.set_defaults(func=cmd_train)

@@ -56,6 +56,9 @@ def confine(path: str | os.PathLike) -> Path:
                      f"set MASKREC_DATA_ROOTS to allow more")
 
 
+SCHEDULES = ("constant", "cosine")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     net: str = "net1"
@@ -68,6 +71,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     augment: bool = False  # flip, small crop/scale, colour jitter
+    schedule: str = "constant"  # constant | cosine (one warm-up epoch, then cosine decay to 0)
     eval_batch_size: int = 512
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
@@ -90,6 +94,8 @@ class TrainConfig:
             problems.append(f"weight decay must be in [0, 1], got {self.weight_decay}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.schedule not in SCHEDULES:
+            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
             problems.append(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
         if problems:

@@ -89,6 +89,18 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return ((x - mean) * contrast + mean * bright).clamp_(0, 1)
 
 
+def lr_at(cfg: TrainConfig, t: float) -> float:
+    """Learning rate at training time t, counted in epochs from 0 (a pure function, so resume
+    needs no scheduler state). "cosine": linear warm-up over the first epoch, then cosine to 0."""
+    if cfg.schedule == "constant":
+        return cfg.lr
+    warm = min(1.0, cfg.epochs / 10)
+    if t < warm:
+        return cfg.lr * max(t / warm, 0.01)
+    frac = (t - warm) / max(cfg.epochs - warm, 1e-9)
+    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
 def _prepare(xb: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
     xb = batch_to_float(xb.to(device, non_blocking=True))
     return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
@@ -97,7 +109,8 @@ def _prepare(xb: torch.Tensor, device: torch.device, channels_last: bool) -> tor
 def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
                     cfg: TrainConfig, gen: torch.Generator, device: torch.device, *,
                     channels_last: bool, bf16: bool, should_stop: Callable[[], bool],
-                    on_batch: Callable[[int, int], None]) -> tuple[float, np.ndarray, np.ndarray] | None:
+                    on_batch: Callable[[int, int], None], epoch: int = 1
+                    ) -> tuple[float, np.ndarray, np.ndarray] | None:
     """One pass over X in a seeded random order. Returns (mean loss, labels, p_mask) or None if stopped."""
     model.train()
     order = torch.randperm(len(X), generator=gen)
@@ -117,6 +130,8 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tenso
         if not torch.isfinite(loss) or loss.item() > DIVERGED_LOSS:
             raise TrainingFailed(f"training diverged: the loss reached {loss.item():.4g} in batch {b + 1}; "
                                  f"lower the learning rate (now {cfg.lr})")
+        for group in opt.param_groups:
+            group["lr"] = lr_at(cfg, epoch - 1 + b / n_batches)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -197,7 +212,7 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
         t0 = time.time()
         cb = lambda done, total, phase="train": on_progress(BatchProgress(epoch, done, total, phase, t0))
         tr = train_one_epoch(model, opt, Xtr, ytr, cfg, gen, device, channels_last=channels_last,
-                             bf16=bf16, should_stop=should_stop, on_batch=cb)
+                             bf16=bf16, should_stop=should_stop, on_batch=cb, epoch=epoch)
         if tr is None:
             return
         te_loss, te_p = evaluate(model, Xte, yte, device, batch_size=cfg.eval_batch_size,
