@@ -98,10 +98,16 @@ class Recognizer:
         thr = self.threshold if threshold is None else float(threshold)
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
-            boxes = self.detector.detect(rgb)
+            dets = self.detector.detect(rgb)
             t1 = time.perf_counter()
-            crops = [F.crop_box(b, rgb.shape, self.margin) for b in boxes]
-            # Boxes are clipped to the frame and non-empty, so every crop has pixels.
+            # A box that misses the frame (say on a 1x1 or 2x2 frame) clips to an empty crop: it
+            # is no face, rather than an error from resizing nothing.
+            boxes, crops = [], []
+            for b in dets:
+                c = F.crop_box(b, rgb.shape, self.margin)
+                if c[2] > c[0] and c[3] > c[1]:
+                    boxes.append(b)
+                    crops.append(c)
             p = np.zeros(0, np.float32)
             if crops:
                 with _torch_threads(self.torch_threads):

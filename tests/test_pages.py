@@ -135,3 +135,67 @@ def test_dataset_page_explains_a_zip_that_escapes(tmp_path):
     at.sidebar.file_uploader(key="dataset_zip").upload("evil.zip", buf.getvalue(), "application/zip").run()
     assert not at.exception
     assert any("outside the target folder" in e.value for e in at.error)
+
+
+def _start_run_and_wait(at):
+    """Press Start training, wait for the job the page started, and redraw the page."""
+    at.button(key="start_training").click().run()
+    assert not at.exception, at.exception
+    (run,) = list_runs()
+    from pages.common import registry  # the same cached registry the page used
+    job = registry().get(run.id)
+    job.join(timeout=300)
+    assert not job.alive, "the run hangs"
+    at.run()
+    assert not at.exception, at.exception
+    return job
+
+
+def test_train_page_refuses_out_of_range_settings_and_starts_nothing():
+    at = page("2_Train")
+    at.number_input(key="epochs_net1").set_value(0)
+    at.number_input(key="batch_net1").set_value(-5)
+    at.number_input(key="lr_net1").set_value(50.0)
+    at.number_input(key="wd_net1").set_value(2.0)
+    at.button(key="start_training").click().run()
+    assert not at.exception, at.exception
+    (err,) = [e.value for e in at.error]
+    for word in ("epochs must be 1..10000, got 0", "batch size must be 1..65536, got -5",
+                 "learning rate must be in (0, 10], got 50.0", "weight decay must be in [0, 1], got 2.0"):
+        assert word in err, err
+    assert list_runs() == []
+    at.selectbox[0].set_value("net2").run()
+    at.number_input(key="dropout_net2").set_value(1.0)
+    at.button(key="start_training").click().run()
+    assert any("dropout must be in [0, 1), got 1.0" in e.value for e in at.error)
+    assert list_runs() == []
+
+
+def test_train_page_shows_a_diverging_run_as_failed_with_the_reason():
+    at = page("2_Train")
+    at.number_input(key="epochs_net1").set_value(20)
+    at.number_input(key="batch_net1").set_value(64)
+    at.number_input(key="lr_net1").set_value(10.0)
+    job = _start_run_and_wait(at)
+    assert job.status == "failed"
+    (err,) = [e.value for e in at.error]
+    assert err.startswith("Training failed") and "diverged" in err and "lower the learning rate" in err
+    assert "Traceback" not in err
+
+
+def test_train_page_explains_an_empty_test_split(tmp_path, monkeypatch):
+    from tests.conftest import save_image
+    data = tmp_path / "data" / "d"
+    for i in range(8):
+        save_image(data / "train" / f"{i:06d}_{i % 2}.jpg")
+    (data / "test").mkdir()
+    (data / "test" / "000100_0.jpg").write_text("not an image")
+    monkeypatch.setenv("MASKREC_DATA_ROOTS", str(tmp_path / "data"))
+    at = page("2_Train")
+    at.sidebar.radio(key="dataset_source").set_value("Folder on the server").run()
+    at.sidebar.text_input(key="dataset_folder").input(str(data)).run()
+    at.number_input(key="epochs_net1").set_value(1)
+    job = _start_run_and_wait(at)
+    assert job.status == "failed"
+    (err,) = [e.value for e in at.error]
+    assert "the test split has no usable images" in err and "Traceback" not in err

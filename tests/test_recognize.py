@@ -206,6 +206,65 @@ def test_frame_callback_annotates_frames_and_reports_through_the_buffer(predicto
     assert buf.snapshot().error == "RuntimeError: no model"
 
 
+def _frame(kind: str, w: int, h: int):
+    """A webcam frame of (w, h) in an odd colour format; the top eighth is magenta."""
+    av = pytest.importorskip("av")
+    rgb = np.full((h, w, 3), 90, np.uint8)
+    rgb[: max(1, h // 8)] = (250, 0, 250)
+    if kind == "rgb24":
+        return av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    if kind == "gray":
+        return av.VideoFrame.from_ndarray(rgb[:, :, 0].copy(), format="gray")
+    if kind in ("rgba", "bgra"):
+        a = np.dstack([rgb if kind == "rgba" else rgb[:, :, ::-1], np.full((h, w), 255, np.uint8)])
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(a), format=kind)
+    # yuv420p, what aiortc hands over after decoding VP8; odd sizes round the chroma planes
+    return av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+
+
+ODD_FRAMES = [("rgb24", 1, 1), ("rgb24", 2, 2), ("rgb24", 641, 479), ("yuv420p", 641, 479),
+              ("gray", 640, 480), ("rgba", 640, 480), ("bgra", 640, 480), ("rgb24", 4000, 3000)]
+
+
+@pytest.mark.parametrize("kind,w,h", ODD_FRAMES, ids=[f"{k}-{w}x{h}" for k, w, h in ODD_FRAMES])
+def test_frame_callback_survives_frames_of_odd_size_and_colour_format(predictor, kind, w, h):
+    """No crash, the frame comes back at its own size, and a box that misses a tiny frame is no face."""
+    buf = LiveBuffer()
+    # a fixed box where a 640x480 camera's face would be: outside a 1x1 or 2x2 frame
+    rec = Recognizer(predictor, FixedBoxes([(20, 20, 90, 100, 0.9)]))
+    frame = _frame(kind, w, h)
+    out = frame_callback(rec, buf, threshold=0.0, crop_side=48)(frame)
+    shown = out.to_ndarray(format="rgb24")
+    s = buf.snapshot()
+    assert s.error == "" and s.frames == 1, s.error
+    assert shown.shape == (h, w, 3) and s.result.shape == (h, w)
+    assert len(s.result.faces) == (1 if min(w, h) > 20 else 0) == len(s.crops)
+    if kind != "gray":  # the colour survived the conversion: magenta, not green (BGR/RGB mix-up)
+        r, g, b = (int(v) for v in shown[0, -1])
+        assert r > 200 and b > 200 and g < 60, (r, g, b)
+
+
+def test_frame_callback_with_a_real_detector_on_odd_frames():
+    rec = Recognizer.load(NET1, detector="blazeface-full")
+    buf = LiveBuffer()
+    cb = frame_callback(rec, buf)
+    for kind, w, h in ODD_FRAMES:
+        out = cb(_frame(kind, w, h))
+        assert (out.width, out.height) == (w, h) and buf.snapshot().error == "", (kind, w, h, buf.snapshot().error)
+    assert buf.snapshot().frames == len(ODD_FRAMES)
+
+
+def test_a_frame_that_cannot_be_converted_passes_through_and_is_reported(predictor):
+    class Exotic:  # a pixel format the converter does not know
+        def to_ndarray(self, format):
+            raise ValueError("unsupported pixel format 'weird'")
+    buf = LiveBuffer()
+    frame = Exotic()
+    assert frame_callback(Recognizer(predictor, FixedBoxes([])), buf)(frame) is frame
+    s = buf.snapshot()
+    assert s.frames == 0 and "unsupported pixel format" in s.error
+
+
 def test_ice_servers_from_the_environment(monkeypatch):
     monkeypatch.delenv("MASKREC_ICE_SERVERS", raising=False)
     assert ice_servers() == []
