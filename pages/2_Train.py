@@ -9,6 +9,7 @@ import torch
 from maskrec import plots
 from maskrec.config import PRESETS
 from maskrec.runs import list_runs, new_run, open_run, summary
+from maskrec.train import launched_nproc
 from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb
 
 through_navigation()
@@ -21,18 +22,28 @@ with st.container(border=True):
     net = c[0].selectbox("Network", list(PRESETS), format_func=str.upper,
                          help="The report's presets fill the fields; every value is editable.")
     p = PRESETS[net]
-    epochs = c[1].number_input("Epochs", 1, 10_000, p.epochs, key=f"epochs_{net}")
-    batch = c[2].number_input("Batch size", 1, 65_536, p.batch_size, key=f"batch_{net}")
-    lr = c[3].number_input("Learning rate", 1e-6, 10.0, p.lr, format="%.5f", key=f"lr_{net}")
+    # No min/max on these: Streamlit would silently swap an out-of-range value for the default.
+    # TrainConfig.validate() is the one definition of the ranges and says what is wrong.
+    epochs = c[1].number_input("Epochs", value=p.epochs, key=f"epochs_{net}")
+    batch = c[2].number_input("Batch size", value=p.batch_size, key=f"batch_{net}")
+    lr = c[3].number_input("Learning rate", value=p.lr, format="%.5f", key=f"lr_{net}")
     c = st.columns(4)
-    wd = c[0].number_input("Weight decay", 0.0, 1.0, p.weight_decay, format="%.5f", key=f"wd_{net}")
-    dropout = c[1].number_input("Dropout", 0.0, 0.95, p.dropout, key=f"dropout_{net}",
+    wd = c[0].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
+    dropout = c[1].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
                                 disabled=net == "net1", help="Net1 has no dropout layers (the report used weight decay only).")
     seed = c[2].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     device = c[3].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
     augment = st.checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
                           help="Off in the report's recipes.")
+    gpus = torch.cuda.device_count()
+    if gpus > 1:
+        nproc = st.number_input("GPUs (torchrun processes)", 1, gpus, gpus, key="nproc",
+                                help="More than 1: one torchrun process per GPU (DistributedDataParallel); "
+                                     "the batch size stays the global one.")
+    else:
+        nproc = 1
+        st.caption(f"Multi-GPU training (torchrun) needs several CUDA GPUs; this machine has {gpus}.")
     if st.button("Start training", type="primary", disabled=data_path is None, key="start_training"):
         try:
             cfg = replace(p, data=data_path, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
@@ -42,7 +53,7 @@ with st.container(border=True):
             st.error(str(e))
         else:
             run = new_run(cfg)
-            registry().start(cfg, run)
+            registry().start(cfg, run, nproc=int(nproc))
             st.session_state["run_id"] = run.id
 
 runs = list_runs()
@@ -85,7 +96,7 @@ def monitor(run_id: str):
         job.stop()
     resumable = state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists() and len(history) < cfg.epochs
     if resumable and head[1].button("Resume", key=f"resume_{run_id}"):
-        registry().start(cfg, run)
+        registry().start(cfg, run, nproc=launched_nproc(run))
     if state == "failed":
         st.error(f"Training failed: {error or 'unknown error'}")
     elif state == "interrupted":
