@@ -76,9 +76,11 @@ def _fmt(v):
 
 
 def cmd_train(a):
+    from . import distributed
     from .config import PRESETS
-    from .runs import new_run, open_run
-    from .train import TrainingFailed, fit
+    from .runs import open_run
+    from .train import pick_device
+    run = None
     if a.resume:
         try:
             run = open_run(a.resume)
@@ -87,9 +89,6 @@ def cmd_train(a):
         cfg = run.config()
         if a.epochs:
             cfg = replace(cfg, epochs=a.epochs)
-            run.write_config(cfg)
-        done = len(run.metrics())
-        print(f"resuming {run.dir} after epoch {done} of {cfg.epochs}")
     else:
         if not a.net:
             raise UserError("train needs --net (net1 or net2), or --resume RUN_DIR")
@@ -105,42 +104,87 @@ def cmd_train(a):
             cfg.validate()
         except ValueError as e:
             raise UserError(str(e))
+    ctx = distributed.SINGLE
+    if distributed.launched():  # under torchrun: join the job; rank 0 alone prints and writes the run
+        ctx = distributed.setup(pick_device(cfg.device, distributed.local_rank()))
+    try:
+        return _train(a, cfg, run, ctx)
+    finally:
+        distributed.teardown()
+
+
+def _run_folder(a, cfg, run, ctx):
+    """Rank 0 creates the run folder (or stores a resumed run's new epoch count) and every rank
+    gets its path, so the processes of a torchrun job agree on one folder."""
+    from .runs import Run, new_run
+    err = None
+    if ctx.main:
         try:
-            run = new_run(cfg, run_dir=Path(a.out) if a.out else None)
+            if run is None:
+                run = new_run(cfg, run_dir=Path(a.out) if a.out else None)
+            elif a.epochs:
+                run.write_config(cfg)
         except FileExistsError as e:
-            raise UserError(str(e))
-        print(f"run {run.dir}: {cfg.net} epochs={cfg.epochs} batch={cfg.batch_size} lr={cfg.lr} "
-              f"wd={cfg.weight_decay} dropout={cfg.dropout} seed={cfg.seed} data={cfg.data or 'demo'}")
+            err = str(e)
+    where, err = ctx.broadcast((str(run.dir) if run else None, err))
+    if err:
+        raise UserError(err)
+    return Run(Path(where))
+
+
+def _train(a, cfg, run, ctx):
+    from .train import TrainingFailed, fit
+    say = print if ctx.main else (lambda *args, **kw: None)
+    resuming = run is not None
+    run = _run_folder(a, cfg, run, ctx)
+    if resuming:
+        say(f"resuming {run.dir} after epoch {len(run.metrics())} of {cfg.epochs}")
+    else:
+        say(f"run {run.dir}: {cfg.net} epochs={cfg.epochs} batch={cfg.batch_size} lr={cfg.lr} "
+            f"wd={cfg.weight_decay} dropout={cfg.dropout} seed={cfg.seed} data={cfg.data or 'demo'}"
+            + (f" processes={ctx.world}" if ctx.enabled else ""))
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if ctx.enabled:  # Ctrl-C reaches every rank: all stop at the same batch, the run stays resumable
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
     def on_progress(p):
-        _progress_bar(f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")(p.batch, p.batches)
+        if ctx.main:
+            _progress_bar(f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")(p.batch, p.batches)
 
-    print(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
-          f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} {'test_f1':>7} {'sec':>6}")
-    run.set_status("running")
+    say(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
+        f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} {'test_f1':>7} {'sec':>6}")
+    status = run.set_status if ctx.main else (lambda *args, **kw: None)
+    status("running")
     try:
         for r in fit(cfg, run, stop.is_set, on_progress):
-            print(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
-                  f"{r['test_error']:>8.4f} {_fmt(r['train_auc']):>9} {_fmt(r['test_auc']):>8} "
-                  f"{r['train_f1']:>8.4f} {r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
+            say(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
+                f"{r['test_error']:>8.4f} {_fmt(r['train_auc']):>9} {_fmt(r['test_auc']):>8} "
+                f"{r['train_f1']:>8.4f} {r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
             if "warning" in r:
-                print(f"warning: {r['warning']}")
+                say(f"warning: {r['warning']}")
+        stopped = ctx.any(stop.is_set())  # a stop that reached any rank ended every rank's loop
     except KeyboardInterrupt:
-        run.set_status("stopped")
+        status("stopped")
         print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
         return 130
     except TrainingFailed as e:
-        run.set_status("failed", error=str(e))
-        print(f"error: training failed: {e}", file=sys.stderr)
+        status("failed", error=str(e))
+        say(f"error: training failed: {e}", file=sys.stderr)
         return 1
     except ValueError as e:
-        run.set_status("failed", error=str(e))
+        status("failed", error=str(e))
         raise UserError(str(e))
-    run.set_status("stopped" if stop.is_set() else "done")
+    except Exception as e:
+        if not ctx.enabled:
+            raise
+        # under torchrun this is usually a peer that died (the collective fails or times out)
+        status("failed", error=f"rank {ctx.rank}: {type(e).__name__}: {e}")
+        print(f"error: rank {ctx.rank} of {ctx.world}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    status("stopped" if stopped else "done")
     best = max(run.metrics(), key=lambda r: r["test_f1"], default=None)
     if best:
-        print(f"best test F1 {best['test_f1']:.4f} at epoch {best['epoch']}; checkpoints: {run.best_ckpt}, {run.last_ckpt}")
+        say(f"best test F1 {best['test_f1']:.4f} at epoch {best['epoch']}; checkpoints: {run.best_ckpt}, {run.last_ckpt}")
 
 
 def cmd_evaluate(a):
@@ -211,6 +255,26 @@ def cmd_export(a):
           f"max |difference| to the checkpoint {res['max_abs_diff']:.2e}")
 
 
+BENCH_SECTIONS = ("train", "step", "infer", "frame", "scan")  # maskrec.bench.SECTIONS, without importing torch
+
+
+def cmd_bench(a):
+    from . import bench
+    sections = [s for s in a.only.split(",") if s]
+    unknown = [s for s in sections if s not in bench.SECTIONS]
+    if unknown:
+        raise UserError(f"unknown bench section {', '.join(unknown)} (choose from {', '.join(bench.SECTIONS)})")
+    res = bench.run(sections, a.data, a.quick, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if a.json:
+        print(json.dumps(res))
+    else:
+        m = res["machine"]
+        print(f"torch {m['torch']}, {m['threads']} threads, {m['cpu_capability']}, bf16 {m['bf16']}; "
+              f"data {res['data']}{' (quick)' if a.quick else ''}")
+        print(bench.table(res["rows"]))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m maskrec", description="MaskRec: face-mask recognition (data, training, recognition).")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
@@ -267,6 +331,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--format", choices=["onnx", "torchscript"], required=True)
     s.add_argument("out")
     s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("bench", help="speed against baselines measured in the same run (see README, Performance)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.add_argument("--data", help="dataset for the train section (default: facemask-dev beside the repo "
+                                  "if present, else the demo data)")
+    s.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
+    s.add_argument("--only", default=",".join(BENCH_SECTIONS),
+                   help=f"sections, comma-separated ({','.join(BENCH_SECTIONS)})")
+    s.set_defaults(func=cmd_bench)
     return p
 
 

@@ -156,3 +156,40 @@ def test_scan_is_cached(tmp_path, monkeypatch):
     second = scan(discover(root))
     assert first["summary"] == second["summary"]
     assert first["summary"]["width"]["max"] == 48
+
+
+@pytest.mark.parametrize("kind", ["baseline", "progressive", "cmyk", "grey", "exif6-le", "exif8-be", "exif3"])
+def test_fast_jpeg_header_agrees_with_pillow(tmp_path, kind):
+    path = tmp_path / f"{kind}.jpg"
+    img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (37, 61, 3), dtype=np.uint8))
+    kw = {}
+    if kind == "progressive":
+        kw["progressive"] = True
+    elif kind == "cmyk":
+        img = img.convert("CMYK")
+    elif kind == "grey":
+        img = img.convert("L")
+    elif kind.startswith("exif"):
+        exif = Image.Exif()
+        exif[0x0112] = int(kind[4])
+        exif.endian = ">" if kind.endswith("be") else "<"
+        exif[0x010F] = "maker " * 20  # a longer IFD before the frame header
+        kw["exif"] = exif.tobytes()
+    img.save(path, "JPEG", **kw)
+    fast = data._jpeg_header(path.read_bytes()[:65536])
+    with Image.open(path) as ref:
+        assert fast == (ref.width, ref.height, ref.getexif().get(0x0112, 1))
+    w, h, fmt = data.probe(path)
+    assert fmt == "JPEG" and (w, h) == ((37, 61) if kind in ("exif6-le", "exif8-be") else (61, 37))
+
+
+def test_fast_jpeg_header_leaves_what_it_cannot_read_to_pillow(tmp_path):
+    assert data._jpeg_header(b"\x89PNG\r\n\x1a\n") is None
+    assert data._jpeg_header(b"\xff\xd8\xff\xda\x00\x02") is None  # scan data before a frame header
+    assert data._jpeg_header(b"\xff\xd8\xff\xe0\x00") is None  # cut inside a segment length
+    # a JPEG cut right after its header still reads as truncated through probe
+    good = save_image(tmp_path / "a.jpg", size=(64, 64))
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(good.read_bytes()[:400])
+    with pytest.raises(data.BadImage, match="truncated"):
+        data.probe(cut)

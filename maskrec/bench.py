@@ -1,0 +1,417 @@
+"""Speed benchmark: every figure next to a baseline measured in the same run, and their ratio.
+
+    python -m maskrec bench [--json] [--data DIR] [--quick] [--only train,step,infer,frame,scan]
+    bench.run(["step"])  -> {"machine": ..., "rows": [{"what", "ours", "baseline", "ratio", ...}]}
+
+Sections (see README, Performance):
+  train  whole-process training (``python -m maskrec train``, decoded cache cold and warm) against
+         a naive pipeline that decodes every JPEG with PIL on every access, same seed, same batches;
+         test F1 of both, so a speed-up that costs accuracy shows.
+  step   training-step images/s of the settings ``fit`` picks on this machine against plain eager
+         fp32 NCHW, with achieved GFLOP/s next to a large fp32 matmul measured in the same run.
+  infer  per-face latency at batch 1 and throughput at batch 8 (Predictor) against a naive
+         per-face call (PIL preprocessing, default threads, no_grad).
+  frame  640x480 recognition (detect + classify + draw) frames/s against building the models per
+         frame and classifying one face at a time.
+  scan   header scan of 24,000 generated images (cold and cached) against decoding every file.
+
+The machine may be shared, so read ratios rather than seconds: each pair is measured back to back,
+the faster of repeated rounds is kept for the short sections (the round least disturbed by others).
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .config import REPO_ROOT
+from .models import build, spec
+
+DEV_DATA = REPO_ROOT.parent / "shared" / "datasets" / "facemask-dev"
+SCENES = REPO_ROOT.parent / "shared" / "datasets" / "facemask-scenes-dev"
+SECTIONS = ("train", "step", "infer", "frame", "scan")
+
+
+def row(section: str, what: str, ours: float, base: float, unit: str, higher_is_better: bool,
+        goal: float | None = None, note: str = "") -> dict:
+    """One line of the table; ratio > 1 means ours is better whichever way the unit runs."""
+    ratio = (ours / base if higher_is_better else base / ours) if ours and base else None
+    met = None if goal is None or ratio is None else bool(ratio >= goal)
+    return {"section": section, "what": what, "ours": ours, "baseline": base, "unit": unit,
+            "ratio": ratio, "goal": goal, "met": met, "note": note}
+
+
+# ---------------------------------------------------------------- model FLOPs and the matmul yardstick
+
+def forward_flops(net: str) -> float:
+    """Multiply-adds x 2 of one forward pass of one image (convs and the FC layer)."""
+    model, s = build(net), spec(net).input_size
+    total = 0
+
+    def hook(mod, inp, out):
+        nonlocal total
+        if isinstance(mod, nn.Conv2d):
+            k = mod.kernel_size[0] * mod.kernel_size[1]
+            total += 2 * mod.in_channels * mod.out_channels * k * out.shape[2] * out.shape[3]
+        elif isinstance(mod, nn.Linear):
+            total += 2 * mod.in_features * mod.out_features
+
+    for m in model.modules():
+        m.register_forward_hook(hook)
+    with torch.no_grad():
+        model(torch.zeros(1, 3, s, s))
+    return float(total)
+
+
+def matmul_gflops(n: int = 2048, seconds: float = 2.0) -> float:
+    a, b = torch.rand(n, n), torch.rand(n, n)
+    a @ b
+    best = 0.0
+    for _ in range(3):
+        k, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds / 3:
+            a @ b
+            k += 1
+        best = max(best, 2 * n ** 3 * k / (time.perf_counter() - t0) / 1e9)
+    return best
+
+
+# ---------------------------------------------------------------- step: images/s
+
+def _step_rate(net: str, batch: int, channels_last: bool, bf16: bool, seconds: float) -> float:
+    torch.manual_seed(0)
+    s = spec(net).input_size
+    model = build(net)
+    x, y = torch.rand(batch, 3, s, s), torch.randint(0, 2, (batch,))
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        loss = F.nll_loss(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step()  # first call builds oneDNN primitives
+    n, t0 = 0, time.perf_counter()
+    while n < 2 or time.perf_counter() - t0 < seconds:
+        step()
+        n += 1
+    return n * batch / (time.perf_counter() - t0)
+
+
+def bench_step(quick: bool) -> list[dict]:
+    from .config import TrainConfig
+    from .train import speed_settings
+    cl, bf16 = speed_settings(TrainConfig(), torch.device("cpu"))
+    peak = matmul_gflops(512 if quick else 2048, 0.5 if quick else 3.0)
+    rows = []
+    for net, batch, goal in (("net1", 64, 3.0), ("net2", 128, 2.0)):
+        if quick:  # a smoke run: small batches, one short round
+            batch, goal = batch // 8, None
+        secs = 0.5 if quick else (4.0 if net == "net1" else 12.0)
+        base = ours = 0.0
+        for _ in range(1 if quick else 2):  # interleaved rounds, best of each
+            base = max(base, _step_rate(net, batch, False, False, secs))
+            ours = max(ours, _step_rate(net, batch, cl, bf16, secs))
+        gf = 3 * forward_flops(net) / 1e9  # forward + backward ~ 3 forward passes
+        rows.append(row("step", f"{net} train step, batch {batch}", ours, base, "img/s", True, goal,
+                        f"channels_last={cl} bf16={bf16}; {ours * gf:.0f} vs {base * gf:.0f} GFLOP/s, "
+                        f"matmul {peak:.0f} GFLOP/s ({ours * gf / peak:.0%} of it)"))
+    return rows
+
+
+# ---------------------------------------------------------------- train: whole process
+
+def naive_train(data: str, net: str, epochs: int, batch: int, seed: int = 0) -> dict:
+    """The baseline pipeline: a DataLoader whose Dataset opens and decodes each JPEG with PIL on
+    every access, eager fp32 NCHW. Same data order, initial weights and preprocessing as ``fit``
+    (same seed), so the test F1 of the two should agree."""
+    from .data import discover, open_rgb, to_input
+    from .metrics import epoch_metrics
+    size = spec(net).input_size
+    ds = discover(data)
+
+    class Files(torch.utils.data.Dataset):
+        def __init__(self, items):
+            self.items = items
+
+        def __len__(self):
+            return len(self.items)
+
+        def __getitem__(self, i):
+            it = self.items[i]
+            x = torch.from_numpy(to_input(open_rgb(it.path), size).copy()).permute(2, 0, 1)
+            return x.float() / 255, it.label
+
+    train = Files([it for it in ds.items if it.split == "train"])
+    test = Files([it for it in ds.items if it.split == "test"])
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build(net)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-3)
+    for _ in range(epochs):
+        order = torch.randperm(len(train), generator=gen).tolist()
+        batches = [order[i:i + batch] for i in range(0, len(order), batch)]
+        model.train()
+        for xb, yb in torch.utils.data.DataLoader(train, batch_sampler=batches):
+            loss = F.nll_loss(model(xb), yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        model.eval()
+        ps, ys = [], []
+        with torch.no_grad():
+            for xb, yb in torch.utils.data.DataLoader(test, batch_size=512):
+                ps.append(model(xb)[:, 1].exp())
+                ys.append(yb)
+        m = epoch_metrics(torch.cat(ys).numpy(), torch.cat(ps).numpy(), 0.0)
+    return {"test_f1": m["f1"], "test_auc": m["auc"]}
+
+
+def _timed(cmd: list[str], env: dict) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    return wall, p.stdout
+
+
+def bench_train(data: str, quick: bool, work: Path) -> list[dict]:
+    rows = []
+    plans = [("net1", 1 if quick else 3, 64, 3.0)] + ([] if quick else [("net2", 1, 128, None)])
+    for net, epochs, batch, goal in plans:
+        env = {**os.environ, "MASKREC_HOME": str(work / "home"), "MASKREC_CACHE": str(work / f"cache-{net}")}
+        shutil.rmtree(env["MASKREC_CACHE"], ignore_errors=True)
+        naive_s, out = _timed([sys.executable, "-m", "maskrec.bench", "_naive", data, net,
+                               str(epochs), str(batch)], env)
+        naive = json.loads(out.strip().splitlines()[-1])
+        ours = {}
+        for kind in ("cold", "warm"):  # cold: the decoded cache is built inside the timed process
+            run_dir = work / f"run-{net}-{kind}"
+            shutil.rmtree(run_dir, ignore_errors=True)
+            s, _ = _timed([sys.executable, "-m", "maskrec", "train", "--net", net, "--data", data,
+                           "--epochs", str(epochs), "--batch-size", str(batch), "--seed", "0",
+                           "--out", str(run_dir)], env)
+            last = json.loads((run_dir / "metrics.jsonl").read_text().strip().splitlines()[-1])
+            ours[kind] = (s, last["test_f1"])
+        what = f"{net} {epochs}-epoch training, batch {batch}, whole process"
+        for kind in ("warm", "cold"):
+            s, f1 = ours[kind]
+            rows.append(row("train", f"{what} ({kind} cache)", s, naive_s, "s", False,
+                            goal if kind == "warm" else None,
+                            f"test F1 {f1:.4f} vs naive {naive['test_f1']:.4f} (diff {f1 - naive['test_f1']:+.4f})"))
+    return rows
+
+
+# ---------------------------------------------------------------- infer: per face
+
+def _median_ms(fn, n: int) -> float:
+    fn()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return 1000 * float(np.median(ts))
+
+
+def _faces_for(size: int, n: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(0)
+    return [rng.integers(0, 255, (rng.integers(40, 160), rng.integers(40, 160), 3), dtype=np.uint8)
+            for _ in range(n)]
+
+
+def _naive_predict(model, size: int, crops) -> np.ndarray:
+    from PIL import Image
+    out = []
+    with torch.no_grad():
+        for c in crops:
+            x = torch.from_numpy(np.asarray(Image.fromarray(c).resize((size, size)))).permute(2, 0, 1)
+            out.append(model(x[None].float() / 255)[0, 1].exp().item())
+    return np.array(out)
+
+
+def bench_infer(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
+    from .inference import Predictor
+    from .recognize import _torch_threads
+    rows = []
+    n = 20 if quick else 100
+    for net, path in checkpoints.items():
+        pred = Predictor.load(path)
+        naive_model = build(net, dropout=pred.config.get("dropout"))
+        naive_model.load_state_dict(pred.model.state_dict())
+        naive_model.eval()
+        size = pred.input_size
+        one, eight = _faces_for(size, 1), _faces_for(size, 8)
+        goal_ms = 1.0 if net == "net1" else 10.0
+        with _torch_threads(1):  # what the Recognizer uses for a frame's few faces
+            ours1 = _median_ms(lambda: pred.predict_proba(one), n)
+            ours8 = _median_ms(lambda: pred.predict_proba(eight), n)
+        base1 = _median_ms(lambda: _naive_predict(naive_model, size, one), n)
+        base8 = _median_ms(lambda: _naive_predict(naive_model, size, eight), n)
+        rows.append(row("infer", f"{net} one face, batch 1", ours1, base1, "ms", False, None,
+                        f"goal <= {goal_ms:g} ms: {'met' if ours1 <= goal_ms else 'missed'}"))
+        rows.append(row("infer", f"{net} 8 faces, one batch", 8000 / ours8, 8000 / base8, "faces/s", True))
+    return rows
+
+
+# ---------------------------------------------------------------- frame: 640x480 recognition
+
+def _frame_640x480() -> np.ndarray:
+    import cv2
+    from . import faces
+    pairs = faces.scenes(SCENES) if SCENES.is_dir() else []
+    if pairs:  # the scene with the most boxed faces, letterboxed
+        xml = max((p for p in pairs), key=lambda p: len(faces.load_voc(p[1])))
+        img = faces.read_rgb(xml[0])
+    else:
+        from .synth import render
+        img = np.asarray(render(0)[0].convert("RGB"))  # one demo face
+    h, w = img.shape[:2]
+    f = min(640 / w, 480 / h)
+    out = np.zeros((480, 640, 3), np.uint8)
+    nw, nh = round(w * f), round(h * f)
+    out[(480 - nh) // 2:(480 - nh) // 2 + nh, (640 - nw) // 2:(640 - nw) // 2 + nw] = \
+        cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def bench_frame(quick: bool, ckpt: Path, detector: str = "blazeface-full") -> list[dict]:
+    from .recognize import Recognizer, draw
+    frame = _frame_640x480()
+    rec = Recognizer.load(ckpt, detector)
+    n = 10 if quick else 60
+    ours_ms = _median_ms(lambda: rec.annotate(frame), n)
+    faces_found = len(rec.recognize(frame).faces)
+
+    def naive():
+        r = Recognizer.load(ckpt, detector)  # models built per frame
+        res = r.recognize(frame)
+        for face in res.faces:  # and each face on its own
+            x0, y0, x1, y1 = face.crop
+            r.predictor.predict_proba([frame[y0:y1, x0:x1]])
+        draw(frame, res)
+
+    base_ms = _median_ms(naive, max(3, n // 10))
+    return [row("frame", f"640x480 frame, {detector} + {ckpt.stem}, {faces_found} faces", 1000 / ours_ms,
+                1000 / base_ms, "frames/s", True, None,
+                f"goal >= 30 frames/s: {'met' if 1000 / ours_ms >= 30 else 'missed'}")]
+
+
+# ---------------------------------------------------------------- scan: 24,000 images
+
+def make_scan_set(root: Path, n: int) -> None:
+    """n JPEG files in the report layout, sizes 24..400 px (64 distinct encodings reused)."""
+    from PIL import Image
+    rng = np.random.default_rng(0)
+    blobs = []
+    for _ in range(64):
+        w, h = (int(v) for v in rng.integers(24, 400, 2))
+        arr = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, "JPEG", quality=85)
+        blobs.append(buf.getvalue())
+    for split in ("train", "test"):
+        (root / split).mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        split = "test" if i % 4 == 3 else "train"
+        (root / split / f"{i:06d}_{i % 2}.jpg").write_bytes(blobs[i % len(blobs)])
+
+
+def bench_scan(n: int, work: Path) -> list[dict]:
+    from .data import discover, open_rgb, scan
+    root = work / f"scan-{n}"
+    if not (root / "test").is_dir():
+        make_scan_set(root, n)
+    os.environ["MASKREC_CACHE"] = str(work / "scan-cache")
+    shutil.rmtree(work / "scan-cache", ignore_errors=True)
+    t0 = time.perf_counter()
+    ds = discover(root)
+    for it in ds.items:
+        open_rgb(it.path)  # full decode, like any loader that opens every file
+    decode_s = time.perf_counter() - t0
+    times = []
+    for _ in range(2):  # cold, then cached
+        t0 = time.perf_counter()
+        scan(discover(root))
+        times.append(time.perf_counter() - t0)
+    return [row("scan", f"scan {n:,} images (cold)", times[0], decode_s, "s", False, 10.0),
+            row("scan", f"scan {n:,} images (cached)", times[1], decode_s, "s", False, None,
+                f"goal < 5 s: {'met' if times[1] < 5 else 'missed'}")]
+
+
+# ---------------------------------------------------------------- report
+
+def table(rows: list[dict]) -> str:
+    lines = [f"{'section':7} {'what':58} {'ours':>9} {'baseline':>9} {'unit':8} {'ratio':>7} {'goal':>6}  note",
+             "-" * 120]
+    for r in rows:
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] else "-"
+        goal = f">={r['goal']:g}x" if r["goal"] else ""
+        if r["met"] is not None:
+            goal += " ok" if r["met"] else " MISS"
+        lines.append(f"{r['section']:7} {r['what'][:58]:58} {r['ours']:9.3f} {r['baseline']:9.3f} "
+                     f"{r['unit']:8} {ratio:>7} {goal:>6}  {r['note']}")
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
+
+
+def run(sections=SECTIONS, data: str | None = None, quick: bool = False, work: Path | None = None,
+        progress=lambda msg: None) -> dict:
+    from .synth import ensure_demo_data
+    data = data or (str(DEV_DATA) if (DEV_DATA / "train").is_dir() else str(ensure_demo_data()))
+    ckpts = {n: REPO_ROOT / "checkpoints" / f"{n}.pt" for n in ("net1", "net2")}
+    ckpts = {n: p for n, p in ckpts.items() if p.exists()}
+    own = work is None
+    work = Path(tempfile.mkdtemp(prefix="maskrec-bench-")) if own else work
+    old_cache = os.environ.get("MASKREC_CACHE")
+    rows = []
+    try:
+        for s in sections:
+            progress(f"bench {s} ...")
+            if s == "train":
+                rows += bench_train(data, quick, work)
+            elif s == "step":
+                rows += bench_step(quick)
+            elif s == "infer" and ckpts:
+                rows += bench_infer(quick, ckpts)
+            elif s == "frame" and "net1" in ckpts:
+                rows += bench_frame(quick, ckpts["net1"])
+            elif s == "scan":
+                rows += bench_scan(2400 if quick else 24_000, work)
+    finally:
+        if old_cache is None:
+            os.environ.pop("MASKREC_CACHE", None)
+        else:
+            os.environ["MASKREC_CACHE"] = old_cache
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+    return {"machine": machine(), "data": data, "quick": quick, "rows": rows}
+
+
+if __name__ == "__main__":
+    # python -m maskrec.bench _naive DATA NET EPOCHS BATCH: the baseline's own process, timed by bench_train
+    _, _, d, net_, ep, bs = sys.argv
+    print(json.dumps(naive_train(d, net_, int(ep), int(bs))))

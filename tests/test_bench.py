@@ -1,0 +1,64 @@
+"""The benchmark measures what it claims: its baseline is the same computation done the slow way,
+its ratios come from its own measurements, and the command runs end to end."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from maskrec import bench
+from maskrec.config import PRESETS
+from maskrec.runs import new_run
+from maskrec.train import fit
+
+
+def test_ratio_reads_better_as_larger_whichever_way_the_unit_runs():
+    assert bench.row("x", "rate", 30.0, 10.0, "img/s", True)["ratio"] == pytest.approx(3.0)
+    assert bench.row("x", "time", 10.0, 30.0, "s", False)["ratio"] == pytest.approx(3.0)
+    r = bench.row("x", "time", 20.0, 30.0, "s", False, goal=3.0)
+    assert r["met"] is False and r["ratio"] == pytest.approx(1.5)
+
+
+def test_flop_count_matches_a_hand_count_of_net1():
+    # 32x32: convs of the report's table (out, k) at 32,32,16,16,8,4... counted by hand from models.NET1
+    from maskrec.models import spec
+    s, c_in, size, total = spec("net1"), 3, 32, 0
+    for row in s.convs:
+        total += 2 * c_in * row.out * row.k * row.k * size * size
+        c_in, size = row.out, size // 2 if row.pool else size
+    total += 2 * c_in * size * size * 2
+    assert bench.forward_flops("net1") == total
+
+
+def test_naive_baseline_trains_the_same_model_as_fit(demo_dir, tmp_path):
+    """Same seed, order, initial weights and preprocessing: with fit's speed switches off, the two
+    pipelines differ only in where the pixels come from, so their test F1 must agree."""
+    naive = bench.naive_train(str(demo_dir), "net1", 1, 64)
+    cfg = replace(PRESETS["net1"], data=str(demo_dir), epochs=1, batch_size=64, channels_last=False, bf16=False)
+    rec = list(fit(cfg, new_run(cfg, tmp_path / "run")))[-1]
+    assert naive["test_f1"] == pytest.approx(rec["test_f1"], abs=0.01)
+
+
+def test_scan_section_measures_both_sides(tmp_path):
+    rows = bench.bench_scan(300, tmp_path)
+    assert [r["what"] for r in rows] == ["scan 300 images (cold)", "scan 300 images (cached)"]
+    for r in rows:
+        assert r["ours"] > 0 and r["baseline"] > 0
+        assert r["ratio"] == pytest.approx(r["baseline"] / r["ours"])
+    assert len(list((tmp_path / "scan-300").rglob("*.jpg"))) == 300
+
+
+def test_bench_command_quick_json(capsys):
+    from maskrec.__main__ import main
+    assert main(["bench", "--quick", "--only", "step", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["quick"] and {r["what"].split()[0] for r in res["rows"]} == {"net1", "net2"}
+    for r in res["rows"]:
+        assert r["ours"] > 0 and r["baseline"] > 0 and "GFLOP/s" in r["note"]
+
+
+def test_bench_rejects_an_unknown_section(capsys):
+    from maskrec.__main__ import main
+    assert main(["bench", "--only", "warp"]) == 2
+    assert "unknown bench section" in capsys.readouterr().err
