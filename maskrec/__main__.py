@@ -305,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
     s.add_argument("--schedule", choices=["constant", "cosine"],
-                   help="learning rate: constant (the report's) or cosine with one warm-up epoch")
+                   help="learning rate: constant (the report's) or cosine (warm-up, then decay to 0)")
     s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
     s.set_defaults(func=cmd_train)

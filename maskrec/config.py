@@ -71,7 +71,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     augment: bool = False  # flip, small crop/scale, colour jitter
-    schedule: str = "constant"  # constant | cosine (one warm-up epoch, then cosine decay to 0)
+    schedule: str = "constant"  # constant | cosine (warm-up, then cosine decay to 0; see train.lr_at)
     eval_batch_size: int = 512
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None

@@ -103,7 +103,8 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, n: int | None = None,
 
 def lr_at(cfg: TrainConfig, t: float) -> float:
     """Learning rate at training time t, counted in epochs from 0 (a pure function, so resume
-    needs no scheduler state). "cosine": linear warm-up over the first epoch, then cosine to 0."""
+    needs no scheduler state). "cosine": linear warm-up over the first epoch (the first tenth of
+    a run shorter than 10 epochs), then cosine decay to 0 at the end of the last epoch."""
     if cfg.schedule == "constant":
         return cfg.lr
     warm = min(1.0, cfg.epochs / 10)

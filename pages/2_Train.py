@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 from maskrec import plots
-from maskrec.config import PRESETS
+from maskrec.config import PRESETS, SCHEDULES
 from maskrec.runs import list_runs, new_run, open_run, summary
 from maskrec.train import launched_nproc
 from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb
@@ -34,8 +34,12 @@ with st.container(border=True):
     seed = c[2].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     device = c[3].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
-    augment = st.checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
-                          help="Off in the report's recipes.")
+    c = st.columns(2)
+    augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
+                            help="Off in the report's recipes.")
+    schedule = c[1].selectbox("Learning rate schedule", SCHEDULES, key="schedule",
+                              help="constant: the report's. cosine: one warm-up epoch, then decay to 0 "
+                                   "by the last epoch (steadier when a short run must end well).")
     gpus = torch.cuda.device_count()
     if gpus > 1:
         nproc = st.number_input("GPUs (torchrun processes)", 1, gpus, gpus, key="nproc",
@@ -48,7 +52,7 @@ with st.container(border=True):
         try:
             cfg = replace(p, data=data_path, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
                           weight_decay=float(wd), dropout=float(dropout), seed=int(seed), device=device,
-                          augment=augment).validate()
+                          augment=augment, schedule=schedule).validate()
         except ValueError as e:
             st.error(str(e))
         else:

@@ -115,3 +115,20 @@ def test_a_job_without_a_free_slot_waits_visibly_as_queued(cfg, tmp_path):
     job.stop()
     job.join(timeout=10)
     assert job.status == "stopped" and run.metrics() == []
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    from maskrec.train import lr_at
+    const = TrainConfig(lr=0.01, epochs=12)
+    assert {lr_at(const, t) for t in (0, 0.5, 3, 11.9)} == {0.01}
+    cos = replace(const, schedule="cosine")
+    assert lr_at(cos, 0) == pytest.approx(1e-4)  # warm-up starts at 1% of lr, never at 0
+    assert lr_at(cos, 0.5) == pytest.approx(0.005)
+    assert lr_at(cos, 1) == pytest.approx(0.01)  # peak after one epoch
+    assert lr_at(cos, 6.5) == pytest.approx(0.005)  # half way down the cosine
+    assert lr_at(cos, 12) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(replace(cos, epochs=5), 0.5) == pytest.approx(0.01)  # short runs warm up for a tenth
+    falling = [lr_at(cos, 1 + k / 10) for k in range(111)]
+    assert falling == sorted(falling, reverse=True)
+    with pytest.raises(ValueError, match="schedule"):
+        replace(const, schedule="step").validate()
