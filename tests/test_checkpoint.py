@@ -54,7 +54,8 @@ def test_threshold_is_saved_into_the_checkpoint(tmp_path):
     assert Predictor.load(tmp_path / "c.pt").threshold == pytest.approx(0.37)
 
 
-@pytest.mark.parametrize("name,goal", [("net1", 0.96)])
+# Floors a little under what each shipped file measured (net1 0.9655, net2 0.9309; see checkpoints/README.md)
+@pytest.mark.parametrize("name,goal", [("net1", 0.96), ("net2", 0.925)])
 def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
     import numpy as np
     from maskrec.data import discover, load_split
