@@ -243,7 +243,7 @@ def _naive_predict(model, size: int, crops) -> np.ndarray:
     out = []
     with torch.no_grad():
         for c in crops:
-            x = torch.from_numpy(np.asarray(Image.fromarray(c).resize((size, size)))).permute(2, 0, 1)
+            x = torch.from_numpy(np.array(Image.fromarray(c).resize((size, size)))).permute(2, 0, 1)
             out.append(model(x[None].float() / 255)[0, 1].exp().item())
     return np.array(out)
 

@@ -34,7 +34,7 @@ PHOTO = "maksssksksss110"
 # (VP8 decode/encode) and recognition share two cores with other jobs (load 4-7), and Streamlit's
 # post-run gc.collect() holds the GIL ~0.4 s per (fragment) run. Measured there: 3.5-6 FPS;
 # 8.9 with STREAMLIT_RUNNER_POST_SCRIPT_GC=false. The floor says "frames keep flowing"; set
-# MASKREC_MIN_FPS=15 on a dedicated machine to check the goal.
+# MASKREC_MIN_FPS=15 on a quiet machine to check the goal (measured there: 22.1 FPS, see README).
 FPS_FLOOR = float(os.environ.get("MASKREC_MIN_FPS", "0.5"))
 
 
