@@ -27,6 +27,7 @@ import struct
 import warnings
 import zipfile
 from collections import Counter
+from contextlib import nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -265,15 +266,17 @@ def _walk(folder: Path, skipped: list[Skipped]):
             yield Path(dirpath) / f
 
 
-def _classify_file(path: Path, folder_label: int | None, exts, skipped: list[Skipped]) -> int | None:
-    """Label of one file, or None (and a Skipped entry) when it cannot be used."""
+def _classify_file(path: Path, folder_label: int | None, exts, skipped: list[Skipped],
+                   is_link: bool | None = None) -> int | None:
+    """Label of one file, or None (and a Skipped entry) when it cannot be used. ``is_link`` from a
+    directory entry saves a stat per file."""
     if path.name.startswith("."):
         skipped.append(Skipped(str(path), "hidden file"))
         return None
     if path.suffix.lower() not in exts:
         skipped.append(Skipped(str(path), f"not an image file ({path.suffix or 'no extension'})"))
         return None
-    if path.is_symlink() and not path.exists():
+    if (path.is_symlink() if is_link is None else is_link) and not path.exists():
         skipped.append(Skipped(str(path), "broken link"))
         return None
     if folder_label is not None:
@@ -287,26 +290,39 @@ def _classify_file(path: Path, folder_label: int | None, exts, skipped: list[Ski
 
 def _collect(folder: Path, split: str, exts, skipped, items, layouts: set):
     """Files directly in folder are named <id>_<label>; class sub-folders give their label."""
-    for entry in sorted(folder.iterdir()) if os.access(folder, os.R_OK | os.X_OK) else []:
-        if entry.is_dir() and not entry.is_symlink():
+    readable = os.access(folder, os.R_OK | os.X_OK)
+    # scandir entries know file type and link-ness from the directory itself: no stat per file,
+    # which is most of a scan's time on a folder of 24,000 images
+    with os.scandir(folder) if readable else nullcontext(()) as it:
+        entries = sorted(it, key=lambda e: e.name)
+    for entry in entries:
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
             label = CLASS_FOLDERS.get(_norm(entry.name))
             if label is None:
-                skipped.append(Skipped(str(entry), "folder is not a class name (e.g. with_mask / without_mask)"))
+                skipped.append(Skipped(str(path), "folder is not a class name (e.g. with_mask / without_mask)"))
                 continue
             layouts.add("class-folders")
-            for f in _walk(entry, skipped):
+            for f in _walk(path, skipped):
                 lab = _classify_file(f, label, exts, skipped)
                 if lab is not None:
                     items.append(Item(f, lab, split))
-        elif entry.is_dir():
-            skipped.append(Skipped(str(entry), "linked folder not followed"))
+        elif entry.is_symlink() and _points_to_dir(entry):
+            skipped.append(Skipped(str(path), "linked folder not followed"))
         else:
-            lab = _classify_file(entry, None, exts, skipped)
+            lab = _classify_file(path, None, exts, skipped, is_link=entry.is_symlink())
             if lab is not None:
                 layouts.add("report")
-                items.append(Item(entry, lab, split))
-    if not os.access(folder, os.R_OK | os.X_OK):
+                items.append(Item(path, lab, split))
+    if not readable:
         skipped.append(Skipped(str(folder), "cannot read folder (permission denied)"))
+
+
+def _points_to_dir(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:  # a link loop (ELOOP) is no folder; the file check reports it
+        return False
 
 
 def _unwrap(root: Path) -> Path:
@@ -425,16 +441,19 @@ def _jpeg_header(head: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def probe(path: Path) -> tuple[int, int, str]:
-    """(width, height, format) from the header alone; raises BadImage. Also catches cut-off files."""
+def probe(path: Path, size: int | None = None) -> tuple[int, int, str]:
+    """(width, height, format) from the header alone; raises BadImage. Also catches cut-off files.
+    ``size``: the file's size in bytes when the caller has already stat'ed it."""
     try:
-        size = path.stat().st_size
+        size = path.stat().st_size if size is None else size
         if size == 0:
             raise BadImage("empty file")
-        with open(path, "rb") as f:
-            head = f.read(65536)
-            f.seek(max(0, size - 64))
-            tail = f.read()
+        fd = os.open(path, os.O_RDONLY)  # two preads, no buffered file object: cheap per file
+        try:
+            head = os.pread(fd, 65536, 0)
+            tail = os.pread(fd, 64, max(0, size - 64))
+        finally:
+            os.close(fd)
         fast = _jpeg_header(head)
         if fast:
             w, h, orientation = fast
@@ -481,7 +500,7 @@ def scan(ds: Dataset, progress: Progress | None = None, use_cache: bool = True) 
         rec = old.get(key)
         if rec is None:
             try:
-                w, h, fmt = probe(it.path)
+                w, h, fmt = probe(it.path, st.st_size)
                 rec = [w, h, fmt, st.st_size, None]
             except BadImage as e:
                 rec = [0, 0, "", st.st_size, str(e)]

@@ -152,7 +152,7 @@ def test_one_preprocessing_for_files_and_arrays(tmp_path):
 def test_scan_is_cached(tmp_path, monkeypatch):
     root = make_report_layout(tmp_path / "d")
     first = scan(discover(root))
-    monkeypatch.setattr(data, "probe", lambda p: (_ for _ in ()).throw(AssertionError("probed again")))
+    monkeypatch.setattr(data, "probe", lambda *a: (_ for _ in ()).throw(AssertionError("probed again")))
     second = scan(discover(root))
     assert first["summary"] == second["summary"]
     assert first["summary"]["width"]["max"] == 48

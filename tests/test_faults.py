@@ -148,14 +148,24 @@ def _salted(root):
 def _unreadable(monkeypatch, path):
     """Reading ``path`` fails with EACCES. The tests run as root, for whom chmod 000 stops no read,
     so the fault is injected where the OS would raise it: at open() (Pillow opens files through
-    builtins.open, and so does maskrec.data); stat() still works, as it does on a chmod-000 file."""
-    real = builtins.open
+    builtins.open, maskrec.data's header probe through os.open); stat() still works, as it does on a
+    chmod-000 file."""
+    real_open, real_os_open = builtins.open, os.open
+
+    def denied(file) -> bool:
+        return isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(path)
 
     def guarded(file, *a, **kw):
-        if isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(path):
+        if denied(file):
             raise PermissionError(errno.EACCES, "Permission denied", str(file))
-        return real(file, *a, **kw)
+        return real_open(file, *a, **kw)
+
+    def guarded_os(file, *a, **kw):
+        if denied(file):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_os_open(file, *a, **kw)
     monkeypatch.setattr(builtins, "open", guarded)
+    monkeypatch.setattr(os, "open", guarded_os)
 
 
 def test_a_salted_dataset_scans_and_trains_on_the_good_files_and_says_why_for_each_bad_one(tmp_path, monkeypatch):
