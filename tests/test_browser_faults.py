@@ -12,26 +12,14 @@ import re
 
 import pytest
 
-from tests.test_browser import (ARGS, CHROMIUM, Server, chart_points, idle, no_errors, open_page, start_training,
-                                wait_points)
+from tests.test_browser import (ARGS, CHROMIUM, browser, chart_points, idle, no_errors, open_page, server,
+                                start_training, wait_points)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 
 
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path / "home").start()
-    yield s
-    s.kill()
-
-
-@pytest.fixture
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+SHARED_FIXTURES = (browser, server)  # test_browser's fixtures, imported so pytest finds them here
 
 
 def test_two_tabs_on_one_run_see_the_same_run_and_either_can_stop_it(server, browser):
