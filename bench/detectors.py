@@ -29,18 +29,10 @@ SHORT = {"with_mask": "mask", "without_mask": "bare", "mask_weared_incorrect": "
 
 
 def frame_640x480(images: list[np.ndarray]) -> np.ndarray:
-    """A real scene letterboxed to 640x480 (noise when there are no scenes)."""
-    import cv2
+    """The largest scene letterboxed to 640x480 (noise when there are no scenes)."""
     if not images:
         return np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    img = max(images, key=lambda a: a.shape[0] * a.shape[1])
-    h, w = img.shape[:2]
-    f = min(640 / w, 480 / h)
-    nw, nh = round(w * f), round(h * f)
-    out = np.zeros((480, 640, 3), np.uint8)
-    y, x = (480 - nh) // 2, (640 - nw) // 2
-    out[y:y + nh, x:x + nw] = cv2.resize(img, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return out
+    return faces.letterbox(max(images, key=lambda a: a.shape[0] * a.shape[1]))
 
 
 def latency(det, frame: np.ndarray, n: int = 15) -> tuple[float, float]:

@@ -275,22 +275,14 @@ def bench_infer(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
 # ---------------------------------------------------------------- frame: 640x480 recognition
 
 def _frame_640x480() -> np.ndarray:
-    import cv2
     from . import faces
     pairs = faces.scenes(SCENES) if SCENES.is_dir() else []
-    if pairs:  # the scene with the most boxed faces, letterboxed
-        xml = max((p for p in pairs), key=lambda p: len(faces.load_voc(p[1])))
-        img = faces.read_rgb(xml[0])
+    if pairs:  # the scene with the most boxed faces
+        img = faces.read_rgb(max(pairs, key=lambda p: len(faces.load_voc(p[1])))[0])
     else:
         from .synth import render
         img = np.asarray(render(0)[0].convert("RGB"))  # one demo face
-    h, w = img.shape[:2]
-    f = min(640 / w, 480 / h)
-    out = np.zeros((480, 640, 3), np.uint8)
-    nw, nh = round(w * f), round(h * f)
-    out[(480 - nh) // 2:(480 - nh) // 2 + nh, (640 - nw) // 2:(640 - nw) // 2 + nw] = \
-        cv2.resize(img, (nw, nh), interpolation=cv2.INTER_AREA)
-    return out
+    return faces.letterbox(img)
 
 
 def bench_frame(quick: bool, ckpt: Path, detector: str = "blazeface-full") -> list[dict]:

@@ -529,6 +529,17 @@ def read_rgb(path: str | Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
+def letterbox(rgb: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:
+    """(H, W, 3) uint8 scaled to fit (w, h), centred on black: a camera-sized frame from any photo."""
+    cv2 = _cv2()
+    f = min(w / rgb.shape[1], h / rgb.shape[0])
+    nw, nh = round(rgb.shape[1] * f), round(rgb.shape[0] * f)
+    out = np.zeros((h, w, 3), np.uint8)
+    y, x = (h - nh) // 2, (w - nw) // 2
+    out[y:y + nh, x:x + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+    return out
+
+
 def evaluate(det: Detector, pairs, iou: float = 0.4, min_size: int = 32,
              images: list[np.ndarray] | None = None) -> dict:
     """Run ``det`` over (image, annotation) pairs: ``summarize`` plus ``ms`` per image."""

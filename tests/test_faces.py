@@ -185,3 +185,12 @@ def test_default_detector_floor_on_dev_scenes(detectors):
     assert r["n"] >= 100, msg
     assert r["recall"] >= 0.85, msg
     assert r["precision"] >= 0.85, msg
+
+
+def test_letterbox_fits_and_centres_a_photo():
+    from maskrec.faces import letterbox
+    tall = np.full((200, 100, 3), 255, np.uint8)  # scaled to 480x240, centred in 640 wide
+    out = letterbox(tall)
+    assert out.shape == (480, 640, 3)
+    cols = np.where(out[240, :, 0] > 0)[0]
+    assert (cols.min(), cols.max()) == (200, 439)

@@ -55,19 +55,9 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS_IN) -> Path:
     return path
 
 
-def letterbox(rgb: np.ndarray, w: int = W, h: int = H) -> np.ndarray:
-    import cv2
-    f = min(w / rgb.shape[1], h / rgb.shape[0])
-    nw, nh = round(rgb.shape[1] * f), round(rgb.shape[0] * f)
-    out = np.zeros((h, w, 3), np.uint8)
-    y, x = (h - nh) // 2, (w - nw) // 2
-    out[y:y + nh, x:x + nw] = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-    return out
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    from maskrec.faces import read_rgb
+    from maskrec.faces import letterbox, read_rgb
     paths = [scene_paths(n)[0] for n in CLIP_SCENES]
     missing = [p for p in paths if not p.is_file()]
     if missing:
