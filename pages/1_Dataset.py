@@ -86,7 +86,7 @@ else:
 
 
 if st.toggle("Find exact and near-duplicate images, and train/test leaks", value=s["total"] <= 10_000,
-             help="Hashes come from the 32×32 decoded cache; the first run decodes every image once."):
+             help="pHash and pixel check on the 32×32 decoded cache; the first run decodes every image once."):
     bar = st.progress(0.0, text="Decoding for duplicate search…")
     dup = memo(("duplicates", path, s["total"]), lambda: duplicates(discover(path), progress_callback(bar, "Decoding")),
                ttl=600)
@@ -103,7 +103,7 @@ if st.toggle("Find exact and near-duplicate images, and train/test leaks", value
         x, y, t = st.columns([1, 1, 3])
         x.image(open_rgb(p["a"]), width=110, caption=f"{p['split_a']} · label {p['label_a']}")
         y.image(open_rgb(p["b"]), width=110, caption=f"{p['split_b']} · label {p['label_b']}")
-        t.caption(f"{p['kind']} duplicate · aHash distance {p['ahash_dist']} · dHash distance {p['dhash_dist']}  \n"
+        t.caption(f"{p['kind']} duplicate · pHash distance {p['phash_dist']} · pixel RMS {p['pixel_rms']}  \n"
                   f"`{p['a']}`  \n`{p['b']}`")
     if len(shown) > 6:
         with st.expander(f"All {len(shown)} pairs"):
