@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import random
 import re
@@ -35,7 +36,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, JpegImagePlugin
 
 from .atomic import atomic_write, atomic_write_text
 from .config import DataConfig, cache_dir
@@ -99,35 +100,89 @@ class Dataset:
 
 # ---------------------------------------------------------------- decoding (one definition)
 
-def open_rgb(src) -> Image.Image:
+# Pillow's own guard, Image.MAX_IMAGE_PIXELS (~89 M px, ~360 MB decoded), holds for dataset images and
+# for anything decoded at full size. A photo to recognise (``open_rgb(..., draft=side)``) that is a
+# baseline JPEG decoded reduced may have up to PHOTO_MAX_PIXELS: phone cameras write 108 MP
+# (12000x9000) and 200 MP (16320x12240) JPEGs, and libjpeg decodes those straight to 1/2, 1/4 or 1/8
+# size, so the full-size pixels never exist in memory. A progressive JPEG keeps Pillow's limit: its
+# decoder holds every DCT coefficient of the full image (~3 bytes a pixel) whatever the output size.
+PHOTO_MAX_PIXELS = 1 << 28  # 16384 x 16384
+
+
+def open_rgb(src, draft: int | None = None) -> Image.Image:
     """Decode a file path, bytes or file object into an 8-bit RGB image, EXIF orientation applied.
 
     Grey, palette, alpha (composited on white), CMYK and 16-bit images all become RGB.
     Raises BadImage with a reason for anything unusable.
+
+    ``draft``: read a photo to recognise, not a training image: a JPEG is decoded at the coarsest
+    1/2, 1/4 or 1/8 scale that keeps its longest side >= ``draft`` px, and if baseline may have up
+    to PHOTO_MAX_PIXELS. ``img.info["original_size"]`` is the file's (width, height) as shown (EXIF
+    orientation applied), so boxes found on a reduced image can be scaled back to the file's pixels.
     """
     if isinstance(src, (bytes, bytearray)):
         src = io.BytesIO(src)
     try:
         with warnings.catch_warnings():
-            # A decompression bomb is refused, not merely warned about.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(src)
-            img.load()
-            img = ImageOps.exif_transpose(img)
+            # _check_pixels below decides, per use; Pillow's warning would only repeat it
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            file = _open(src, draft is not None)
+        with file:  # closes a file opened by path here, also one refused unread
+            # JPEG and MPO (a phone's JPEG with extra frames) can be decoded at 1/2 to 1/8 size
+            reduce = (bool(draft) and isinstance(file, JpegImagePlugin.JpegImageFile)
+                      and max(file.size) >= 2 * draft)
+            _check_pixels(file, raised=reduce and not file.info.get("progressive"))
+            shown = file.size
+            if reduce:
+                f = draft / max(file.size)
+                # Pillow picks the coarsest scale whose sides are still >= the size asked for
+                file.draft("RGB", (math.ceil(file.width * f), math.ceil(file.height * f)))
+            if file.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # exif_transpose turns it 90 degrees
+                shown = shown[::-1]
+            file.load()
+            img = ImageOps.exif_transpose(file)
     except Image.DecompressionBombError as e:
-        raise BadImage(f"too many pixels (decompression bomb guard): {e}") from None
-    except Image.DecompressionBombWarning as e:
         raise BadImage(f"too many pixels (decompression bomb guard): {e}") from None
     except Image.UnidentifiedImageError:
         raise BadImage("not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        msg = str(e) or type(e).__name__
+        # "No such file or directory", as cat says it, rather than "[Errno 2] ...: 'the path'"
+        msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
         if "truncated" in msg.lower():
             msg = "truncated file"
         raise BadImage(msg) from None
     if min(img.size) < MIN_SIDE:
         raise BadImage(f"too small ({img.width}x{img.height}, need at least {MIN_SIDE} px a side)")
-    return _to_rgb8(img)
+    img = _to_rgb8(img)
+    img.info["original_size"] = shown
+    return img
+
+
+def _open(src, photo: bool) -> Image.Image:
+    """Image.open; for a photo, a JPEG over twice Pillow's limit too (Image.open refuses it before
+    a reduced decode could be asked for; _check_pixels then applies PHOTO_MAX_PIXELS)."""
+    try:
+        return Image.open(src)
+    except Image.DecompressionBombError as e:
+        if not photo:
+            raise
+        refused = e
+    if hasattr(src, "seek"):
+        src.seek(0)
+    try:
+        return JpegImagePlugin.JpegImageFile(src)
+    except (SyntaxError, OSError):  # not a JPEG: Pillow's refusal stands (PNG, TIFF... decode full size)
+        raise refused from None
+
+
+def _check_pixels(img: Image.Image, raised: bool) -> None:
+    """The decompression-bomb guard, from the header alone (nothing is decoded yet). ``raised``:
+    PHOTO_MAX_PIXELS for a baseline JPEG that is decoded reduced, else Pillow's limit."""
+    limit = PHOTO_MAX_PIXELS if raised else Image.MAX_IMAGE_PIXELS  # None: Pillow's guard is off
+    if limit is not None and img.width * img.height > limit:
+        kind = "a baseline JPEG photo to recognise" if raised else "this image"
+        raise BadImage(f"too many pixels ({img.width}x{img.height}; {kind} may have up to {limit:,}: "
+                       f"decompression bomb guard)")
 
 
 def _to_rgb8(img: Image.Image) -> Image.Image:

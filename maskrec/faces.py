@@ -45,6 +45,11 @@ import numpy as np
 
 LABELS = ("with_mask", "without_mask", "mask_weared_incorrect")
 DEFAULT = "blazeface-tiles"
+# The longest side, at least, that a photo to recognise is decoded at (``data.open_rgb(src,
+# draft=PHOTO_SIDE)``: a 108 MP 12000x9000 JPEG comes out 3000x2250). Twice what the tiled detector
+# looks at (BlazeFace's ``max_side``, 1024 px; a full pass sees 192): the smallest faces it finds,
+# ~32 px in that frame, still reach the classifier at >= 64 px, Net2's input size.
+PHOTO_SIDE = 2048
 
 DETECTORS: dict[str, str] = {
     "blazeface-tiles": "BlazeFace full-range on the frame plus overlapping tiles: best recall on "
@@ -524,6 +529,9 @@ def scenes(folder: str | Path) -> list[tuple[Path, Path]]:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
+    """(H, W, 3) uint8 of an annotated scene, at full size and as stored (no EXIF turn): its VOC
+    boxes are in the file's pixels. A photo to recognise goes through ``data.open_rgb(src,
+    draft=PHOTO_SIDE)`` instead (EXIF applied, big JPEGs decoded reduced, bomb guard)."""
     from PIL import Image
     with Image.open(path) as im:
         return np.asarray(im.convert("RGB"))

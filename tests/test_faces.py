@@ -1,12 +1,18 @@
 """maskrec.faces: box maths and matching rules, detector robustness, and the recall floor."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
+from PIL import Image
 
-from maskrec import faces
+from maskrec import data, faces
+from maskrec.data import BadImage, open_rgb
 from maskrec.faces import Box, Truth, box_iou, crop_box, load_voc, match, nms, summarize
-from tests.conftest import SCENES
+from tests.conftest import REPO, SCENES
 
 WHY = faces.available()
 RUNNABLE = [n for n, why in WHY.items() if not why]
@@ -168,8 +174,11 @@ def test_odd_inputs(detectors, name):
     pic = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
     for mode in ("L", "RGBA"):
         converted = np.asarray(Image.fromarray(pic).convert(mode).convert("RGB"))
-        assert isinstance(det.detect(converted), list)
-    assert isinstance(det.detect(pic[:, ::-1]), list)  # a mirrored (non-contiguous) webcam frame
+        assert det.detect(converted) == det.detect(converted.copy())  # read-only array from PIL: same result
+    # a mirrored webcam frame is a non-contiguous view: the same boxes as its contiguous copy
+    mirrored = pic[:, ::-1]
+    assert not mirrored.flags.c_contiguous
+    assert det.detect(mirrored) == det.detect(np.ascontiguousarray(mirrored))
 
 
 # --------------------------------------------------------------------------------- dev scenes
@@ -194,3 +203,100 @@ def test_letterbox_fits_and_centres_a_photo():
     assert out.shape == (480, 640, 3)
     cols = np.where(out[240, :, 0] > 0)[0]
     assert (cols.min(), cols.max()) == (200, 439)
+
+
+# ------------------------------------------------------------------------ photos to recognise
+
+def jpeg_108mp(path: Path, orientation: int = 1) -> Path:
+    """A 12000x9000 JPEG, the size a 108 MP phone camera writes. One colour at low quality: ~1.7 MB
+    on disk, written in well under a second."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.new("RGB", (12000, 9000), (90, 140, 200)).save(path, quality=20, exif=exif)
+    return path
+
+
+@pytest.fixture(scope="module")
+def phone_photo(tmp_path_factory) -> Path:
+    return jpeg_108mp(tmp_path_factory.mktemp("photo") / "phone.jpg", orientation=6)  # shown 9000x12000
+
+
+def test_a_108_megapixel_photo_decodes_reduced_and_upright(phone_photo):
+    img = open_rgb(phone_photo, draft=faces.PHOTO_SIDE)
+    # 1/4: the coarsest scale whose longest side stays >= PHOTO_SIDE; EXIF 6 stands it upright
+    assert img.size == (2250, 3000) and img.mode == "RGB"
+    assert img.info["original_size"] == (9000, 12000)
+    rgb = np.asarray(img)
+    assert rgb.shape == (3000, 2250, 3)
+    assert np.abs(rgb[1500, 1000].astype(int) - (90, 140, 200)).max() <= 8
+    # the same bytes, as the Recognize page passes an upload
+    assert open_rgb(phone_photo.read_bytes(), draft=faces.PHOTO_SIDE).size == (2250, 3000)
+    # training data keeps Pillow's limit: it would be decoded at full size
+    with pytest.raises(BadImage, match="decompression bomb"):
+        open_rgb(phone_photo)
+
+
+def test_reading_a_108_megapixel_photo_keeps_memory_small(phone_photo):
+    # A fresh process: this one's peak RSS is whatever earlier tests left, so no rise would show.
+    code = ("import resource, sys; from maskrec.data import open_rgb; "
+            "peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; before = peak(); "
+            f"img = open_rgb(sys.argv[1], draft={faces.PHOTO_SIDE}); print((peak() - before) // 1024)")
+    r = subprocess.run([sys.executable, "-c", code, str(phone_photo)], cwd=REPO, capture_output=True,
+                       text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    # MB. Full size would hold 432 MB (Pillow keeps RGB in 4 bytes a pixel) twice, for the EXIF
+    # turn; the 1/4-size decode holds 27 MB.
+    assert int(r.stdout) < 150, r.stdout
+
+
+def _png_claiming(w: int, h: int) -> bytes:
+    """A PNG whose header claims w x h: Image.open reads the header, so that is all a bomb needs."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+
+
+def _jpeg_claiming(tmp_path: Path, w: int, h: int) -> Path:
+    import io
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 16), "teal").save(buf, "JPEG", quality=90)  # no 0xFF in its tables
+    b = bytearray(buf.getvalue())
+    sof = b.index(b"\xff\xc0")
+    b[sof + 5:sof + 9] = h.to_bytes(2, "big") + w.to_bytes(2, "big")
+    path = tmp_path / f"{w}x{h}.jpg"
+    path.write_bytes(bytes(b))
+    return path
+
+
+def test_true_decompression_bombs_are_still_refused(tmp_path):
+    png = tmp_path / "bomb.png"
+    png.write_bytes(_png_claiming(50000, 50000))
+    for draft in (None, faces.PHOTO_SIDE):
+        with pytest.raises(BadImage, match="decompression bomb"):
+            open_rgb(png, draft=draft)
+    # 20000 x 20000 = 400 M px: over PHOTO_MAX_PIXELS, refused from the header, before decoding
+    with pytest.raises(BadImage, match="decompression bomb"):
+        open_rgb(_jpeg_claiming(tmp_path, 20000, 20000), draft=faces.PHOTO_SIDE)
+
+
+def test_only_a_baseline_jpeg_decoded_reduced_gets_the_photo_limit(tmp_path, monkeypatch):
+    # Small stand-ins: Pillow's limit 10,000 px (it refuses over 20,000 itself), photos 200,000
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    monkeypatch.setattr(data, "PHOTO_MAX_PIXELS", 200_000)
+    base = tmp_path / "base.jpg"
+    Image.new("RGB", (400, 300), "teal").save(base)  # 120,000 px
+    img = open_rgb(base, draft=100)
+    assert img.size == (100, 75) and img.info["original_size"] == (400, 300)
+    assert open_rgb(base.read_bytes(), draft=100).size == (100, 75)
+    Image.new("RGB", (400, 300), "teal").save(tmp_path / "progressive.jpg", progressive=True)
+    Image.new("RGB", (400, 300), "teal").save(tmp_path / "same.png")
+    Image.new("RGB", (600, 400), "teal").save(tmp_path / "over.jpg")  # 240,000 px
+    refused = [(base, None), (base, 300),  # training data; a draft that would not reduce it
+               (tmp_path / "progressive.jpg", 100), (tmp_path / "same.png", 100), (tmp_path / "over.jpg", 100)]
+    for path, draft in refused:
+        with pytest.raises(BadImage, match="decompression bomb"):
+            open_rgb(path, draft=draft)
