@@ -4,7 +4,9 @@ Run with ``streamlit run streamlit_app.py``. Pages are thin; the work is in the 
 """
 import streamlit as st
 
-st.set_page_config(page_title="MaskRec", page_icon=":material/masks:", layout="wide")
+from pages.common import app_icon
+
+st.set_page_config(page_title="MaskRec", page_icon=app_icon(), layout="wide")
 
 
 def home():

@@ -1,7 +1,9 @@
 """Command line: ``python -m maskrec COMMAND ...`` (``--help`` on each command).
 
-Exit status: 0 success, 2 bad input (with a one-line ``error:`` message, no traceback), 1 a
-training run that failed, 130 interrupted with Ctrl-C.
+Exit status: 0 success; 1 when an input failed (``predict`` still processes every image, as cat
+and grep do) or a training run failed; 2 a bad command line: a bad option, or a checkpoint,
+dataset or run folder that cannot be used (a one-line ``error:`` message, no traceback); 130
+interrupted with Ctrl-C.
 """
 from __future__ import annotations
 
@@ -71,6 +73,9 @@ def cmd_models(a):
         print(f"{name}  input {sp.input_size}x{sp.input_size}  weights {count_weights(build(name)):,}  ({sp.note})")
 
 
+PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # --precision -> TrainConfig.bf16
+
+
 def _fmt(v):
     return "  n/a " if v is None else f"{v:.4f}"
 
@@ -99,7 +104,15 @@ def cmd_train(a):
                                       device=a.device, schedule=a.schedule).items() if v is not None}
         if a.augment:
             over["augment"] = True
-        cfg = replace(PRESETS[a.net], **over)
+        if a.precision:
+            over["bf16"] = PRECISIONS[a.precision]
+        base = PRESETS[a.net]
+        if a.recipe == "sized":
+            from .config import sized_recipe
+            from .train import resolve_data
+            base, why = sized_recipe(a.net, sum(resolve_data(replace(base, data=a.data or "")).counts()["train"].values()))
+            print(f"recipe sized to the data: {why}")
+        cfg = replace(base, **over)
         try:
             cfg.validate()
         except ValueError as e:
@@ -133,6 +146,7 @@ def _run_folder(a, cfg, run, ctx):
 
 
 def _train(a, cfg, run, ctx):
+    from .runs import end_state
     from .train import TrainingFailed, fit
     say = print if ctx.main else (lambda *args, **kw: None)
     resuming = run is not None
@@ -162,7 +176,6 @@ def _train(a, cfg, run, ctx):
                 f"{r['train_f1']:>8.4f} {r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
             if "warning" in r:
                 say(f"warning: {r['warning']}")
-        stopped = ctx.any(stop.is_set())  # a stop that reached any rank ended every rank's loop
     except KeyboardInterrupt:
         status("stopped")
         print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
@@ -181,7 +194,8 @@ def _train(a, cfg, run, ctx):
         status("failed", error=f"rank {ctx.rank}: {type(e).__name__}: {e}")
         print(f"error: rank {ctx.rank} of {ctx.world}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    status("stopped" if stopped else "done")
+    if ctx.main:
+        status(end_state(run))
     best = max(run.metrics(), key=lambda r: r["test_f1"], default=None)
     if best:
         say(f"best test F1 {best['test_f1']:.4f} at epoch {best['epoch']}; checkpoints: {run.best_ckpt}, {run.last_ckpt}")
@@ -205,47 +219,75 @@ def cmd_evaluate(a):
 
 
 def cmd_predict(a):
+    """Every image is tried, as cat and grep do: a bad one is reported (on stderr, or as a JSON
+    ``{"image", "error"}`` line) and the rest still run; the exit status is 1 if any failed."""
     from .data import BadImage, open_rgb
+    from .faces import PHOTO_SIDE, available
     from .inference import Predictor
     pred = Predictor.load(a.checkpoint)
+    if a.detector != "none":  # a detector that cannot run is the command's error (2), not each image's
+        why = available()[a.detector]
+        if why:
+            raise UserError(f"detector {a.detector} cannot run here: {why}")
+        _recognizer(pred, a.detector)
     failed = 0
     for path in a.images:
+        # Anything one image raises, in decoding or in detection (a cv2 error, a MemoryError), is
+        # that image's failure, not the command's; Ctrl-C (not an Exception) still stops them all.
         try:
-            img = open_rgb(Path(path))
-        except (BadImage, OSError) as e:
+            img = open_rgb(Path(path), draft=PHOTO_SIDE)
+            faces = _in_file_pixels(_faces(pred, img, a.detector), img)
+        except Exception as e:
             failed += 1
-            msg = {"image": path, "error": str(e)}
-            print(json.dumps(msg) if a.json else f"{path}: error: {e}", file=sys.stdout if a.json else sys.stderr)
+            why = str(e) if isinstance(e, BadImage) else f"{type(e).__name__}: {e}"
+            print(json.dumps({"image": path, "error": why}) if a.json else f"{path}: error: {why}",
+                  file=sys.stdout if a.json else sys.stderr, flush=True)
             continue
-        faces = _faces(pred, img, a.detector)
         if a.json:
-            print(json.dumps({"image": path, "faces": faces}))
+            print(json.dumps({"image": path, "faces": faces}), flush=True)
         else:
             desc = ", ".join(f"{f['label']} ({f['p_mask']:.2f}) at {f['box']}" for f in faces) or "no face found"
-            print(f"{path}: {desc}")
-    return 2 if failed else 0
+            print(f"{path}: {desc}", flush=True)
+    return 1 if failed else 0
+
+
+def _in_file_pixels(faces: list[dict], img) -> list[dict]:
+    """Boxes found on an image decoded reduced (open_rgb's draft) scaled to the file's pixels, so
+    that a box means the same for a 108 MP photo as for a small one."""
+    w, h = img.info.get("original_size", img.size)
+    if (w, h) == img.size:
+        return faces
+    sx, sy = w / img.width, h / img.height
+    for f in faces:
+        x0, y0, x1, y1 = f["box"]
+        f["box"] = [round(x0 * sx), round(y0 * sy), min(w, round(x1 * sx)), min(h, round(y1 * sy))]
+    return faces
 
 
 def _faces(pred, img, detector: str = "blazeface-tiles"):
     """Every face the detector finds in ``img`` (PIL RGB), classified in one batch:
     ``[{"box": [x0, y0, x1, y1], "label": ..., "p_mask": ...}]``, ``[]`` when none is found.
-    ``detector="none"`` treats the whole image as one face (for face crops like the training data).
-    The Recognizer is built once per predictor and detector, then reused for every image."""
-    import weakref
-
+    ``detector="none"`` treats the whole image as one face (for face crops like the training data)."""
     import numpy as np
-
-    from .recognize import Recognizer
-    from .faces import make_detector
     if detector == "none":
         p = float(pred.predict_proba([img])[0])
         return [{"box": [0, 0, img.width, img.height], "label": pred.labels([p])[0], "p_mask": round(p, 4)}]
+    return _recognizer(pred, detector).recognize(np.asarray(img)).as_json()
+
+
+def _recognizer(pred, detector: str):
+    """The Recognizer of ``pred`` and ``detector``: built once (the detector loads its model), then
+    reused for every image."""
+    import weakref
+
+    from .faces import make_detector
+    from .recognize import Recognizer
     # keyed weakly by the predictor: the cache lives as long as the command's Predictor
-    cache = _faces.__dict__.setdefault("recognizers", weakref.WeakKeyDictionary())
+    cache = _recognizer.__dict__.setdefault("recognizers", weakref.WeakKeyDictionary())
     rec = cache.setdefault(pred, {}).get(detector)
     if rec is None:
         rec = cache[pred][detector] = Recognizer(pred, make_detector(detector))
-    return rec.recognize(np.asarray(img)).as_json()
+    return rec
 
 
 def cmd_export(a):
@@ -306,6 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
     s.add_argument("--schedule", choices=["constant", "cosine"],
                    help="learning rate: constant (the report's) or cosine (warm-up, then decay to 0)")
+    s.add_argument("--recipe", choices=["report", "sized"], default="report",
+                   help="report: the report's presets (default); sized: the batch scaled to the train split "
+                        "(the Train page's default, see README); explicit options override either")
+    s.add_argument("--precision", choices=list(PRECISIONS),
+                   help="auto (default: bf16 autocast where the CPU or GPU supports it, else fp32), fp32 or bf16; "
+                        "weights are saved in fp32 either way")
     s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
     s.set_defaults(func=cmd_train)

@@ -152,6 +152,21 @@ def open_run(run_id_or_path: str | Path, root: Path | None = None) -> Run:
     return Run(p)
 
 
+def end_state(run: Run) -> str:
+    """How a training that returned without error ended: "done" when every epoch of its config is on
+    disk, else "stopped". A stop that lands after the last epoch's training (during its test pass,
+    which always completes) leaves a complete run: that is done, with nothing left to resume."""
+    return "done" if len(run.metrics()) >= run.config().epochs else "stopped"
+
+
+def resumable(run: Run, state: str | None = None) -> bool:
+    """Whether Resume can continue run (its state given, or read from disk): it ended early and has a
+    checkpoint to continue from."""
+    state = state or run.status().get("state")
+    return (state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists()
+            and len(run.metrics()) < run.config().epochs)
+
+
 def summary(run: Run) -> dict:
     """One row for run tables: config essentials, state, and the best epoch by test F1."""
     cfg, hist = run.config(), run.metrics()

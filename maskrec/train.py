@@ -30,7 +30,7 @@ from .config import CLASS_NAMES, REPO_ROOT, TrainConfig
 from .data import DataError, Dataset, batch_to_float, discover, load_split, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
-from .runs import Run
+from .runs import Run, end_state
 
 N_ERRORS_KEPT = 48  # misclassified test images kept per epoch for the gallery
 # Two classes start near ln 2 = 0.69; a mean batch loss this high means the true class gets
@@ -262,8 +262,11 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
         start, best_f1 = ck["epoch"] + 1, ck.get("best_f1", -1.0)
     net = ctx.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
 
+    # the precision the weights were trained in (they are saved as fp32 whatever it was)
+    precision = "bf16" if bf16 else "fp16" if scaler.is_enabled() else "fp32"
     base = {"net": cfg.net, "input_size": size, "preprocessing": preprocessing_info(size),
             "classes": list(CLASS_NAMES), "threshold": 0.5, "config": cfg.to_dict(),
+            "precision": precision, "channels_last": channels_last,
             "data": {"root": str(ds.root), "layout": ds.layout, "held_out": ds.held_out,
                      "counts": {k: {0: int((v == 0).sum()), 1: int((v == 1).sum())}  # what it trained on
                                 for k, v in (("train", ytr), ("test", yte))},
@@ -367,7 +370,7 @@ class TrainingJob:
         for rec in fit(self.cfg, self.run, self._stop.is_set, self._set_progress):
             with self._lock:
                 self._history.append(rec)
-        self._set("stopped" if self._stop.is_set() else "done")
+        self._set(end_state(self.run))
 
     def _main(self) -> None:
         if self._slots is not None:

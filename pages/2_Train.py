@@ -7,10 +7,13 @@ import streamlit as st
 import torch
 
 from maskrec import plots
-from maskrec.config import PRESETS, SCHEDULES
-from maskrec.runs import list_runs, new_run, open_run, summary
+from maskrec.config import PRESETS, SCHEDULES, sized_recipe
+from maskrec.runs import list_runs, new_run, open_run, resumable, summary
 from maskrec.train import launched_nproc
-from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb
+from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb, train_images
+
+RUN_KEY = "run_select"
+RECIPES = {"sized": "Sized to this dataset", "report": "Report recipe (for ~18k images)"}
 
 through_navigation()
 st.title("Train")
@@ -20,20 +23,29 @@ with st.container(border=True):
     st.subheader("New run")
     c = st.columns(4)
     net = c[0].selectbox("Network", list(PRESETS), format_func=str.upper,
-                         help="The report's presets fill the fields; every value is editable.")
-    p = PRESETS[net]
+                         help="The recipe fills the fields; every value is editable.")
+    n_train = train_images(data_path) if data_path else None
+    recipe = c[1].radio("Recipe", list(RECIPES), format_func=RECIPES.get, key="recipe",
+                        help="The report's batch sizes were chosen for its ~18,000 train images; on a smaller "
+                             "set they leave few optimiser steps per epoch.")
+    if recipe == "sized" and n_train:
+        p, why = sized_recipe(net, n_train)
+    else:
+        p, why = PRESETS[net], "the report's recipe (section 2e/3e), made for ~18,000 train images"
+    c[2].caption(f"**{RECIPES[recipe]}**: {why}.")
+    c = st.columns(4)
     # No min/max on these: Streamlit would silently swap an out-of-range value for the default.
     # TrainConfig.validate() is the one definition of the ranges and says what is wrong.
-    epochs = c[1].number_input("Epochs", value=p.epochs, key=f"epochs_{net}")
-    batch = c[2].number_input("Batch size", value=p.batch_size, key=f"batch_{net}")
-    lr = c[3].number_input("Learning rate", value=p.lr, format="%.5f", key=f"lr_{net}")
+    epochs = c[0].number_input("Epochs", value=p.epochs, key=f"epochs_{net}")
+    batch = c[1].number_input("Batch size", value=p.batch_size, key=f"batch_{net}_{p.batch_size}")
+    lr = c[2].number_input("Learning rate", value=p.lr, format="%.5f", key=f"lr_{net}")
+    wd = c[3].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
     c = st.columns(4)
-    wd = c[0].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
-    dropout = c[1].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
+    dropout = c[0].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
                                 disabled=net == "net1", help="Net1 has no dropout layers (the report used weight decay only).")
-    seed = c[2].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
+    seed = c[1].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    device = c[3].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
+    device = c[2].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
     c = st.columns(2)
     augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
                             help="Off in the report's recipes.")
@@ -58,7 +70,9 @@ with st.container(border=True):
         else:
             run = new_run(cfg)
             registry().start(cfg, run, nproc=int(nproc))
-            st.session_state["run_id"] = run.id
+            # A keyed selectbox keeps its own value over reruns; set it (before it is drawn below) so
+            # the page follows the run just started instead of the one picked before.
+            st.session_state[RUN_KEY] = run.id
 
 runs = list_runs()
 if not runs:
@@ -66,10 +80,10 @@ if not runs:
     st.stop()
 
 ids = [r.id for r in runs]
-current = st.session_state.get("run_id")
+if st.session_state.get(RUN_KEY) not in ids:  # first visit, or its run folder was deleted
+    st.session_state[RUN_KEY] = ids[0]
 # The label must not change while a run trains (a changing label would reset the widget).
-run_id = st.selectbox("Run", ids, index=ids.index(current) if current in ids else 0, key="run_select")
-st.session_state["run_id"] = run_id
+run_id = st.selectbox("Run", ids, key=RUN_KEY)
 
 
 def _eta(history, progress, total_epochs) -> str:
@@ -98,8 +112,7 @@ def monitor(run_id: str):
                      f"data `{cfg.data or 'demo'}` · state **{state}**")
     if live and head[1].button("Stop", key=f"stop_{run_id}"):
         job.stop()
-    resumable = state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists() and len(history) < cfg.epochs
-    if resumable and head[1].button("Resume", key=f"resume_{run_id}"):
+    if not live and resumable(run, state) and head[1].button("Resume", key=f"resume_{run_id}"):
         registry().start(cfg, run, nproc=launched_nproc(run))
     if state == "failed":
         st.error(f"Training failed: {error or 'unknown error'}")

@@ -31,6 +31,21 @@ def through_navigation() -> None:
         st.rerun()
 
 
+def app_icon():
+    """The favicon, drawn here: a ``:material/...:`` page icon makes the browser fetch it from a font
+    server on the internet, and the app must work offline and behind firewalls."""
+    from PIL import Image, ImageDraw
+    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    d = ImageDraw.Draw(img)
+    d.ellipse((8, 4, 56, 60), fill=(241, 194, 158, 255))  # face
+    d.ellipse((18, 20, 25, 27), fill=(40, 40, 40, 255))
+    d.ellipse((39, 20, 46, 27), fill=(40, 40, 40, 255))
+    d.rounded_rectangle((12, 32, 52, 54), radius=8, fill=(59, 130, 246, 255))  # mask
+    d.line((12, 36, 2, 30), fill=(59, 130, 246, 255), width=3)
+    d.line((52, 36, 62, 30), fill=(59, 130, 246, 255), width=3)
+    return img
+
+
 @st.cache_resource
 def registry() -> JobRegistry:
     """One registry for the whole server: every tab sees the same jobs."""
@@ -115,6 +130,19 @@ def dataset_picker(where=st.sidebar) -> str | None:
         path = str(target)
     st.session_state[DATASET_KEY] = path
     return path
+
+
+def train_images(path: str) -> int | None:
+    """How many train images the dataset at path holds (None when it cannot be read: the Train page
+    then offers the report's recipe and the run's own start says what is wrong)."""
+    from maskrec.data import DataError, discover
+
+    def count():
+        try:
+            return sum(discover(path).counts()["train"].values())
+        except (DataError, OSError, ValueError):
+            return None
+    return memo(("train_images", path), count, ttl=30)
 
 
 def checkpoint_choices() -> dict[str, str]:

@@ -3,9 +3,14 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
+from maskrec import faces
 from maskrec.__main__ import main
 from tests.conftest import REPO
+from tests.test_faces import jpeg_108mp
+
+NET1 = REPO / "checkpoints" / "net1.pt"
 
 
 def run_cli(capsys, *argv):
@@ -37,6 +42,26 @@ def test_demo_data_and_scan(capsys, tmp_path):
     assert sum(s["counts"]["test"].values()) == 15
 
 
+def test_train_recipe_and_precision_options(capsys, demo_dir, tmp_path):
+    """--recipe sized scales the batch to the data as the Train page does; --precision is stated in
+    the checkpoint; explicit options still win over the recipe."""
+    from maskrec import checkpoint
+    from maskrec.config import sized_recipe
+    from maskrec.runs import open_run
+    code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--recipe", "sized", "--epochs", 1,
+                             "--precision", "bf16", "--out", tmp_path / "a")
+    assert code == 0, err
+    assert "recipe sized to the data: batch 16 instead of the report's 512" in out
+    cfg = open_run(tmp_path / "a").config()
+    assert cfg.batch_size == sized_recipe("net1", 360)[0].batch_size == 16 and cfg.epochs == 1 and cfg.bf16 is True
+    assert checkpoint.load(tmp_path / "a" / "last.pt")["precision"] == "bf16"
+    code, _, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--recipe", "sized", "--epochs", 1,
+                           "--batch-size", 40, "--precision", "fp32", "--out", tmp_path / "b")
+    assert code == 0, err
+    assert open_run(tmp_path / "b").config().batch_size == 40
+    assert checkpoint.load(tmp_path / "b" / "last.pt")["precision"] == "fp32"
+
+
 def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
     run_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--epochs", 2,
@@ -64,7 +89,7 @@ def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
 
     (tmp_path / "bad.jpg").write_text("nope")
     code, out, _ = run_cli(capsys, "predict", ckpt, tmp_path / "bad.jpg", "--json")
-    assert code == 2 and "error" in json.loads(out)
+    assert code == 1 and "error" in json.loads(out)
 
     for fmt, name in (("onnx", "m.onnx"), ("torchscript", "m.pt")):
         code, out, err = run_cli(capsys, "export", ckpt, "--format", fmt, tmp_path / name)
@@ -82,3 +107,102 @@ def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
 def test_bad_input_exits_2_with_a_message(capsys, argv, msg):
     code, _, err = run_cli(capsys, *argv)
     assert code == 2 and msg in err
+
+
+# ------------------------------------------------------------------ predict: one bad input of many
+
+@pytest.fixture
+def inputs(tmp_path):
+    """A good face crop, and each kind of broken input with the reason predict should give."""
+    from maskrec.synth import render
+    good = tmp_path / "good.jpg"
+    render(0, seed=3)[0].save(good, quality=90)
+    whole = good.read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(whole[:len(whole) // 2])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_text("not a picture")
+    (tmp_path / "folder.jpg").mkdir()
+    bad = {"cut.jpg": "truncated file", "empty.jpg": "not an image", "text.jpg": "not an image",
+           "missing.jpg": "No such file or directory", "folder.jpg": "Is a directory"}
+    return good, {tmp_path / name: why for name, why in bad.items()}
+
+
+@pytest.mark.parametrize("as_json", [True, False], ids=["json", "text"])
+def test_predict_goes_through_every_input_and_exits_1_if_any_failed(capsys, inputs, as_json):
+    good, bad = inputs
+    paths = [good, *bad, good]  # the good image after the bad ones is still processed
+    code, out, err = run_cli(capsys, "predict", NET1, *paths, "--detector", "none", *(["--json"] * as_json))
+    assert code == 1
+    if as_json:  # one object per input, in order
+        rows = [json.loads(ln) for ln in out.splitlines()]
+        assert [r["image"] for r in rows] == [str(p) for p in paths]
+        assert rows[0]["faces"] and rows[-1]["faces"]
+        for row, why in zip(rows[1:-1], bad.values()):
+            assert set(row) == {"image", "error"} and why in row["error"], row
+    else:  # results on stdout, one "PATH: error: WHY" line per bad input on stderr
+        assert [ln.split(": ")[0] for ln in out.splitlines()] == [str(good), str(good)]
+        lines = err.splitlines()
+        assert [ln.split(": error: ")[0] for ln in lines] == [str(p) for p in bad]
+        assert all(why in ln for ln, why in zip(lines, bad.values())), lines
+
+
+def test_predict_exits_0_when_all_worked_and_2_on_a_bad_checkpoint(capsys, inputs, tmp_path):
+    good, _ = inputs
+    code, out, _ = run_cli(capsys, "predict", NET1, good, good, "--detector", "none")
+    assert code == 0 and len(out.splitlines()) == 2
+    code, out, err = run_cli(capsys, "predict", tmp_path / "no.pt", good)
+    assert code == 2 and out == "" and err.startswith("error: no checkpoint file")
+
+
+@pytest.mark.skipif(bool(faces.available()[faces.DEFAULT]), reason=faces.available()[faces.DEFAULT] or "ok")
+def test_predict_with_the_default_detector_reports_bad_inputs_too(capsys, inputs):
+    good, bad = inputs
+    code, out, _ = run_cli(capsys, "predict", NET1, good, *bad, "--json")
+    rows = [json.loads(ln) for ln in out.splitlines()]
+    assert code == 1 and len(rows) == 1 + len(bad)
+    assert isinstance(rows[0]["faces"], list) and all("error" in r for r in rows[1:])
+
+
+def test_an_image_that_fails_in_detection_is_reported_and_the_next_still_runs(capsys, inputs, tmp_path,
+                                                                              monkeypatch):
+    good, _ = inputs
+    odd = tmp_path / "odd.png"
+    Image.new("RGB", (300, 100), "grey").save(odd)
+
+    class Flaky:  # decodes fine, then fails inside the detector, as a cv2 error or MemoryError would
+        name = "flaky"
+
+        def detect(self, rgb):
+            if rgb.shape[1] == 300:
+                raise RuntimeError("simulated failure in detection")
+            return [faces.Box(0, 0, rgb.shape[1], rgb.shape[0], 0.9)]
+    monkeypatch.setattr(faces, "make_detector", lambda name, **kw: Flaky())
+    code, out, _ = run_cli(capsys, "predict", NET1, odd, good, "--json", "--detector", "haar")
+    rows = [json.loads(ln) for ln in out.splitlines()]
+    assert code == 1 and [r["image"] for r in rows] == [str(odd), str(good)]
+    assert rows[0]["error"] == "RuntimeError: simulated failure in detection"
+    assert len(rows[1]["faces"]) == 1
+
+
+# ------------------------------------------------------------------------ predict: a 108 MP photo
+
+def test_predict_reads_a_108_megapixel_photo_reduced_and_gives_boxes_in_its_pixels(capsys, tmp_path,
+                                                                                   monkeypatch):
+    photo = jpeg_108mp(tmp_path / "phone.jpg", orientation=6)  # shown upright: 9000 x 12000
+    code, out, err = run_cli(capsys, "predict", NET1, photo, "--json", "--detector", "none")
+    assert code == 0, out + err
+    assert json.loads(out)["faces"][0]["box"] == [0, 0, 9000, 12000]
+
+    seen = []
+
+    class OneBox:
+        name = "one-box"
+
+        def detect(self, rgb):
+            seen.append(rgb.shape)
+            return [faces.Box(100, 50, 300, 250, 0.9)]
+    monkeypatch.setattr(faces, "make_detector", lambda name, **kw: OneBox())
+    code, out, err = run_cli(capsys, "predict", NET1, photo, "--json", "--detector", "haar")
+    assert code == 0, out + err
+    assert seen == [(3000, 2250, 3)]  # the detector got the 1/4-size decode
+    assert json.loads(out)["faces"][0]["box"] == [400, 200, 1200, 1000]  # in the file's pixels
