@@ -274,24 +274,34 @@ def bench_infer(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
 
 # ---------------------------------------------------------------- frame: 640x480 recognition
 
-def _frame_640x480() -> np.ndarray:
+def _frame_with_faces(rec, want: int = 4) -> tuple[np.ndarray, int]:
+    """A 640x480 frame (a dev scene, letterboxed as a webcam frame would be) in which rec finds at
+    least ``want`` faces, and how many it finds: a frame with nobody in it would time the detector
+    alone, not recognition. Scenes are tried in name order, so the frame is the same every run.
+    Without the dev scenes: a 2x2 mosaic of demo faces (cartoons, which the detector may miss)."""
     from . import faces
-    pairs = faces.scenes(SCENES) if SCENES.is_dir() else []
-    if pairs:  # the scene with the most boxed faces
-        img = faces.read_rgb(max(pairs, key=lambda p: len(faces.load_voc(p[1])))[0])
-    else:
-        from .synth import render
-        img = np.asarray(render(0)[0].convert("RGB"))  # one demo face
-    return faces.letterbox(img)
+    best = (None, -1)
+    for img_path, _ in (faces.scenes(SCENES) if SCENES.is_dir() else []):
+        frame = faces.letterbox(faces.read_rgb(img_path))
+        found = len(rec.recognize(frame).faces)
+        if found > best[1]:
+            best = (frame, found)
+        if found >= want:
+            return best
+    if best[0] is not None:
+        return best
+    from .synth import render
+    tiles = [np.asarray(render(k)[0].convert("RGB").resize((320, 240))) for k in range(4)]
+    frame = np.vstack([np.hstack(tiles[:2]), np.hstack(tiles[2:])])
+    return frame, len(rec.recognize(frame).faces)
 
 
 def bench_frame(quick: bool, ckpt: Path, detector: str = "blazeface-full") -> list[dict]:
     from .recognize import Recognizer, draw
-    frame = _frame_640x480()
     rec = Recognizer.load(ckpt, detector)
+    frame, faces_found = _frame_with_faces(rec)
     n = 10 if quick else 60
     ours_ms = _median_ms(lambda: rec.annotate(frame), n)
-    faces_found = len(rec.recognize(frame).faces)
 
     def naive():
         r = Recognizer.load(ckpt, detector)  # models built per frame
@@ -302,9 +312,10 @@ def bench_frame(quick: bool, ckpt: Path, detector: str = "blazeface-full") -> li
         draw(frame, res)
 
     base_ms = _median_ms(naive, max(3, n // 10))
-    return [row("frame", f"640x480 frame, {detector} + {ckpt.stem}, {faces_found} faces", 1000 / ours_ms,
-                1000 / base_ms, "frames/s", True, None,
-                f"goal >= 30 frames/s: {'met' if 1000 / ours_ms >= 30 else 'missed'}")]
+    r = row("frame", f"640x480 frame, {detector} + {ckpt.stem}, {faces_found} faces", 1000 / ours_ms,
+            1000 / base_ms, "frames/s", True, None,
+            f"goal >= 30 frames/s: {'met' if 1000 / ours_ms >= 30 else 'missed'}")
+    return [{**r, "faces": faces_found}]
 
 
 # ---------------------------------------------------------------- scan: 24,000 images

@@ -12,6 +12,8 @@ REPO = Path(__file__).resolve().parent.parent
 DEV_DATA = Path(os.environ.get("MASKREC_DEV_DATA", REPO.parent / "shared" / "datasets" / "facemask-dev"))
 SCENES = Path(os.environ.get("MASKREC_SCENES", REPO.parent / "shared" / "datasets" / "facemask-scenes-dev"))
 
+pytest_plugins = ["tests.skipguard"]  # under CI a skipped test fails the run
+
 
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):

@@ -62,3 +62,14 @@ def test_bench_rejects_an_unknown_section(capsys):
     from maskrec.__main__ import main
     assert main(["bench", "--only", "warp"]) == 2
     assert "unknown bench section" in capsys.readouterr().err
+
+
+def test_frame_section_times_a_frame_with_several_faces():
+    """A frame benchmark that finds nobody times the detector alone; the row must say how many faces
+    its frame holds, and on the dev scenes that is at least 4."""
+    from tests.conftest import SCENES
+    if not (SCENES / "images").is_dir():
+        pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
+    (r,) = bench.bench_frame(True, bench.REPO_ROOT / "checkpoints" / "net1.pt")
+    assert r["faces"] >= 4 and f"{r['faces']} faces" in r["what"], r
+    assert r["ours"] > 0 and r["baseline"] > 0

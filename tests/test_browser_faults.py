@@ -15,7 +15,8 @@ import pytest
 from tests.test_browser import (ARGS, CHROMIUM, browser, chart_points, idle, no_errors, open_page, server,
                                 start_training, wait_points)
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 
 

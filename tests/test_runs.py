@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from maskrec.config import TrainConfig
 from maskrec.runs import list_runs, new_run
 
@@ -42,9 +44,7 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     def fail(f):
         f.write(b"half")
         raise OSError(28, "No space left on device")
-    try:
+    with pytest.raises(OSError, match="No space left"):  # the writer's error reaches the caller
         atomic_write(target, fail)
-    except OSError:
-        pass
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]

@@ -21,7 +21,8 @@ import pytest
 from tests.conftest import SCENES
 from tests.test_browser import ARGS, CHROMIUM, Server, idle, no_errors, shots_dir
 
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 
 # The clip runs at 30 fps, not 15: a 15 fps camera would cap the measured rate at the goal itself.
@@ -29,13 +30,13 @@ W, H, FPS_IN = 640, 480, 30
 # Scenes with several large faces, covered and bare, so blazeface-full finds them at 640x480.
 CLIP_SCENES = ("maksssksksss110", "maksssksksss141", "maksssksksss104")
 PHOTO = "maksssksksss110"
-# Goal: >= 15 FPS at 640x480 with Net1 + blazeface-full. The floor asserted by default is far
-# lower: on the shared 2-core machine Chromium (software VP8 encode/decode, compositing), aiortc
-# (VP8 decode/encode) and recognition share two cores with other jobs (load 4-7), and Streamlit's
-# post-run gc.collect() holds the GIL ~0.4 s per (fragment) run. Measured there: 3.5-6 FPS;
-# 8.9 with STREAMLIT_RUNNER_POST_SCRIPT_GC=false. The floor says "frames keep flowing"; set
-# MASKREC_MIN_FPS=15 on a quiet machine to check the goal (measured there: 22.1 FPS, see README).
-FPS_FLOOR = float(os.environ.get("MASKREC_MIN_FPS", "0.5"))
+# Goal: >= 15 FPS at 640x480 with Net1 + blazeface-full (MASKREC_MIN_FPS=15, or a later goal, on a
+# quiet machine checks it). The default floor is for CI, which runs the suite alone on 2 cores:
+# measured 22.1 FPS on the AVX2-only EPYC (quiet) and 28.1 on an AVX-512/bf16 EPYC with the load
+# near 2; 3.5-6 only while other training jobs shared the cores. 8 FPS leaves room for a slower
+# machine and still fails a pipeline that stalls (a blocking recogniser, a GIL hog) or that
+# recognises a frame only now and then.
+FPS_FLOOR = float(os.environ.get("MASKREC_MIN_FPS", "8"))
 
 
 def scene_paths(name: str) -> tuple[Path, Path]:
