@@ -218,6 +218,28 @@ def cmd_evaluate(a):
     print(f"confusion: TP {m['tp']}  FP {m['fp']}  TN {m['tn']}  FN {m['fn']}")
 
 
+def cmd_threshold(a):
+    """Pick the checkpoint's decision threshold on a dataset (its test split, or all of it) and save it
+    into the checkpoint, as the Evaluate page's picker does. Pick it on data the net did not train on
+    and that you will not report on (a validation folder), so the figures you report stay honest."""
+    from .evaluate import score
+    from .inference import Predictor, set_threshold
+    from .metrics import at_threshold, best_f1_threshold, threshold_for_fpr
+    pred = Predictor.load(a.checkpoint)
+    res = score(pred, a.data, _progress_bar("decoding"))
+    if a.max_fpr is not None:
+        t, how = threshold_for_fpr(res.y, res.p, a.max_fpr), f"false-positive rate <= {a.max_fpr} on {a.data}"
+    else:
+        t, how = best_f1_threshold(res.y, res.p), f"best F1 on {a.data}"
+    m = at_threshold(res.y, res.p, t)
+    if not a.dry_run:
+        set_threshold(a.checkpoint, t, how)
+    out = {"threshold": t, "how": how, "saved": not a.dry_run, **m}
+    print(json.dumps(out) if a.json else
+          f"threshold {t:.4f} ({how}){'' if a.dry_run else ', saved into ' + str(a.checkpoint)}; there: "
+          f"F1 {m['f1']:.4f}, bare faces called mask {m['fp']}/{m['fp'] + m['tn']}, masks found {m['tp']}/{m['tp'] + m['fn']}")
+
+
 def cmd_predict(a):
     """Every image is tried, as cat and grep do: a bad one is reported (on stderr, or as a JSON
     ``{"image", "error"}`` line) and the rest still run; the exit status is 1 if any failed."""
@@ -363,6 +385,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", required=True)
     s.add_argument("--json", action="store_true", help="last line: one JSON object")
     s.set_defaults(func=cmd_evaluate)
+
+    s = sub.add_parser("threshold", help="pick a checkpoint's decision threshold on a dataset and save it")
+    s.add_argument("checkpoint")
+    s.add_argument("--data", required=True, help="dataset to pick it on (its test split, or all of it)")
+    how = s.add_mutually_exclusive_group()
+    how.add_argument("--max-fpr", type=float, help="lowest threshold whose rate of bare faces called mask stays <= this")
+    how.add_argument("--best-f1", action="store_true", help="the threshold of best F1 (the default)")
+    s.add_argument("--dry-run", action="store_true", help="print, do not save")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_threshold)
 
     s = sub.add_parser("predict", help="classify faces in images")
     s.add_argument("checkpoint")

@@ -400,9 +400,16 @@ def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: 
 
     hold_out=False leaves a dataset without a test split all in "train" (for evaluating on it all).
     """
+    sources = [s for s in str(path).split(os.pathsep) if s] if isinstance(path, str) else [path]
+    if len(sources) > 1:
+        return _combine([discover(s, cfg, hold_out) for s in sources])
     root = _unwrap(resolve_source(path))
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
+    from . import scenes
+    voc = scenes.is_voc(root)
+    if voc:  # annotated photos: their face crops, cut once into the cache, are the dataset
+        root = scenes.crops(root)
     exts = tuple(cfg.exts)
     items: list[Item] = []
     skipped: list[Skipped] = []
@@ -424,8 +431,16 @@ def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: 
     held_out = hold_out and not any(it.split == "test" for it in items)
     if held_out:
         items = _hold_out(items, cfg.test_fraction, cfg.split_seed)
-    layout = layouts.pop() if len(layouts) == 1 else "mixed"
+    layout = "voc-scenes" if voc else layouts.pop() if len(layouts) == 1 else "mixed"
     return Dataset(root=root, layout=layout, items=items, skipped=skipped, held_out=held_out)
+
+
+def _combine(parts: list[Dataset]) -> Dataset:
+    """Several datasets as one (``"a:b"``, os.pathsep-separated, like PATH): each keeps its own split,
+    so facemask-dev's test images stay test images beside a scene folder's held-out crops."""
+    root = Path(os.path.commonpath([str(d.root.resolve()) for d in parts]))
+    return Dataset(root=root, layout="+".join(d.layout for d in parts), items=[it for d in parts for it in d.items],
+                   skipped=[s for d in parts for s in d.skipped], held_out=any(d.held_out for d in parts))
 
 
 def _hold_out(items: list[Item], fraction: float, seed: int) -> list[Item]:

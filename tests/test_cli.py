@@ -206,3 +206,24 @@ def test_predict_reads_a_108_megapixel_photo_reduced_and_gives_boxes_in_its_pixe
     assert code == 0, out + err
     assert seen == [(3000, 2250, 3)]  # the detector got the 1/4-size decode
     assert json.loads(out)["faces"][0]["box"] == [400, 200, 1200, 1000]  # in the file's pixels
+
+
+def test_threshold_is_picked_on_a_dataset_and_saved(capsys, demo_dir, tmp_path):
+    import shutil
+
+    from maskrec.inference import Predictor
+    ckpt = tmp_path / "c.pt"
+    shutil.copy(NET1, ckpt)
+    code, out, err = run_cli(capsys, "threshold", ckpt, "--data", demo_dir, "--max-fpr", 0.1, "--json")
+    assert code == 0, err
+    r = json.loads(out)
+    assert r["saved"] and r["fp"] / (r["fp"] + r["tn"]) <= 0.1
+    from maskrec import checkpoint
+    assert Predictor.load(ckpt).threshold == pytest.approx(r["threshold"])
+    assert "false-positive rate <= 0.1" in checkpoint.load(ckpt)["threshold_how"]
+    code, out, _ = run_cli(capsys, "evaluate", ckpt, "--data", demo_dir, "--json")
+    m = json.loads(out.splitlines()[-1])
+    assert m["fp"] == r["fp"] and m["tp"] == r["tp"]  # evaluate now uses the saved threshold
+    code, out, _ = run_cli(capsys, "threshold", ckpt, "--data", demo_dir, "--dry-run", "--json")
+    assert code == 0 and not json.loads(out)["saved"]
+    assert Predictor.load(ckpt).threshold == pytest.approx(r["threshold"])

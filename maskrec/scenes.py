@@ -1,0 +1,156 @@
+"""Annotated scenes (PASCAL VOC) as a dataset of face crops: the faces the Recognize page classifies.
+
+A folder holding ``images/`` and ``annotations/`` (one VOC ``.xml`` per photo, ``<object><name>`` and
+``<bndbox>`` per face) is cut once into face crops in the report's layout, under the cache, and from
+then on is a dataset like any other: ``data.discover`` does it, so the Dataset page, the trainer and the
+CLI take such a folder as they are, and users with photos and boxes never cut crops themselves.
+
+- **The scenes are split, not the faces**: the lists in ``ImageSets/Main/{train,test,val}.txt`` (the VOC
+  convention; val counts as test, like a ``val/`` folder) when the folder has them, else a seeded quarter
+  of the scenes goes to test. No face of a test scene, nor its background, is seen in training.
+- **Crops are cut as the Recognizer cuts a detector's box**: the box grown by ``recognize.MARGIN`` on
+  each side. A training scene also gives ``JITTER`` copies of each face with the box moved and scaled by
+  about as much as a detector's box differs from an annotator's, so the net learns the framing it will
+  be shown; a test scene gives one plain crop per face.
+- Labels: ``with_mask`` and ``mask_weared_incorrect`` (a mask below the nose is still a face cover) are
+  1, ``without_mask`` is 0 (``recognize.COVERED``); other names are left out and counted.
+
+    crops_root = crops(Path("photos"))    # <cache>/scene-crops/<key>/{train,test}/<scene>-<k>_<label>.jpg
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import shutil
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .atomic import atomic_write_text
+from .config import cache_dir
+
+CROPS_VERSION = 1  # bump when the cutting rule changes: old crops are then cut again
+TEST_FRACTION, SPLIT_SEED = 0.25, 0
+JITTER = 2  # extra crops per training face
+# A detector's box against the annotator's, as a share of the box side: BlazeFace's boxes are
+# tighter (eyes to mouth) and sit a little off-centre on turned heads.
+SHIFT, SCALE = 0.08, (0.85, 1.1)
+MIN_SIDE = 12  # px, shorter side of the annotated box: smaller faces carry no usable pixels
+QUALITY = 95
+
+
+def is_voc(folder: Path) -> bool:
+    return (folder / "annotations").is_dir() and (folder / "images").is_dir() \
+        and any((folder / "annotations").glob("*.xml"))
+
+
+def _listed(folder: Path) -> dict[str, str] | None:
+    """scene name -> split from ImageSets/Main/*.txt, or None when the folder has no such lists."""
+    sets = folder / "ImageSets" / "Main"
+    out = {}
+    for split, name in (("train", "train"), ("test", "test"), ("test", "val")):
+        f = sets / f"{name}.txt"
+        if f.is_file():
+            for line in f.read_text().split():
+                out[line.strip()] = split
+    return out or None
+
+
+def split_scenes(names: list[str], listed: dict[str, str] | None = None,
+                 fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED) -> dict[str, str]:
+    """scene name -> "train" | "test": the listed split, else a seeded share of the scenes to test
+    (scenes not in a list are left out: a list says what belongs where)."""
+    if listed is not None:
+        return {n: listed[n] for n in names if n in listed}
+    order = sorted(names)
+    random.Random(seed).shuffle(order)
+    n_test = round(len(order) * fraction)
+    return {n: ("test" if i < n_test else "train") for i, n in enumerate(order)}
+
+
+def _boxes(rng: np.random.Generator, box, copies: int) -> list[tuple[float, float, float, float]]:
+    """The annotated box, then ``copies`` moved and scaled as a detector's box might be."""
+    x0, y0, x1, y1 = box
+    out = [(x0, y0, x1, y1)]
+    w, h = x1 - x0, y1 - y0
+    for _ in range(copies):
+        s = rng.uniform(*SCALE)
+        cx = (x0 + x1) / 2 + rng.uniform(-SHIFT, SHIFT) * w
+        cy = (y0 + y1) / 2 + rng.uniform(-SHIFT, SHIFT) * h
+        out.append((cx - s * w / 2, cy - s * h / 2, cx + s * w / 2, cy + s * h / 2))
+    return out
+
+
+def _key(folder: Path, pairs) -> str:
+    h = hashlib.sha1(f"{folder.resolve()}|v{CROPS_VERSION}|{JITTER}|{SHIFT}|{SCALE}|{MIN_SIDE}".encode())
+    sets = folder / "ImageSets" / "Main"
+    for f in sorted(sets.glob("*.txt")) if sets.is_dir() else []:
+        h.update(f.read_bytes())
+    for img, xml in pairs:
+        for f in (img, xml):
+            st = f.stat()
+            h.update(f"{f.name}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def crops(folder: Path, progress=None) -> Path:
+    """The crop dataset of a VOC scenes folder (cut on first use, then reused while the scenes, their
+    annotations and split lists are unchanged). Raises DataError when no face can be cut."""
+    from .data import BadImage, DataError
+    from .faces import crop_box, load_voc, read_rgb, scenes
+    from .recognize import COVERED, MARGIN
+
+    pairs = scenes(folder)
+    out = cache_dir() / "scene-crops" / _key(folder, pairs)
+    if (out / "crops.json").is_file():
+        return out
+    split = split_scenes([img.stem for img, _ in pairs], _listed(folder))
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    counts = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
+    left_out: dict[str, int] = {}
+    for k, (img_path, xml) in enumerate(pairs):
+        part = split.get(img_path.stem)
+        if part is not None:
+            try:
+                rgb = read_rgb(img_path)  # the file's own pixels: VOC boxes are given in them
+            except (BadImage, OSError, ValueError):
+                left_out["unreadable scene"] = left_out.get("unreadable scene", 0) + 1
+                rgb = None
+            if rgb is not None:
+                rng = np.random.default_rng(k)  # per scene, so the crops do not depend on the scene order
+                for j, t in enumerate(load_voc(xml)):
+                    label = COVERED.get(t.label)
+                    if label is None or min(t.x1 - t.x0, t.y1 - t.y0) < MIN_SIDE:
+                        why = f"label {t.label!r}" if label is None else f"face under {MIN_SIDE} px"
+                        left_out[why] = left_out.get(why, 0) + 1
+                        continue
+                    for c, box in enumerate(_boxes(rng, (t.x0, t.y0, t.x1, t.y1), JITTER if part == "train" else 0)):
+                        x0, y0, x1, y1 = crop_box(box, rgb.shape, MARGIN)
+                        if x1 - x0 < 2 or y1 - y0 < 2:
+                            continue
+                        dest = tmp / part / f"{img_path.stem}-{j:03d}{'' if c == 0 else f'j{c}'}_{label}.jpg"
+                        dest.parent.mkdir(parents=True, exist_ok=True)
+                        Image.fromarray(rgb[y0:y1, x0:x1]).save(dest, quality=QUALITY)
+                        counts[part][label] += 1
+        if progress:
+            progress(k + 1, len(pairs))
+    if not any(sum(c.values()) for c in counts.values()):
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise DataError(f"{folder}: no face box of a known label ({', '.join(COVERED)}) "
+                        f"of at least {MIN_SIDE} px in its annotations")
+    atomic_write_text(tmp / "crops.json", json.dumps({
+        "source": str(folder.resolve()), "scenes": {s: sum(1 for v in split.values() if v == s) for s in ("train", "test")},
+        "test_scenes": sorted(n for n, v in split.items() if v == "test"),
+        "crops": counts, "left_out": left_out, "margin": MARGIN, "jitter": JITTER, "version": CROPS_VERSION}, indent=1))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)  # whole or not at all: a half-cut folder is never picked up
+    return out
+
+
+def held_out_scenes(folder: Path) -> list[str]:
+    """Names of the scenes the crop dataset of folder holds out for test."""
+    info = json.loads((crops(folder) / "crops.json").read_text())
+    return info["test_scenes"]

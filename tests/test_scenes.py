@@ -1,0 +1,112 @@
+"""A folder of VOC-annotated photos is a dataset of face crops, split by scene."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskrec import scenes
+from maskrec.data import discover, load_split
+from maskrec.faces import crop_box, load_voc
+from maskrec.recognize import MARGIN
+from tests.conftest import SCENES
+
+NAMES = {1: "with_mask", 0: "without_mask"}
+
+
+def voc_folder(root: Path, n_scenes: int = 12, per_scene: int = 3, seed: int = 0) -> Path:
+    """Scenes of demo faces pasted on a grey background, with their VOC annotations."""
+    from maskrec.synth import render
+    rng = np.random.default_rng(seed)
+    (root / "images").mkdir(parents=True)
+    (root / "annotations").mkdir()
+    k = 0
+    for s in range(n_scenes):
+        scene = Image.new("RGB", (400, 200), (120, 120, 120))
+        objs = []
+        for j in range(per_scene):
+            face, label = render(k, seed=seed)
+            k += 1
+            side = int(rng.integers(40, 90))
+            x0, y0 = 10 + j * 130, int(rng.integers(0, 200 - side))
+            scene.paste(face.convert("RGB").resize((side, side)), (x0, y0))
+            objs.append(f"<object><name>{NAMES[label]}</name><bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin>"
+                        f"<xmax>{x0 + side}</xmax><ymax>{y0 + side}</ymax></bndbox></object>")
+        objs.append("<object><name>helmet</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>30</xmax>"
+                    "<ymax>30</ymax></bndbox></object>")  # a label we do not know: left out, counted
+        scene.save(root / "images" / f"scene{s:02d}.jpg", quality=95)
+        (root / "annotations" / f"scene{s:02d}.xml").write_text(f"<annotation>{''.join(objs)}</annotation>")
+    return root
+
+
+def test_a_voc_folder_is_a_crop_dataset_split_by_scene(tmp_path):
+    src = voc_folder(tmp_path / "photos")
+    ds = discover(src)
+    assert ds.layout == "voc-scenes"
+    info = json.loads((ds.root / "crops.json").read_text())
+    assert info["scenes"] == {"train": 9, "test": 3} and info["left_out"] == {"label 'helmet'": 12}
+    scene_of = lambda it: it.path.name.split("-")[0]  # noqa: E731
+    train = {scene_of(it) for it in ds.items if it.split == "train"}
+    test = {scene_of(it) for it in ds.items if it.split == "test"}
+    assert test == set(info["test_scenes"]) and not train & test  # every face of a scene on one side
+    c = ds.counts()
+    assert sum(c["test"].values()) == 3 * 3  # one plain crop per test face
+    assert sum(c["train"].values()) == 9 * 3 * (1 + scenes.JITTER)  # plus jittered copies in training
+    # labels follow the annotation, and a test crop is the box grown by the Recognizer's margin
+    it = sorted(i for i in ds.items if i.split == "test")[0]
+    name, j = it.path.stem.split("_")[0].split("-")
+    truth = load_voc(src / "annotations" / f"{name}.xml")[int(j)]
+    assert it.label == {"with_mask": 1, "without_mask": 0}[truth.label]
+    x0, y0, x1, y1 = crop_box((truth.x0, truth.y0, truth.x1, truth.y1), (200, 400), MARGIN)
+    assert Image.open(it.path).size == (x1 - x0, y1 - y0)
+    X, y, _ = load_split(ds, "train", 32)
+    assert X.shape[0] == len(y) == sum(c["train"].values())
+
+
+def test_crops_are_cut_once_and_again_when_the_scenes_change(tmp_path):
+    src = voc_folder(tmp_path / "photos", n_scenes=4)
+    first = discover(src).root
+    stamp = (first / "crops.json").stat().st_mtime_ns
+    assert discover(src).root == first and (first / "crops.json").stat().st_mtime_ns == stamp
+    xml = src / "annotations" / "scene00.xml"
+    xml.write_text(xml.read_text().replace("<name>with_mask<", "<name>without_mask<", 1))  # relabel one face
+    assert discover(src).root != first
+
+
+def test_voc_lists_decide_the_split_and_datasets_combine(tmp_path, demo_dir):
+    src = voc_folder(tmp_path / "photos", n_scenes=6)
+    (src / "ImageSets" / "Main").mkdir(parents=True)
+    (src / "ImageSets" / "Main" / "train.txt").write_text("scene00\nscene01\nscene02\nscene03\n")
+    (src / "ImageSets" / "Main" / "val.txt").write_text("scene05\n")  # val counts as test; scene04 unlisted
+    ds = discover(src)
+    names = {(it.split, it.path.name.split("-")[0]) for it in ds.items}
+    assert {n for s, n in names if s == "test"} == {"scene05"}
+    assert {n for s, n in names if s == "train"} == {"scene00", "scene01", "scene02", "scene03"}
+    both = discover(f"{demo_dir}:{src}")
+    assert both.layout == "report+voc-scenes"
+    assert len(both.items) == len(discover(demo_dir).items) + len(ds.items)
+    assert both.counts()["test"][1] == discover(demo_dir).counts()["test"][1] + ds.counts()["test"][1]
+
+
+def test_a_voc_folder_without_a_usable_face_is_a_clear_error(tmp_path):
+    from maskrec.data import DataError
+    src = voc_folder(tmp_path / "photos", n_scenes=2)
+    for xml in (src / "annotations").glob("*.xml"):
+        xml.write_text("<annotation><object><name>helmet</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+                       "<xmax>40</xmax><ymax>40</ymax></bndbox></object></annotation>")
+    with pytest.raises(DataError, match="no face box of a known label"):
+        discover(src)
+
+
+def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
+    if not (SCENES / "annotations").is_dir():
+        pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
+    ds = discover(SCENES)
+    info = json.loads((ds.root / "crops.json").read_text())
+    assert info["scenes"] == {"train": 150, "test": 50}
+    faces = sum(len(load_voc(x)) for x in (SCENES / "annotations").glob("*.xml"))
+    kept_test = sum(ds.counts()["test"].values())
+    kept_train = sum(ds.counts()["train"].values()) // (1 + scenes.JITTER)
+    assert kept_test + kept_train + sum(info["left_out"].values()) == faces == 979
+    assert set(info["left_out"]) == {f"face under {scenes.MIN_SIDE} px"}
