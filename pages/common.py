@@ -105,20 +105,24 @@ def dataset_picker(where=st.sidebar) -> str | None:
         path = str(demo_data())
     elif choice == "Folder on the server":
         typed = where.text_input("Folder path", key="dataset_folder",
-                                 help="Report layout (train/ test/ with <id>_<label>.jpg) or class folders "
-                                      "(with_mask/ without_mask/). Allowed under: "
+                                 help="Report layout (train/ test/ with <id>_<label>.jpg), class folders "
+                                      "(with_mask/ without_mask/), or annotated photos (images/ + VOC "
+                                      f"annotations/, cut into face crops). Several folders joined by "
+                                      f"'{os.pathsep}' train as one. Allowed under: "
                                       + ", ".join(str(r) for r in data_roots()))
         if not typed:
             where.info("Type a folder path.")
             return None
         try:
-            path = str(confine(typed))
+            folders = [confine(t) for t in typed.split(os.pathsep) if t.strip()]
         except ValueError as e:
             where.error(str(e))
             return None
-        if not Path(path).is_dir():
-            where.error(f"No folder at {path}.")
+        missing = [str(f) for f in folders if not f.is_dir()]
+        if missing or not folders:
+            where.error(f"No folder at {', '.join(missing) or typed}.")
             return None
+        path = os.pathsep.join(str(f) for f in folders)
     else:
         up = where.file_uploader(f"Dataset .zip (up to {MAX_UPLOAD_MB} MB)", type=["zip"], key="dataset_zip")
         if up is None:

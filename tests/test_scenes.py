@@ -110,3 +110,23 @@ def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
     kept_train = sum(ds.counts()["train"].values()) // (1 + scenes.JITTER)
     assert kept_test + kept_train + sum(info["left_out"].values()) == faces == 979
     assert set(info["left_out"]) == {f"face under {scenes.MIN_SIDE} px"}
+
+
+def test_the_dataset_page_explores_annotated_photos_and_joined_folders(tmp_path, demo_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import REPO
+    src = voc_folder(tmp_path / "photos", n_scenes=4)
+    monkeypatch.setenv("MASKREC_DATA_ROOTS", f"{tmp_path}:{demo_dir.parent}")
+    monkeypatch.chdir(REPO)
+    at = AppTest.from_file(str(REPO / "pages" / "1_Dataset.py"), default_timeout=120)
+    at.run()
+    at.sidebar.radio(key="dataset_source").set_value("Folder on the server").run()
+    at.sidebar.text_input(key="dataset_folder").input(str(src)).run()
+    assert not at.exception, at.exception
+    assert any("layout: **voc-scenes**" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Images"] == str(len(discover(src).items))
+    at.sidebar.text_input(key="dataset_folder").input(f"{demo_dir}:{src}").run()
+    assert not at.exception, at.exception
+    assert any("layout: **report+voc-scenes**" in c.value for c in at.caption)
+    assert {m.label: m.value for m in at.metric}["Images"] == str(len(discover(demo_dir).items) + len(discover(src).items))
