@@ -333,6 +333,7 @@ def cmd_bench(a):
         print(json.dumps(res))
     else:
         m = res["machine"]
+        print(f"{m['cpu']} ({m['cpus']} CPUs; {' '.join(m['flags'])})")
         print(f"torch {m['torch']}, {m['threads']} threads, {m['cpu_capability']}, bf16 {m['bf16']}; "
               f"data {res['data']}{' (quick)' if a.quick else ''}")
         print(bench.table(res["rows"]))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -74,8 +75,10 @@ def forward_flops(net: str) -> float:
     return float(total)
 
 
-def matmul_gflops(n: int = 2048, seconds: float = 2.0) -> float:
-    a, b = torch.rand(n, n), torch.rand(n, n)
+def matmul_gflops(n: int = 2048, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> float:
+    """The machine's arithmetic ceiling: best GFLOP/s of an n x n matmul in dtype (bf16 runs on
+    every CPU, at its full rate only where the CPU has bf16 instructions)."""
+    a, b = torch.rand(n, n).to(dtype), torch.rand(n, n).to(dtype)
     a @ b
     best = 0.0
     for _ in range(3):
@@ -119,7 +122,9 @@ def bench_step(quick: bool) -> list[dict]:
     from .config import TrainConfig
     from .train import speed_settings
     cl, bf16 = speed_settings(TrainConfig(), torch.device("cpu"))
-    peak = matmul_gflops(512 if quick else 2048, 0.5 if quick else 3.0)
+    peaks = {dt: matmul_gflops(512 if quick else 2048, 0.5 if quick else 3.0, dt)
+             for dt in (torch.float32, torch.bfloat16)}
+    peak = peaks[torch.bfloat16 if bf16 else torch.float32]  # the ceiling of the precision we train in
     rows = []
     for net, batch, goal in (("net1", 64, 3.0), ("net2", 128, 2.0)):
         if quick:  # a smoke run: small batches, one short round
@@ -133,6 +138,9 @@ def bench_step(quick: bool) -> list[dict]:
         rows.append(row("step", f"{net} train step, batch {batch}", ours, base, "img/s", True, goal,
                         f"channels_last={cl} bf16={bf16}; {ours * gf:.0f} vs {base * gf:.0f} GFLOP/s, "
                         f"matmul {peak:.0f} GFLOP/s ({ours * gf / peak:.0%} of it)"))
+    rows.append({"section": "step", "what": "matmul 2048x2048 ceiling, fp32 / bf16", "ours": peaks[torch.float32],
+                 "baseline": peaks[torch.bfloat16], "unit": "GFLOP/s", "ratio": None, "goal": None, "met": None,
+                 "note": f"bf16/fp32 {peaks[torch.bfloat16] / peaks[torch.float32]:.1f}x"})
     return rows
 
 
@@ -375,9 +383,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+# the CPU flags that decide the kernels torch can use (as lscpu spells them)
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_model() -> tuple[str, list[str]]:
+    """The CPU's model name and its SIMD flags among SIMD_FLAGS, for naming the machine a figure
+    was measured on (what the code runs is decided by torch's own capability check, not by these)."""
+    name, flags = platform.processor() or "unknown CPU", set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                name = value.strip()
+            elif key.strip() == "flags":
+                flags = set(value.split())
+                break
+    except OSError:
+        pass
+    return name, [f for f in SIMD_FLAGS if f in flags]
+
+
 def machine() -> dict:
+    name, flags = cpu_model()
     return {"torch": torch.__version__, "threads": torch.get_num_threads(), "cpus": os.cpu_count(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "cpu": name, "flags": flags, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
             "bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
 
 

@@ -53,9 +53,13 @@ def test_bench_command_quick_json(capsys):
     from maskrec.__main__ import main
     assert main(["bench", "--quick", "--only", "step", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
-    assert res["quick"] and {r["what"].split()[0] for r in res["rows"]} == {"net1", "net2"}
+    assert res["quick"] and [r["what"].split()[0] for r in res["rows"]] == ["net1", "net2", "matmul"]
     for r in res["rows"]:
-        assert r["ours"] > 0 and r["baseline"] > 0 and "GFLOP/s" in r["note"]
+        assert r["ours"] > 0 and r["baseline"] > 0
+    for r in res["rows"][:2]:
+        assert "GFLOP/s" in r["note"] and "of it" in r["note"]
+    assert res["rows"][2]["unit"] == "GFLOP/s"  # the fp32 and bf16 ceilings the steps are judged against
+    assert res["machine"]["cpu"] and isinstance(res["machine"]["flags"], list)
 
 
 def test_bench_rejects_an_unknown_section(capsys):
