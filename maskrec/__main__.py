@@ -286,11 +286,14 @@ def _in_file_pixels(faces: list[dict], img) -> list[dict]:
     return faces
 
 
-def _faces(pred, img, detector: str = "blazeface-tiles"):
+def _faces(pred, img, detector: str | None = None):
     """Every face the detector finds in ``img`` (PIL RGB), classified in one batch:
     ``[{"box": [x0, y0, x1, y1], "label": ..., "p_mask": ...}]``, ``[]`` when none is found.
     ``detector="none"`` treats the whole image as one face (for face crops like the training data)."""
     import numpy as np
+    if detector is None:
+        from .faces import PHOTO_DEFAULT
+        detector = PHOTO_DEFAULT
     if detector == "none":
         p = float(pred.predict_proba([img])[0])
         return [{"box": [0, 0, img.width, img.height], "label": pred.labels([p])[0], "p_mask": round(p, 4)}]
@@ -401,9 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="one JSON object per image")
-    s.add_argument("--detector", default="blazeface-tiles",
-                   choices=["blazeface-tiles", "blazeface-full", "blazeface-short", "haar", "none"],
-                   help="face detector (default blazeface-tiles: best recall on photos); "
+    from .faces import DEFAULT, DETECTORS  # the registry; cheap: cv2 and torch load on first use
+    s.add_argument("--detector", default=DEFAULT, choices=[*DETECTORS, "none"],
+                   help=f"face detector (default {DEFAULT}: best recall on photos; "
+                        "`python bench/detectors.py` compares them); "
                         "none: the whole image is one face, for face crops")
     s.set_defaults(func=cmd_predict)
 

@@ -304,8 +304,10 @@ def _frame_with_faces(rec, want: int = 4) -> tuple[np.ndarray, int]:
     return frame, len(rec.recognize(frame).faces)
 
 
-def bench_frame(quick: bool, ckpt: Path, detector: str = "blazeface-full") -> list[dict]:
+def bench_frame(quick: bool, ckpt: Path, detector: str | None = None) -> list[dict]:
+    from .faces import LIVE_DEFAULT
     from .recognize import Recognizer, draw
+    detector = detector or LIVE_DEFAULT  # what the live page runs
     rec = Recognizer.load(ckpt, detector)
     frame, faces_found = _frame_with_faces(rec)
     n = 10 if quick else 60

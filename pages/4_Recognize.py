@@ -20,7 +20,7 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from maskrec.checkpoint import CheckpointError
 from maskrec.data import BadImage, open_rgb
-from maskrec.faces import DETECTORS, PHOTO_SIDE, available
+from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
 from maskrec.recognize import (LiveBuffer, Recognizer, data_url, face_crops, frame_callback, ice_servers,
                                saliency)
 from pages.common import checkpoint_choices, through_navigation
@@ -28,7 +28,6 @@ from pages.common import checkpoint_choices, through_navigation
 through_navigation()
 st.title("Recognize")
 
-PHOTO_DEFAULT, LIVE_DEFAULT = "blazeface-tiles", "blazeface-full"
 CROP = 96  # px, the face crops listed beside an image
 SHOW_SIDE = 720  # px, small photos are enlarged to this shorter side before boxes are drawn
 
@@ -63,7 +62,7 @@ ckpt = choices[label]
 
 def detector_box(where, title: str, default: str, key: str) -> str:
     return where.selectbox(title, usable, index=usable.index(default) if default in usable else 0,
-                           key=key, help="\n\n".join(f"**{n}**: {DETECTORS[n]}" for n in usable))
+                           key=key, help="\n\n".join(f"**{n}**: {DETECTORS[n].description}" for n in usable))
 
 
 photo_det = detector_box(c_photo, "Detector for photos", PHOTO_DEFAULT, "recognize_det_photo")

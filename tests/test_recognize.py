@@ -356,8 +356,8 @@ def captions(at) -> list[str]:
 
 def test_page_controls_default_to_the_checkpoint(page):
     assert page.title[0].value == "Recognize"
-    assert page.selectbox(key="recognize_det_photo").value == "blazeface-tiles"
-    assert page.selectbox(key="recognize_det_live").value == "blazeface-full"
+    assert page.selectbox(key="recognize_det_photo").value == F.PHOTO_DEFAULT
+    assert page.selectbox(key="recognize_det_live").value == F.LIVE_DEFAULT
     thr = [s for s in page.slider if s.label == "P(mask) threshold"][0]
     assert thr.value == pytest.approx(Predictor.load(NET1).threshold)
     assert "FPS" in [m.label for m in page.metric]
