@@ -9,9 +9,11 @@ CLI take such a folder as they are, and users with photos and boxes never cut cr
   convention; val counts as test, like a ``val/`` folder) when the folder has them, else a seeded quarter
   of the scenes goes to test. No face of a test scene, nor its background, is seen in training.
 - **Crops are cut as the Recognizer cuts a detector's box**: the box grown by ``recognize.MARGIN`` on
-  each side. A training scene also gives ``JITTER`` copies of each face with the box moved and scaled by
-  about as much as a detector's box differs from an annotator's, so the net learns the framing it will
-  be shown; a test scene gives one plain crop per face.
+  each side. In a training scene the box is the photo detector's own box for that face (its detection
+  that overlaps the annotation best, IoU >= 0.4), the annotated box where the detector missed the face,
+  so the net learns the framing the Recognize page will show it (RetinaFace's boxes sit differently from
+  annotators' boxes); each training face also gives ``JITTER`` copies with that box moved and scaled a
+  little. A test scene gives one plain crop of each annotated box, whatever the detector finds.
 - Labels: ``with_mask`` and ``mask_weared_incorrect`` (a mask below the nose is still a face cover) are
   1, ``without_mask`` is 0 (``recognize.COVERED``); other names are left out and counted.
 
@@ -31,7 +33,7 @@ from PIL import Image
 from .atomic import atomic_write_text
 from .config import cache_dir
 
-CROPS_VERSION = 1  # bump when the cutting rule changes: old crops are then cut again
+CROPS_VERSION = 2  # bump when the cutting rule changes: old crops are then cut again
 TEST_FRACTION, SPLIT_SEED = 0.25, 0
 JITTER = 2  # extra crops per training face
 # A detector's box against the annotator's, as a share of the box side: BlazeFace's boxes are
@@ -83,8 +85,37 @@ def _boxes(rng: np.random.Generator, box, copies: int) -> list[tuple[float, floa
     return out
 
 
-def _key(folder: Path, pairs) -> str:
-    h = hashlib.sha1(f"{folder.resolve()}|v{CROPS_VERSION}|{JITTER}|{SHIFT}|{SCALE}|{MIN_SIDE}".encode())
+MATCH_IOU = 0.4  # a detection is that face's box from this overlap on (faces.match's rule)
+
+
+def _boxes_from() -> str:
+    """The detector whose boxes training crops are cut from: the photo default, or "annotations" where
+    it cannot run here (the crops then come from the annotated boxes alone; crops.json says which).
+    Part of the cache key, so crops are cut again when it changes."""
+    from . import faces
+    return "annotations" if faces.available().get(faces.PHOTO_DEFAULT, "unknown") else faces.PHOTO_DEFAULT
+
+
+def _detected_boxes(detector, rgb: np.ndarray, truths) -> list:
+    """Per annotated face, the detector's box for it (best IoU >= MATCH_IOU, one detection per face),
+    else the annotated box."""
+    from .faces import iou_matrix
+    boxes = [(t.x0, t.y0, t.x1, t.y1) for t in truths]
+    dets = detector.detect(rgb) if detector is not None and truths else []
+    if not dets:
+        return boxes
+    iou = iou_matrix(dets, boxes)  # (D, T)
+    for _ in range(min(iou.shape)):  # greedy, best overlap first
+        d, t = np.unravel_index(np.argmax(iou), iou.shape)
+        if iou[d, t] < MATCH_IOU:
+            break
+        boxes[t] = tuple(dets[d][:4])
+        iou[d, :], iou[:, t] = -1, -1
+    return boxes
+
+
+def _key(folder: Path, pairs, boxes_from: str) -> str:
+    h = hashlib.sha1(f"{folder.resolve()}|v{CROPS_VERSION}|{JITTER}|{SHIFT}|{SCALE}|{MIN_SIDE}|{boxes_from}".encode())
     sets = folder / "ImageSets" / "Main"
     for f in sorted(sets.glob("*.txt")) if sets.is_dir() else []:
         h.update(f.read_bytes())
@@ -99,18 +130,21 @@ def crops(folder: Path, progress=None) -> Path:
     """The crop dataset of a VOC scenes folder (cut on first use, then reused while the scenes, their
     annotations and split lists are unchanged). Raises DataError when no face can be cut."""
     from .data import BadImage, DataError
-    from .faces import crop_box, load_voc, read_rgb, scenes
+    from .faces import crop_box, load_voc, make_detector, read_rgb, scenes
     from .recognize import COVERED, MARGIN
 
     pairs = scenes(folder)
-    out = cache_dir() / "scene-crops" / _key(folder, pairs)
+    boxes_from = _boxes_from()
+    out = cache_dir() / "scene-crops" / _key(folder, pairs, boxes_from)
     if (out / "crops.json").is_file():
         return out
+    detector = None if boxes_from == "annotations" else make_detector(boxes_from)
     split = split_scenes([img.stem for img, _ in pairs], _listed(folder))
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     counts = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
     left_out: dict[str, int] = {}
+    from_detector = 0  # training faces whose crop came from the detector's box
     for k, (img_path, xml) in enumerate(pairs):
         part = split.get(img_path.stem)
         if part is not None:
@@ -121,13 +155,17 @@ def crops(folder: Path, progress=None) -> Path:
                 rgb = None
             if rgb is not None:
                 rng = np.random.default_rng(k)  # per scene, so the crops do not depend on the scene order
-                for j, t in enumerate(load_voc(xml)):
+                truths = load_voc(xml)
+                seen = _detected_boxes(detector, rgb, truths) if part == "train" else [t[:4] for t in truths]
+                for j, (t, box0) in enumerate(zip(truths, seen)):
                     label = COVERED.get(t.label)
                     if label is None or min(t.x1 - t.x0, t.y1 - t.y0) < MIN_SIDE:
                         why = f"label {t.label!r}" if label is None else f"face under {MIN_SIDE} px"
                         left_out[why] = left_out.get(why, 0) + 1
                         continue
-                    for c, box in enumerate(_boxes(rng, (t.x0, t.y0, t.x1, t.y1), JITTER if part == "train" else 0)):
+                    if part == "train":
+                        from_detector += box0 != tuple(t[:4])
+                    for c, box in enumerate(_boxes(rng, box0, JITTER if part == "train" else 0)):
                         x0, y0, x1, y1 = crop_box(box, rgb.shape, MARGIN)
                         if x1 - x0 < 2 or y1 - y0 < 2:
                             continue
@@ -144,7 +182,8 @@ def crops(folder: Path, progress=None) -> Path:
     atomic_write_text(tmp / "crops.json", json.dumps({
         "source": str(folder.resolve()), "scenes": {s: sum(1 for v in split.values() if v == s) for s in ("train", "test")},
         "test_scenes": sorted(n for n, v in split.items() if v == "test"),
-        "crops": counts, "left_out": left_out, "margin": MARGIN, "jitter": JITTER, "version": CROPS_VERSION}, indent=1))
+        "crops": counts, "left_out": left_out, "margin": MARGIN, "jitter": JITTER, "version": CROPS_VERSION,
+        "train_boxes_from": boxes_from, "train_faces_boxed_by_detector": from_detector}, indent=1))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)  # whole or not at all: a half-cut folder is never picked up
     return out

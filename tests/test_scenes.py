@@ -110,6 +110,9 @@ def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
     kept_train = sum(ds.counts()["train"].values()) // (1 + scenes.JITTER)
     assert kept_test + kept_train + sum(info["left_out"].values()) == faces == 979
     assert set(info["left_out"]) == {f"face under {scenes.MIN_SIDE} px"}
+    from maskrec.faces import PHOTO_DEFAULT
+    assert info["train_boxes_from"] == PHOTO_DEFAULT  # training crops framed as the Recognize page frames them
+    assert info["train_faces_boxed_by_detector"] >= 0.8 * kept_train
 
 
 def test_the_dataset_page_explores_annotated_photos_and_joined_folders(tmp_path, demo_dir, monkeypatch):
@@ -130,3 +133,18 @@ def test_the_dataset_page_explores_annotated_photos_and_joined_folders(tmp_path,
     assert not at.exception, at.exception
     assert any("layout: **report+voc-scenes**" in c.value for c in at.caption)
     assert {m.label: m.value for m in at.metric}["Images"] == str(len(discover(demo_dir).items) + len(discover(src).items))
+
+
+def test_training_crops_take_the_detectors_box_for_each_annotated_face():
+    from maskrec.faces import Box, Truth
+
+    class Stub:
+        def detect(self, rgb):
+            return [Box(12, 10, 48, 52, 0.9),   # face 0, shifted: IoU ~0.6
+                    Box(14, 12, 46, 50, 0.8),   # face 0 again: one detection per face
+                    Box(200, 0, 230, 30, 0.9)]  # nobody there
+    truths = [Truth(10, 10, 50, 50, "with_mask"), Truth(100, 100, 140, 140, "without_mask")]
+    boxes = scenes._detected_boxes(Stub(), np.zeros((240, 320, 3), np.uint8), truths)
+    assert boxes[0] == (12, 10, 48, 52)  # the best-overlapping detection frames face 0
+    assert boxes[1] == (100, 100, 140, 140)  # missed by the detector: its annotated box
+    assert scenes._detected_boxes(None, np.zeros((240, 320, 3), np.uint8), truths) == [t[:4] for t in truths]
