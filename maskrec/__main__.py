@@ -315,6 +315,44 @@ def _recognizer(pred, detector: str):
     return rec
 
 
+def cmd_video(a):
+    """Follow every face through a video file; one line per person (track), then a summary. The
+    annotated video goes to --out. Ctrl-C or SIGTERM stops at the next frame: what was processed
+    is still printed and written (exit 130)."""
+    from .faces import available
+    from .recognize import Recognizer
+    from .video import process
+    why = available()[a.detector]
+    if why:
+        raise UserError(f"detector {a.detector} cannot run here: {why}")
+    rec = Recognizer.load(a.checkpoint, detector=a.detector)
+    stop = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    bar = _progress_bar("video")
+    try:
+        res = process(a.input, rec, a.out, threshold=a.threshold, should_stop=stop.is_set,
+                      progress=lambda p: bar(p.frames, max(p.total, p.frames + 1)))
+    finally:
+        bar(1, 1)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    for w in res.summary["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    s = res.summary
+    if a.json:
+        for t in res.tracks:
+            print(json.dumps(t.as_json()))
+        print(json.dumps({"summary": {k: v for k, v in s.items()}}), flush=True)
+    else:
+        for t in res.tracks:
+            print(f"track {t.track:>3}  {t.first_s:6.1f}-{t.last_s:6.1f} s  {t.frames:>5} frames  {t.label:<8} "
+                  f"P(mask) {t.p_mask:.2f}, {t.agree:.0%} of its frames agree")
+        print(f"{s['people']} people: {s['mask']} with a mask, {s['no_mask']} without, {s['unsure']} unsure; "
+              f"{s['frames']} frames, {s['seconds']:.1f} s of video at {s['fps']:.1f} frames/s"
+              + ("; stopped early" if s["status"] == "stopped" else "") + (f"; wrote {res.out}" if res.out else ""))
+    return 130 if s["status"] == "stopped" else 0
+
+
 def cmd_export(a):
     from .export import export
     res = export(a.checkpoint, a.format, a.out)
@@ -322,7 +360,7 @@ def cmd_export(a):
           f"max |difference| to the checkpoint {res['max_abs_diff']:.2e}")
 
 
-BENCH_SECTIONS = ("train", "step", "infer", "frame", "scan")  # maskrec.bench.SECTIONS, without importing torch
+BENCH_SECTIONS = ("train", "step", "infer", "frame", "scan", "video")  # maskrec.bench.SECTIONS, without importing torch
 
 
 def cmd_bench(a):
@@ -410,6 +448,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "`python bench/detectors.py` compares them); "
                         "none: the whole image is one face, for face crops")
     s.set_defaults(func=cmd_predict)
+
+    s = sub.add_parser("video", help="follow and count faces through a video file; an annotated copy to --out")
+    s.add_argument("input", metavar="IN", help="video file (mp4, webm, mov, avi, mkv)")
+    s.add_argument("--out", required=True, metavar="OUT", help="annotated video to write: .mp4 (H.264) or .webm (VP9)")
+    s.add_argument("--json", action="store_true",
+                   help='one JSON object per track ({"track", "first_s", "last_s", "frames", "label", "p_mask", '
+                        '"agree"}), then {"summary": {...}}')
+    s.add_argument("--checkpoint", default=str(Path(__file__).resolve().parent.parent / "checkpoints" / "net1.pt"),
+                   help="classifier checkpoint (default: the shipped checkpoints/net1.pt)")
+    from .faces import LIVE_DEFAULT
+    s.add_argument("--detector", default=LIVE_DEFAULT, choices=list(DETECTORS),
+                   help=f"face detector (default {LIVE_DEFAULT}, the live one: fast enough for every frame)")
+    s.add_argument("--threshold", type=float, help="P(mask) decision threshold (default: the checkpoint's)")
+    s.set_defaults(func=cmd_video)
 
     s = sub.add_parser("export", help="export a checkpoint to ONNX or TorchScript (verified)")
     s.add_argument("checkpoint")

@@ -1,6 +1,8 @@
 """Plotly figures for the pages (plain functions of plain data; no Streamlit here)."""
 from __future__ import annotations
 
+from datetime import datetime
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -125,4 +127,17 @@ def confusion(m: dict) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=z, x=["predicted bare", "predicted covered"], y=["bare (0)", "covered (1)"],
                                text=z, texttemplate="%{text}", colorscale="Blues", showscale=False))
     fig.update_layout(height=300, yaxis_autorange="reversed", margin=dict(l=40, r=20, t=30, b=40))
+    return fig
+
+
+def compliance_chart(rows, clock: bool = False, height: int = 260) -> go.Figure:
+    """Stacked bars of people with and without a mask per second. rows: (second, with, without);
+    ``clock``: seconds are epoch times (the live chart), else seconds into the video."""
+    x = [datetime.fromtimestamp(r[0]) if clock else r[0] for r in rows]
+    fig = go.Figure([go.Bar(x=x, y=[r[1] for r in rows], name="with mask", marker_color=COLORS[1]),
+                     go.Bar(x=x, y=[r[2] for r in rows], name="without mask", marker_color=COLORS[0])])
+    fig.update_layout(barmode="stack", height=height, bargap=0.1, legend=TOP_LEGEND,
+                      margin=dict(l=40, r=10, t=30, b=40), yaxis_title="people",
+                      xaxis_title="time" if clock else "second of the video")
+    fig.update_yaxes(rangemode="tozero", dtick=1 if max((r[1] + r[2] for r in rows), default=0) <= 8 else None)
     return fig

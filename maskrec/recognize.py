@@ -13,7 +13,8 @@ detector keeps buffers between calls. Crops go through the checkpoint's own prep
 (``Predictor`` -> ``data.to_input``) and threshold, unless a threshold is passed.
 
 ``LiveBuffer`` hands the newest result of a webcam worker thread to the page that polls it, and
-counts frames per second. ``grad_cam`` shows which pixels of a face crop drove the decision.
+counts frames per second; it also follows the faces of the stream (``maskrec.track``) for the
+page's unique-people counts and its rolling per-second chart. ``grad_cam`` shows which pixels of a face crop drove the decision.
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ from torch import nn
 
 from . import faces as F
 from .inference import Predictor
+from .track import START_SCORE, Seen, Timeline, Tracker
 
 # Crop margin, a share of the box size on each side. Label accuracy of net1.pt on the 256 matched
 # dev-scene faces >= 32 px by margin: 0.0 0.926, 0.1 0.938, 0.15 0.938, 0.2-0.3 0.930, 0.4 0.922.
@@ -144,12 +146,14 @@ def _torch_threads(n: int | None):
         torch.set_num_threads(old)
 
 
-def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: int = 0) -> np.ndarray:
+def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: int = 0,
+         tags: list[str] | None = None) -> np.ndarray:
     """A copy of the frame with each face boxed: green when ``covered``, red otherwise, and a
     "mask 0.97" tag (P(mask) whatever the label, so one number reads the same on every box).
 
     min_side: first enlarge a frame whose shorter side is smaller, so that tags on a small
     photo stay legible next to small faces (0 keeps the frame's size, as a webcam wants).
+    tags: one text per face instead of the default tag (``draw_tracked``: "#3 mask 0.97").
     """
     import cv2
     rgb = F.as_rgb(rgb)
@@ -162,11 +166,11 @@ def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: 
         out = np.array(rgb, copy=True)
     thick = max(1, round(min(h, w) / 320))
     scale = max(0.35, min(h, w) / 1200)
-    for f in result.faces:
+    for i, f in enumerate(result.faces):
         color = GREEN if f.label == covered else RED
         x0, y0, x1, y1 = (round(v * k) for v in f.box[:4])
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), color, thick)
-        text = f"{f.label.replace('_', ' ')} {f.p_mask:.2f}"
+        text = tags[i] if tags is not None else f"{f.label.replace('_', ' ')} {f.p_mask:.2f}"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         # the tag sits above the box, or inside its top edge when there is no room above
         ty = y0 - 2 if y0 - th - base - 2 >= 0 else min(h - 1, y0 + th + base + 2)
@@ -174,6 +178,15 @@ def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: 
         cv2.putText(out, text, (x0 + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
                     (255, 255, 255), 1, cv2.LINE_AA)
     return out
+
+
+def draw_tracked(rgb: np.ndarray, result: FrameResult, seen: list[Seen], covered: str = "mask") -> np.ndarray:
+    """``draw`` with each face's track: its colour from the track's running label, and a
+    "#3 mask 0.97" tag (id and the track's P(mask) so far); a face not yet confirmed as a track
+    keeps its own label and has no id."""
+    faces = tuple(f._replace(label=s.label, p_mask=s.p_mask) for f, s in zip(result.faces, seen))
+    tags = [f"{'#%d ' % s.track if s.track else ''}{s.label.replace('_', ' ')} {s.p_mask:.2f}" for s in seen]
+    return draw(rgb, replace(result, faces=faces), covered, tags=tags)
 
 
 def face_crops(rgb: np.ndarray, result: FrameResult, side: int | None = None) -> list[np.ndarray]:
@@ -197,6 +210,8 @@ class LiveStats(NamedTuple):
     mean: Timings | None             # mean per-frame latency over the same window
     frames: int                      # frames processed since the buffer was made
     error: str                       # the last frame's error, "" when it went through
+    people: dict | None = None       # unique people followed so far: Tracker.counts()
+    timeline: tuple = ()             # (epoch second, with mask, without) over the last history_s
 
 
 class LiveBuffer:
@@ -206,9 +221,13 @@ class LiveBuffer:
     results here under a lock and the page's polling fragment takes a ``snapshot``. Only the
     newest frame matters for display, so there is no queue to drain. FPS is frames processed per
     second over the last ``window`` frames, and 0 once no frame came for ``stale_s``.
+
+    ``track`` follows the stream's faces (one ``Tracker`` per buffer, so per browser tab, and
+    it outlives the page's reruns, which rebuild the frame callback): unique people so far and
+    per-second counts over the last ``history_s`` seconds come with each snapshot.
     """
 
-    def __init__(self, window: int = 30, stale_s: float = 2.0):
+    def __init__(self, window: int = 30, stale_s: float = 2.0, history_s: int = 60):
         self._lock = threading.Lock()
         self._times: deque[float] = deque(maxlen=window)
         self._timings: deque[Timings] = deque(maxlen=window)
@@ -217,6 +236,25 @@ class LiveBuffer:
         self._crops: tuple[np.ndarray, ...] = ()
         self._frames = 0
         self._error = ""
+        self._history_s = history_s
+        self._tracker: Tracker | None = None
+        self._timeline: Timeline | None = None
+
+    def track(self, result: FrameResult, threshold: float, classes=("no_mask", "mask"),
+              now: float | None = None, detector: str = "") -> list[Seen]:
+        """Follow ``result``'s faces: one ``Seen`` per face (track id, running label).
+        detector: its registry name, for the score a face needs to start a track."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if self._tracker is None:
+                self._tracker = Tracker(threshold, classes, new_score=START_SCORE.get(detector, 0.0))
+                self._timeline = Timeline(classes[1], keep=self._history_s)
+            # wall-clock seconds: the live chart's axis is the time of day; the tracker only needs
+            # them to grow (a clock stepped back would at worst end tracks early)
+            seen = self._tracker.update(now, [f.box for f in result.faces], [f.p_mask for f in result.faces],
+                                        threshold)
+            self._timeline.add(int(now), seen)
+            return seen
 
     def put(self, result: FrameResult, crops=()) -> None:
         with self._lock:
@@ -234,26 +272,38 @@ class LiveBuffer:
         with self._lock:
             times, timings = list(self._times), list(self._timings)
             res, crops, n, err = self._result, self._crops, self._frames, self._error
+            people = self._tracker.counts() if self._tracker else None
+            since = int(time.time()) - self._history_s + 1
+            timeline = tuple(self._timeline.rows(since)) if self._timeline else ()
         fps = 0.0
         if len(times) >= 2 and time.monotonic() - times[-1] < self._stale_s:
             fps = (len(times) - 1) / max(times[-1] - times[0], 1e-6)
         mean = Timings(*np.mean(np.array(timings), axis=0).tolist()) if timings else None
-        return LiveStats(res, crops, fps, mean, n, err)
+        return LiveStats(res, crops, fps, mean, n, err, people, timeline)
 
 
 def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None = None,
-                   crop_side: int = 96):
+                   crop_side: int = 96, track: bool = True):
     """A streamlit-webrtc ``video_frame_callback``: av.VideoFrame in, annotated frame out.
 
     Runs on the WebRTC worker thread: no Streamlit calls, results go to ``buffer``. An error is
-    recorded there (the page shows it) and the frame passes through unchanged.
+    recorded there (the page shows it) and the frame passes through unchanged. ``track``: follow
+    faces through ``buffer.track`` and draw track ids and voted labels (the draw time includes it).
     """
     import av
 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
         try:
             rgb = frame.to_ndarray(format="rgb24")
-            shown, res = rec.annotate(rgb, threshold)
+            if track:
+                res = rec.recognize(rgb, threshold)
+                t = time.perf_counter()
+                seen = buffer.track(res, rec.threshold if threshold is None else threshold,
+                                    rec.predictor.classes, detector=getattr(rec.detector, "name", ""))
+                shown = draw_tracked(rgb, res, seen, rec.predictor.classes[1])
+                res = replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
+            else:
+                shown, res = rec.annotate(rgb, threshold)
             buffer.put(res, face_crops(rgb, res, crop_side))
             # streamlit-webrtc copies pts/time_base from the input frame onto what we return
             return av.VideoFrame.from_ndarray(shown, format="rgb24")

@@ -19,11 +19,13 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from maskrec.checkpoint import CheckpointError
+from maskrec.plots import compliance_chart
 from maskrec.data import BadImage, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
 from maskrec.recognize import (LiveBuffer, Recognizer, data_url, face_crops, frame_callback, ice_servers,
                                saliency)
 from pages.common import checkpoint_choices, through_navigation
+from pages.video import video_tab
 
 through_navigation()
 st.title("Recognize")
@@ -107,7 +109,7 @@ def show(rgb: np.ndarray, name: str) -> None:
             st.image(saliency(rec_photo, rgb, res, CROP), caption=captions, width=CROP)
 
 
-tab_up, tab_snap, tab_live = st.tabs(["Upload photos", "Snapshot", "Live"])
+tab_up, tab_snap, tab_video, tab_live = st.tabs(["Upload photos", "Snapshot", "Video", "Live"])
 
 with tab_up:
     ups = st.file_uploader("Photos", type=["jpg", "jpeg", "png", "webp", "bmp"],
@@ -129,6 +131,9 @@ with tab_snap:
             show(np.asarray(open_rgb(shot.getvalue(), draft=PHOTO_SIDE)), "snapshot")
         except BadImage as e:
             st.warning(f"The snapshot could not be read: {e}.")
+
+with tab_video:
+    video_tab(recognizer(ckpt, mtime, live_det), threshold)
 
 with tab_live:
     try:
@@ -178,6 +183,12 @@ with tab_live:
             st.caption("Waiting for the first frame…")
             return
         st.caption(f"{len(s.result.faces)} face(s) in the latest frame · {s.frames} frames so far")
+        people = s.people or {}
+        for col, name, key in zip(st.columns(4), ("People seen", "Masked", "Unmasked", "Unsure"),
+                                  ("people", "mask", "no_mask", "unsure")):
+            col.metric(name, people.get(key, 0), help="Unique people followed since the stream started, "
+                                                      "each with the label voted over their frames")
+        st.plotly_chart(compliance_chart(s.timeline, clock=True, height=220), key="recognize_live_chart")
         if s.result.faces:
             # data: URLs, not media files: the next poll would delete a media file the browser
             # may not have fetched yet (a broken image every few polls on a busy machine)

@@ -104,6 +104,13 @@ def metric(page, label: str) -> str:
         return ""; }""", label)
 
 
+def metric_js(label: str) -> str:
+    """A JS expression: the value text of the st.metric labelled ``label`` ("" when absent)."""
+    return ("""([...document.querySelectorAll('[data-testid="stMetric"]')].find(m =>
+        m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === '%s')
+        ?.querySelector('[data-testid="stMetricValue"]').innerText ?? '')""" % label)
+
+
 def wait_until(page, js: str, timeout_s: float) -> None:
     """page.wait_for_function, failing with what the page says (the live panel's state) instead
     of a bare timeout."""
@@ -175,6 +182,17 @@ def test_live_webcam_stream_reports_faces_and_fps(server, browser):
     no_errors(page)
     assert server_fps >= FPS_FLOOR and shown_fps >= FPS_FLOOR, (server_fps, shown_fps, latency)
     assert all(v.endswith(" ms") for v in latency.values()), latency
+
+    # The same tracker follows the stream: unique people and the last minute's per-second chart move.
+    # The clip shows three scenes a second each, looped, so new people keep arriving.
+    chart = """document.querySelector('[data-testid="stTabPanel"]:not([hidden]) .js-plotly-plot')"""
+    wait_until(page, f"""() => {{ const el = {chart};
+        return el && el.data && el.data[0].x.length >= 2 && parseInt('0' + ({metric_js("People seen")})) > 0; }}""", 60)
+    seconds0, people0 = page.evaluate(f"() => {chart}.data[0].x.length"), int(metric(page, "People seen"))
+    wait_until(page, f"""() => {{ const el = {chart};
+        return el.data[0].x.length >= {seconds0 + 2} && parseInt({metric_js("People seen")}) > {people0}; }}""", 60)
+    bars = page.evaluate(f"() => {chart}.data.map(t => t.y.reduce((a, b) => a + b, 0))")
+    assert sum(bars) > 0, bars  # people were counted in the chart's seconds, not only in the total
 
     frame.get_by_role("button", name=re.compile("^stop$", re.I)).click()
     page.get_by_text("Not streaming").first.wait_for(timeout=60_000)

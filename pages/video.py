@@ -1,0 +1,144 @@
+"""The Recognize page's Video tab.
+
+Widgets only: the work is ``maskrec.video`` (a ``VideoJob`` on its own thread, never calling
+Streamlit); a polling fragment shows its progress. Each upload becomes a folder under
+``cache/videos/<id>/`` with the input, the annotated video and ``result.json``: the disk keeps
+finished results, so a reload or a second tab lists them under "Result".
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from maskrec import video as V
+from maskrec.atomic import atomic_write_bytes
+from maskrec.config import cache_dir
+from maskrec.plots import compliance_chart
+from pages.common import MAX_UPLOAD_MB
+
+JOB_KEY, UPLOAD_KEY = "recognize_video_job", "recognize_video_done"
+
+
+@st.cache_resource
+def _jobs() -> tuple[dict, threading.Semaphore]:
+    """Video jobs of the whole server by folder name, and one slot: two videos at once on 2 cores
+    only slow each other, so later ones queue."""
+    return {}, threading.Semaphore(1)
+
+
+def videos_dir() -> Path:
+    return cache_dir() / "videos"
+
+
+def _start(up, rec, threshold: float) -> str:
+    """Save the upload into a new folder and queue its job; returns the folder's name."""
+    jobs, slots = _jobs()
+    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    folder = videos_dir() / name
+    src = folder / f"input{Path(up.name).suffix.lower()}"
+    atomic_write_bytes(src, up.getvalue())
+    (folder / "name.txt").write_text(up.name)
+    jobs[name] = V.VideoJob(src, folder, rec, threshold, slots).start()
+    return name
+
+
+def _finished() -> list[str]:
+    """Folders with a result, newest first."""
+    root = videos_dir()
+    return sorted((p.parent.name for p in root.glob("*/" + V.RESULT)), reverse=True) if root.is_dir() else []
+
+
+def _original_name(name: str) -> str:
+    try:
+        return (videos_dir() / name / "name.txt").read_text().strip()
+    except OSError:
+        return name
+
+
+def video_tab(rec, threshold: float) -> None:
+    """The tab: upload, a progress bar while the job runs, then the result. ``rec``: the
+    Recognizer to use (the page's live one: fast enough for every frame)."""
+    st.caption(f"Every frame goes through the live detector ({rec.detector.name}) and {rec.predictor.net}; "
+               "each face is followed across frames and gets one label voted over its frames.")
+    up = st.file_uploader(f"Video (mp4, webm, mov, avi; up to {MAX_UPLOAD_MB} MB)", type=list(V.EXTENSIONS),
+                          key="recognize_video", max_upload_size=MAX_UPLOAD_MB)
+    if up is not None and st.session_state.get(UPLOAD_KEY) != up.file_id:
+        st.session_state[UPLOAD_KEY] = up.file_id  # a rerun with the same upload starts nothing
+        st.session_state[JOB_KEY] = _start(up, rec, threshold)
+    jobs, _ = _jobs()
+    current = st.session_state.get(JOB_KEY)
+    job = jobs.get(current)
+    if job is not None and job.status in ("queued", "running"):
+        st.fragment(run_every=0.5)(_progress)(current)
+        return
+    if job is not None and job.status == "failed":
+        st.warning(f"**{_original_name(current)}** could not be processed: {job.error}")
+    done = _finished()
+    if not done:
+        if job is None:
+            st.caption("Drop a video: it is processed in the background, with a progress bar; a long one can "
+                       "be stopped. You get the annotated video, people per second, and a table of everyone seen.")
+        return
+    pick = st.selectbox("Result", done, index=done.index(current) if current in done else 0,
+                        format_func=lambda n: f"{_original_name(n)} ({n[:8]}-{n[9:15]})", key="recognize_video_pick")
+    res = V.load(videos_dir() / pick)
+    if res is not None:
+        _result(res, _original_name(pick))
+
+
+def _progress(name: str) -> None:
+    jobs, _ = _jobs()
+    job = jobs[name]
+    if job.status not in ("queued", "running"):
+        st.rerun()  # finished: the whole page draws the result (outside this polling fragment)
+    p = job.progress()
+    if job.status == "queued" or p is None:
+        st.progress(0.0, text="Queued: another video is being processed…" if job.status == "queued" else "Starting…")
+    else:
+        eta = f" · about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
+        speed = p.frames / p.elapsed_s if p.elapsed_s else 0.0
+        st.progress(p.fraction or 0.0, text=f"{_original_name(name)}: frame {p.frames:,}"
+                    + (f" of ~{p.total:,}" if p.total else "") + f" · {p.video_s:.1f} s of video · "
+                    f"{speed:.1f} frames/s{eta}")
+    st.button("Stop", key="recognize_video_stop", on_click=job.stop,
+              help="Stops at the next frame; what was processed so far is kept and shown.")
+
+
+def _result(res: V.VideoResult, name: str) -> None:
+    s = res.summary
+    if s["status"] == "stopped":
+        st.info(f"Stopped after {s['seconds']:.1f} s of video: the results cover that part.")
+    for w in s.get("warnings", []):
+        st.warning(f"{name}: {w}")
+    cols = st.columns(6)
+    for col, (label, value) in zip(cols, [("People", s["people"]), ("With mask", s["mask"]),
+                                          ("Without mask", s["no_mask"]), ("Unsure", s["unsure"]),
+                                          ("Video", f"{s['seconds']:.1f} s"), ("Speed", f"{s['fps']:.1f} fps")]):
+        col.metric(label, value)
+    if s.get("note"):
+        st.info(f"{name}: {s['note']} ({s['frames']} frames).")
+    left, right = st.columns([3, 2])
+    with left:
+        if res.out and Path(res.out).is_file():
+            st.video(res.out, format=V.mime(res.out))
+            st.caption("Boxes: track id, voted label and P(mask) so far; green mask, red no mask.")
+    with right:
+        st.plotly_chart(compliance_chart(res.timeline), key="recognize_video_chart")
+    rows = [{"thumb": res.thumbs.get(t.track, ""), "track": t.track, "first s": round(t.first_s, 2),
+             "last s": round(t.last_s, 2), "frames": t.frames, "label": t.label, "P(mask)": round(t.p_mask, 3),
+             "frames agree": round(t.agree, 2)} for t in res.tracks]
+    if rows:
+        st.dataframe(rows, hide_index=True, key="recognize_video_tracks",
+                     column_config={"thumb": st.column_config.ImageColumn("face", width="small"),
+                                    "frames agree": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
+    stem = Path(name).stem
+    c1, c2 = st.columns(2)
+    c1.download_button("Tracks (CSV)", res.csv(), f"{stem}-tracks.csv", "text/csv", key="recognize_video_csv")
+    c2.download_button("Tracks + summary (JSON)", json.dumps({"tracks": [t.as_json() for t in res.tracks],
+                                                              "summary": s, "timeline": res.timeline}),
+                       f"{stem}-tracks.json", "application/json", key="recognize_video_json")
