@@ -2,7 +2,7 @@
 
 Chromium's fake camera plays a Y4M clip that the test writes from the dev scenes (640x480), the
 page streams it over WebRTC to `streamlit run` on 127.0.0.1 (no STUN/TURN), the server detects and
-classifies faces with Net1 + blazeface-full and streams the boxed frames back. Waits are on page
+classifies faces with Net1 + the live detector (faces.LIVE_DEFAULT) and streams the boxed frames back. Waits are on page
 content (the FPS metric, the face count), never fixed sleeps; the FPS measurement itself counts
 frames over a short window. Screenshots go to $MASKREC_SCREENSHOTS (default
 /tmp/maskrec-screenshots): recognize-upload.png and recognize-live.png.
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from maskrec.faces import LIVE_DEFAULT
 from tests.conftest import SCENES
 from tests.test_browser import ARGS, CHROMIUM, Server, idle, no_errors, shots_dir
 
@@ -27,10 +28,10 @@ playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright n
 
 # The clip runs at 30 fps, not 15: a 15 fps camera would cap the measured rate at the goal itself.
 W, H, FPS_IN = 640, 480, 30
-# Scenes with several large faces, covered and bare, so blazeface-full finds them at 640x480.
+# Scenes with several large faces, covered and bare, so the live detector finds them at 640x480.
 CLIP_SCENES = ("maksssksksss110", "maksssksksss141", "maksssksksss104")
 PHOTO = "maksssksksss110"
-# Goal: >= 15 FPS at 640x480 with Net1 + blazeface-full (MASKREC_MIN_FPS=15, or a later goal, on a
+# Goal: >= 15 FPS at 640x480 with Net1 + the live detector (MASKREC_MIN_FPS=15, or a later goal, on a
 # quiet machine checks it). The default floor is for CI, which runs the suite alone on 2 cores:
 # measured 22.1 FPS on the AVX2-only EPYC (quiet) and 28.1 on an AVX-512/bf16 EPYC with the load
 # near 2; 3.5-6 only while other training jobs shared the cores. 8 FPS leaves room for a slower
@@ -175,7 +176,7 @@ def test_live_webcam_stream_reports_faces_and_fps(server, browser):
         v.requestVideoFrameCallback(tick); })""")
     server_fps = float(metric(page, "FPS"))
     latency = {k: metric(page, k) for k in ("Detect", "Classify", "Draw")}
-    print(f"\nlive 640x480, Net1 + blazeface-full: FPS metric (frames recognised/s) {server_fps:.1f}, "
+    print(f"\nlive 640x480, Net1 + {LIVE_DEFAULT}: FPS metric (frames recognised/s) {server_fps:.1f}, "
           f"video painted {shown_fps:.1f} frames/s, per-frame latency {latency}")
     images_loaded(page)
     page.screenshot(path=str(shots_dir() / "recognize-live.png"), full_page=True)
