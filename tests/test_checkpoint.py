@@ -54,8 +54,8 @@ def test_threshold_is_saved_into_the_checkpoint(tmp_path):
     assert Predictor.load(tmp_path / "c.pt").threshold == pytest.approx(0.37)
 
 
-# Floors a little under what each shipped file measured (net1 0.9655, net2 0.9309; see checkpoints/README.md)
-@pytest.mark.parametrize("name,goal", [("net1", 0.96), ("net2", 0.925)])
+# Floors a little under what each shipped file measured at its own threshold (see checkpoints/README.md)
+@pytest.mark.parametrize("name,goal", [("net1", 0.965), ("net2", 0.945)])
 def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
     import numpy as np
     from maskrec.data import discover, load_split
@@ -68,3 +68,31 @@ def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, d
     m = at_threshold(y.numpy(), p, pred.threshold)
     assert m["n"] == 986
     assert m["f1"] >= goal
+
+
+# The whole pipeline on the dev scenes' held-out quarter (50 scenes the shipped nets never trained on:
+# maskrec.scenes' default split, the test list of bench/scene_splits.py), photo detector, each file's
+# own threshold. Floors a little under what was measured (see checkpoints/README.md); the held-out
+# part is small (77 faces >= 32 px found, 12 of them bare), so one face moves a rate by 1-8 points.
+PIPELINE_FLOORS = {"net1": {"label_accuracy": 0.92, "bare_called_mask": 0.09, "crop_bare_called_mask": 0.06,
+                            "crop_mask_found": 0.95},
+                   "net2": {"label_accuracy": 0.90, "bare_called_mask": 0.09, "crop_bare_called_mask": 0.06,
+                            "crop_mask_found": 0.92}}
+
+
+@pytest.mark.parametrize("name", list(PIPELINE_FLOORS))
+def test_shipped_checkpoint_on_the_held_out_dev_scenes(name):
+    from tests.conftest import SCENES
+    if not (SCENES / "annotations").is_dir():
+        pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("pipeline", REPO / "bench" / "pipeline.py")
+    pipeline = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(pipeline)
+    r = pipeline.pipeline(REPO / "checkpoints" / f"{name}.pt", SCENES, pipeline.faces.PHOTO_DEFAULT)
+    floors = PIPELINE_FLOORS[name]
+    assert r["scenes"] == 50 and r["recall"] >= 0.95, r
+    assert r["label_accuracy"] >= floors["label_accuracy"], r
+    assert r["bare_called_mask"] <= floors["bare_called_mask"], r
+    assert r["crop_bare_called_mask"] <= floors["crop_bare_called_mask"], r
+    assert r["crop_mask_found"] >= floors["crop_mask_found"], r
