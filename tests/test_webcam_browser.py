@@ -132,7 +132,9 @@ def test_upload_a_photo_shows_boxes_and_faces(server, browser):
     page = open_recognize(browser, server)
     img, _ = scene_paths(PHOTO)
     page.get_by_role("tab", name="Upload photos").click()
-    page.locator('[data-testid="stFileUploader"] input[type="file"]').set_input_files(str(img))
+    # the photos' uploader, not the Video tab's (both are in the page, one per tab)
+    page.locator('[data-testid="stFileUploader"]').filter(has_text="Photos").locator(
+        'input[type="file"]').set_input_files(str(img))
     cap = page.get_by_text(re.compile(rf"{PHOTO}\.jpg: \d+ face\(s\)"))
     try:
         cap.wait_for(timeout=120_000)
