@@ -476,15 +476,12 @@ class RetinaFace:
         return self._priors[1]
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
-        cv2 = _cv2()
         rgb = as_rgb(rgb)
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return []
-        f = min(self.upscale, self.max_side / max(h, w))
-        nw, nh = max(1, round(w * f)), max(1, round(h * f))
-        view = rgb if (nw, nh) == (w, h) else cv2.resize(
-            rgb, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+        view, f = _scaled(rgb, self.upscale, self.max_side)
+        nh, nw = view.shape[:2]
         # (1, 3, H, W) float32 BGR - mean, padded to a multiple of the largest stride with the mean
         # (0 after subtraction), so that every feature map and the anchors agree
         ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
@@ -503,6 +500,18 @@ class RetinaFace:
         return _to_boxes(boxes, kept, h, w)
 
 
+def _scaled(rgb: np.ndarray, upscale: float, max_side: int) -> tuple[np.ndarray, float]:
+    """The frame enlarged by ``upscale`` (small faces grow into the detector's range), its longer
+    side capped at ``max_side``, and the factor applied (1.0: the frame itself, no copy)."""
+    cv2 = _cv2()
+    h, w = rgb.shape[:2]
+    f = min(upscale, max_side / max(h, w))
+    nw, nh = max(1, round(w * f)), max(1, round(h * f))
+    if (nw, nh) == (w, h):
+        return rgb, f
+    return cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR), f
+
+
 # ------------------------------------------------------------------------------ YuNet and MTCNN
 
 class YuNet:
@@ -518,14 +527,12 @@ class YuNet:
         self.name, self.score, self.upscale, self.max_side = name, score, upscale, max_side
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
-        cv2 = _cv2()
         rgb = as_rgb(rgb)
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return []
-        f = min(self.upscale, self.max_side / max(h, w))
-        nw, nh = max(1, round(w * f)), max(1, round(h * f))
-        view = rgb if (nw, nh) == (w, h) else cv2.resize(rgb, (nw, nh))
+        view, f = _scaled(rgb, self.upscale, self.max_side)
+        nh, nw = view.shape[:2]
         # rows of [x, y, w, h, confidence 0-100]
         r = np.asarray(self._detect(nw, nh, view.tobytes()), np.float32).reshape(-1, 5)
         r = r[r[:, 4] >= 100 * self.score]
