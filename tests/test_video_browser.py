@@ -58,18 +58,29 @@ def test_upload_a_clip_and_watch_the_annotated_video_timeline_and_tracks(server,
             page.screenshot(path=str(shots_dir() / "recognize-video-timeout.png"), full_page=True)
             pytest.fail("no annotated video after 180 s; the tab said:\n" + panel.inner_text()[-2000:])
         idle(page)
-        # Chromium decodes and plays it: data for the current frame, and time moving on
-        played = panel.locator("video").evaluate("""(v) => new Promise(done => {
-            v.muted = true;
-            const t0 = v.currentTime;
-            v.play().then(() => {
-                const check = () => (v.readyState >= 2 && v.currentTime > t0 + 0.3)
-                    ? done({ready: v.readyState, t: v.currentTime, w: v.videoWidth, err: null})
-                    : setTimeout(check, 100);
+        # Chromium decodes and plays it: data for the current frame, and time moving on. Bounded: a
+        # rerun of the page can replace the <video> element mid-wait (then the next try finds the new
+        # one), and a promise that never settles would hang the whole suite.
+        played = {"err": "not tried"}
+        for _ in range(3):
+            played = panel.locator("video").first.evaluate("""(v) => new Promise(done => {
+                v.muted = true;
+                const t0 = v.currentTime, start = performance.now();
+                v.onerror = () => done({err: 'media error ' + (v.error && v.error.code)});
+                const check = () => {
+                    if (v.readyState >= 2 && v.currentTime > t0 + 0.3)
+                        return done({ready: v.readyState, t: v.currentTime, w: v.videoWidth, err: null});
+                    if (!v.isConnected || performance.now() - start > 15000)
+                        return done({err: 'no playback', ready: v.readyState, t: v.currentTime,
+                                     paused: v.paused, connected: v.isConnected});
+                    if (v.paused) v.play().catch(() => {});
+                    setTimeout(check, 100);
+                };
+                v.play().catch(() => {});
                 check();
-            }).catch(e => done({err: String(e)}));
-            v.onerror = () => done({err: 'media error ' + (v.error && v.error.code)});
-        })""")
+            })""")
+            if played["err"] is None:
+                break
         assert played["err"] is None and played["ready"] >= 2 and played["w"] == 320, played
         # the people-per-second chart: one bar per second, with people in them
         bars = panel.locator(".js-plotly-plot").first.evaluate(
