@@ -17,7 +17,6 @@ import signal
 import subprocess
 import threading
 import time
-import traceback
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -27,6 +26,7 @@ from torch import nn
 
 from . import checkpoint, distributed
 from .config import CLASS_NAMES, REPO_ROOT, TrainConfig
+from .jobs import BackgroundJob
 from .data import DataError, Dataset, batch_to_float, discover, load_split, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
@@ -313,49 +313,27 @@ def _errors(paths, y, p, epoch) -> dict:
             "images": [{"path": paths[i], "label": int(y[i]), "p_mask": float(p[i])} for i in wrong[:N_ERRORS_KEPT]]}
 
 
-class TrainingJob:
-    """Runs fit() on a daemon thread. Never touches Streamlit; pages poll it.
+class TrainingJob(BackgroundJob):
+    """Runs fit() on a daemon thread (``jobs.BackgroundJob``). Never touches Streamlit; pages poll it.
 
     ``history()`` and ``progress()`` hand out copies under a lock, ``stop()`` sets an Event that
-    fit() polls before every batch, and a failure becomes status "failed" with the error text.
-    ``slots`` (a shared Semaphore) makes extra jobs wait visibly as "queued".
+    fit() polls before every batch, and a failure becomes status "failed" with the error text,
+    also in the run's status file. ``slots`` makes extra jobs wait visibly as "queued".
     """
+    USER_ERRORS = (ValueError, TrainingFailed, OSError)
 
     def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None):
-        self.cfg, self.run, self._slots = cfg, run, slots
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
+        super().__init__(f"train-{run.id}", slots)
+        self.cfg, self.run = cfg, run
         self._history: list[dict] = list(run.metrics())
-        self._progress: BatchProgress | None = None
-        self.status, self.error = "queued", None
-        self._thread = threading.Thread(target=self._main, name=f"train-{run.id}", daemon=True)
 
     def start(self) -> "TrainingJob":
         self.run.set_status("queued")
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
+        return super().start()
 
     def history(self) -> list[dict]:
         with self._lock:
             return list(self._history)
-
-    def progress(self) -> BatchProgress | None:
-        with self._lock:
-            return self._progress
-
-    def _set_progress(self, p: BatchProgress) -> None:
-        with self._lock:
-            self._progress = p
 
     def _set(self, status: str, error: str | None = None) -> None:
         self.status, self.error = status, error
@@ -366,28 +344,11 @@ class TrainingJob:
             # 'running' until this process ends, then 'interrupted' - never a torn file.
             pass
 
-    def _train(self) -> None:
+    def _work(self) -> None:
         for rec in fit(self.cfg, self.run, self._stop.is_set, self._set_progress):
             with self._lock:
                 self._history.append(rec)
         self._set(end_state(self.run))
-
-    def _main(self) -> None:
-        if self._slots is not None:
-            while not self._slots.acquire(timeout=0.2):
-                if self._stop.is_set():
-                    self._set("stopped")
-                    return
-        try:
-            self._set("running")
-            self._train()
-        except (ValueError, TrainingFailed, OSError) as e:  # user-facing: say it plainly
-            self._set("failed", f"{type(e).__name__}: {e}")
-        except Exception as e:  # anything else: keep the traceback for the report
-            self._set("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=8)}")
-        finally:
-            if self._slots is not None:
-                self._slots.release()
 
 
 class TorchrunJob(TrainingJob):
@@ -419,7 +380,7 @@ class TorchrunJob(TrainingJob):
     def progress(self) -> BatchProgress | None:
         return None  # batch progress stays inside the ranks; epochs show through history()
 
-    def _train(self) -> None:
+    def _work(self) -> None:
         cmd = distributed.torchrun_command(self.run.dir, self.nproc)
         self.run.write_json("launch.json", {"nproc": self.nproc, "command": cmd})
         with open(self.run.dir / "torchrun.log", "ab") as log:

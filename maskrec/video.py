@@ -34,7 +34,6 @@ import math
 import queue
 import threading
 import time
-import traceback
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -44,6 +43,7 @@ import numpy as np
 
 from . import faces as F
 from .atomic import atomic_write_text
+from .jobs import BackgroundJob
 from .track import UNSURE_LABEL, Seen, Timeline, Tracker, TrackRow, tracker_for
 
 EXTENSIONS = ("mp4", "webm", "mov", "avi", "mkv", "m4v")
@@ -416,8 +416,9 @@ def load(folder: Path) -> VideoResult | None:
         return None
 
 
-class VideoJob:
-    """Runs ``process`` on a daemon thread; never touches Streamlit, pages poll it.
+class VideoJob(BackgroundJob):
+    """Runs ``process`` on a daemon thread (``jobs.BackgroundJob``); never touches Streamlit, pages
+    poll it.
 
     ``folder`` holds the input; the annotated video and ``result.json`` are written there (the
     disk keeps the result after the job is gone). ``progress()`` hands out the latest Progress
@@ -425,66 +426,34 @@ class VideoJob:
     "failed" with the error text. ``slots`` (a shared Semaphore) queues jobs beyond the first:
     two videos at once on 2 cores only slow each other.
     """
+    USER_ERRORS = (VideoError, OSError)  # the user's file or the disk: say it plainly
+    TRACEBACK_LIMIT = 6
 
     def __init__(self, src: Path, folder: Path, rec, threshold: float | None = None,
                  slots: threading.Semaphore | None = None):
         self.src, self.folder, self.rec, self.threshold = Path(src), Path(folder), rec, threshold
+        super().__init__(f"video-{self.folder.name}", slots)
         self.out = self.folder / f"annotated{output_suffix()}"
-        self._slots = slots
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._progress: Progress | None = None
         self._result: VideoResult | None = None
-        self.status, self.error = "queued", ""
-        self._thread = threading.Thread(target=self._main, name=f"video-{self.folder.name}", daemon=True)
-
-    def start(self) -> "VideoJob":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float | None = None) -> None:
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
-
-    def progress(self) -> Progress | None:
-        with self._lock:
-            return self._progress
+        self.error = ""
 
     def result(self) -> VideoResult | None:
         with self._lock:
             return self._result
 
-    def _set_progress(self, p: Progress) -> None:
-        with self._lock:
-            self._progress = p
+    def _set(self, status: str, error: str | None = None) -> None:
+        self.status, self.error = status, error or ""
 
-    def _main(self) -> None:
-        if self._slots is not None:
-            while not self._slots.acquire(timeout=0.2):
-                if self._stop.is_set():
-                    self.status = "stopped"
-                    return
-        try:
-            self.status = "running"
-            res = process(self.src, self.rec, self.out, threshold=self.threshold,
-                          should_stop=self._stop.is_set, progress=self._set_progress)
-            save(self.folder, res)
-            with self._lock:
-                self._result = res
-            self.status = res.summary["status"]
-        except (VideoError, OSError) as e:  # the user's file or the disk: say it plainly
-            self.status, self.error = "failed", str(e)
-        except Exception as e:  # anything else: keep the traceback for the report
-            self.status, self.error = "failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"
-        finally:
-            if self._slots is not None:
-                self._slots.release()
+    def _user_message(self, e: BaseException) -> str:
+        return str(e)
+
+    def _work(self) -> None:
+        res = process(self.src, self.rec, self.out, threshold=self.threshold,
+                      should_stop=self._stop.is_set, progress=self._set_progress)
+        save(self.folder, res)
+        with self._lock:
+            self._result = res
+        self.status = res.summary["status"]
 
 
 # ------------------------------------------------------------------------ clips with known truth

@@ -1,0 +1,75 @@
+"""A background job: work on a daemon thread that never touches Streamlit; pages poll it.
+
+The mechanics every job of the app shares (``train.TrainingJob``, ``video.VideoJob``): a stop
+Event the work asks between steps, the latest progress handed out under a lock, a shared
+Semaphore of ``slots`` that makes extra jobs wait visibly as "queued" (two heavy jobs on 2 cores
+only slow each other), and any failure turned into status "failed" with the error text instead
+of a thread that dies silently. A subclass writes ``_work`` and, where the state must also go
+somewhere else (a run's status file), ``_set``.
+"""
+from __future__ import annotations
+
+import threading
+import traceback
+
+
+class BackgroundJob:
+    # errors that come from the user's input or the disk: said plainly, without a traceback
+    USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, OSError)
+    TRACEBACK_LIMIT = 8
+
+    def __init__(self, name: str, slots: threading.Semaphore | None = None):
+        self._slots = slots
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._progress = None
+        self.status, self.error = "queued", None
+        self._thread = threading.Thread(target=self._main, name=name, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def progress(self):
+        with self._lock:
+            return self._progress
+
+    def _set_progress(self, p) -> None:
+        with self._lock:
+            self._progress = p
+
+    def _set(self, status: str, error: str | None = None) -> None:
+        self.status, self.error = status, error
+
+    def _work(self) -> None:
+        raise NotImplementedError
+
+    def _user_message(self, e: BaseException) -> str:
+        return f"{type(e).__name__}: {e}"
+
+    def _main(self) -> None:
+        if self._slots is not None:
+            while not self._slots.acquire(timeout=0.2):
+                if self._stop.is_set():
+                    self._set("stopped")
+                    return
+        try:
+            self._set("running")
+            self._work()
+        except self.USER_ERRORS as e:
+            self._set("failed", self._user_message(e))
+        except Exception as e:  # anything else: keep the traceback for the report
+            self._set("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=self.TRACEBACK_LIMIT)}")
+        finally:
+            if self._slots is not None:
+                self._slots.release()
