@@ -120,10 +120,13 @@ def cmd_train(a):
     ctx = distributed.SINGLE
     if distributed.launched():  # under torchrun: join the job; rank 0 alone prints and writes the run
         ctx = distributed.setup(pick_device(cfg.device, distributed.local_rank()))
+    ok = False
     try:
-        return _train(a, cfg, run, ctx)
+        rc = _train(a, cfg, run, ctx)
+        ok = rc == 0  # every rank got here whole; after a failure a peer may never reach a barrier
+        return rc
     finally:
-        distributed.teardown()
+        distributed.teardown(ok)
 
 
 def _run_folder(a, cfg, run, ctx):
@@ -497,4 +500,8 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    from . import distributed
+    if distributed.launched():
+        distributed.exit_now(code)
+    sys.exit(code)

@@ -205,9 +205,29 @@ def current() -> Context:
     return Context(dist.get_rank(), dist.get_world_size(), local_rank(), dev)
 
 
-def teardown() -> None:
+def teardown(ok: bool = True) -> None:
+    """Leave the process group. On a normal exit every rank first meets the others at a barrier, so
+    no rank closes its gloo connections while a peer still uses them. After a failure the peers may
+    be gone, so no barrier then. (A rank can still die in the C++ destructors of process exit; see
+    :func:`exit_now`.)"""
     if dist.is_available() and dist.is_initialized():
+        if ok:
+            dist.barrier()
         dist.destroy_process_group()
+
+
+def exit_now(code: int) -> None:
+    """End a torchrun rank after :func:`teardown`, skipping the C++ destructors of process exit.
+
+    On 2 CPU cores a rank sometimes died there with "terminate called without an active exception"
+    (SIGABRT) after a complete run whose files were all written and whose process group was
+    destroyed, and torchrun then reported the job as failed (CI saw it; here 2 in 11 starts without
+    the barrier, 1 in about 50 with it). Every file of the run is written (atomically) before this
+    point and nothing else is left to do, so leaving with os._exit after flushing our output loses
+    nothing; measured: 0 failures in 40 starts on 2 loaded cores."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @contextmanager
