@@ -11,7 +11,10 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:
+    """``fsync=False`` for many small files whose folder is published only once complete (the demo
+    set): the rename alone still keeps a reader from seeing half a file, and skipping 2,000 fsyncs
+    is most of the time saved."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -19,15 +22,16 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
         with open(tmp, "wb") as f:
             write(f)
             f.flush()
-            os.fsync(f.fileno())
+            if fsync:
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda f: f.write(data))
+def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
+    atomic_write(path, lambda f: f.write(data), fsync)
 
 
 def atomic_write_text(path: Path, text: str) -> None:

@@ -78,15 +78,14 @@ def _pixel_rms(X: np.ndarray, i: np.ndarray, j: np.ndarray, batch: int = 4096) -
 
 def duplicates(ds: Dataset, progress=None) -> dict:
     """Exact and near-duplicate groups, and the pairs that cross the train/test split."""
-    X, keep = decode_all(ds, 32, progress)
-    idx = np.nonzero(keep)[0]
-    items = [ds.items[i] for i in idx]
+    dec = decode_all(ds, 32, progress)
+    items = dec.items  # the files that decoded, one per row of dec.X
     md5 = [hashlib.md5(it.path.read_bytes()).hexdigest() for it in items]
     by_md5 = defaultdict(list)
     for k, h in enumerate(md5):
         by_md5[h].append(k)
     exact = [g for g in by_md5.values() if len(g) > 1]
-    Xk = np.asarray(X[idx])
+    Xk = np.asarray(dec.X)
     ci, cj, cd = _candidates(_phashes(Xk), PHASH_MAX)
     rms = _pixel_rms(Xk, ci, cj)
     near = [(int(i), int(j), int(d), float(r)) for i, j, d, r in zip(ci, cj, cd, rms)

@@ -30,13 +30,14 @@ import pathlib
 import re
 import shutil
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from .atomic import atomic_write_bytes
 
 __all__ = ["render", "generate", "ensure_demo_data", "default_root", "SYNTH_VERSION"]
 
@@ -798,19 +799,6 @@ def render(index: int, seed: int = 0) -> tuple[Image.Image, int]:
     return img, label
 
 
-def _atomic_write(path: pathlib.Path, data: bytes) -> None:
-    # No fsync per image: 2,000 of them would dominate the run time, and
-    # ensure_demo_data() already only publishes a folder once it is complete.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _source_text(n: int, seed: int, counts: dict) -> str:
     return (
         "# MaskRec demo dataset (generated)\n\n"
@@ -851,13 +839,15 @@ def generate(out_dir, n: int = 2000, seed: int = 0, test_fraction: float = 0.25,
         img, label = render(i, seed)
         buf = io.BytesIO()
         img.save(buf, "JPEG", quality=img.info["quality"])
-        _atomic_write(out / split / f"{i:06d}_{label}.jpg", buf.getvalue())
+        # no fsync per image: 2,000 of them would dominate the run time, and ensure_demo_data()
+        # publishes the folder only once it is complete
+        atomic_write_bytes(out / split / f"{i:06d}_{label}.jpg", buf.getvalue(), fsync=False)
         counts[split][label] += 1
         if progress is not None and ((i + 1) % 50 == 0 or i + 1 == n):
             progress(i + 1, n)
     if progress is not None and n == 0:
         progress(0, 0)
-    _atomic_write(out / "SOURCE.md", _source_text(n, seed, counts).encode())
+    atomic_write_bytes(out / "SOURCE.md", _source_text(n, seed, counts).encode(), fsync=False)
     return counts
 
 

@@ -1,3 +1,4 @@
+import dataclasses
 import os
 import zipfile
 
@@ -5,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskrec import data
-from maskrec.data import DataError, discover, load_split, open_rgb, scan, to_input
+from maskrec import data, faces
+from maskrec.data import DataError, discover, load_split, network_views, open_rgb, scan, to_input
 from tests.conftest import save_image
 
 
@@ -67,35 +68,51 @@ def test_zip_entries_that_escape_are_refused(tmp_path, name):
     assert not (tmp_path / "evil.jpg").exists()
 
 
-def test_bad_files_are_skipped_with_reasons(tmp_path):
-    root = make_report_layout(tmp_path / "d")
-    tr = root / "train"
-    (tr / "000050_1.jpg").write_bytes(b"")
-    good = (tr / "000000_0.jpg").read_bytes()
-    (tr / "000051_0.jpg").write_bytes(good[: len(good) // 2])
-    (tr / "000052_1.jpg").write_text("not an image at all")
-    save_image(tr / "000053_7.jpg")
-    save_image(tr / "000054_1.png", size=(1, 1))
-    (tr / "notes.txt").write_text("hello")
-    save_image(tr / "000055_0.jpg", mode="CMYK", fmt="JPEG")
-    save_image(tr / "000056_1.png", mode="P")
-    save_image(tr / "000057_0.png", mode="RGBA")
-    Image.fromarray((np.arange(48 * 40).reshape(40, 48) * 30).astype(np.uint16)).save(tr / "000058_1.png")
-    ds = discover(root)
+def test_bad_files_are_skipped_with_reasons(salted):
+    ds = discover(salted.root)
     info = scan(ds)
     reasons = {os.path.basename(s["path"]): s["reason"] for s in info["summary"]["skipped"]}
-    assert "empty" in reasons["000050_1.jpg"]
-    assert "truncated" in reasons["000051_0.jpg"]
-    assert "not an image" in reasons["000052_1.jpg"]
-    assert "_0 or _1" in reasons["000053_7.jpg"]
-    assert "too small" in reasons["000054_1.png"]
-    assert "not an image file" in reasons["notes.txt"]
+    for name, word in salted.bad.items():
+        assert word in reasons[name], (name, reasons.get(name))
     # the odd-but-valid formats decode to RGB
-    X, y, paths = load_split(ds, "train", 32)
+    X, y, paths = load_split(info["dataset"], "train", 32)
     names = {os.path.basename(p) for p in paths}
-    assert {"000055_0.jpg", "000056_1.png", "000057_0.png", "000058_1.png"} <= names
+    assert salted.odd <= names
     assert X.shape[1:] == (3, 32, 32) and X.dtype.__str__() == "torch.uint8"
-    assert len(X) == len(y) == 10
+    assert len(X) == len(y) == len(salted.kept)
+
+
+def test_a_dataset_never_changes_scan_and_decoding_return_new_ones(salted):
+    ds = discover(salted.root)
+    items, skipped = ds.items, ds.skipped
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        ds.items = ()
+    assert not hasattr(ds.skipped, "append")
+    scanned = scan(ds)["dataset"]
+    decoded = data.decode_all(ds, 32).dataset
+    assert (ds.items, ds.skipped) == (items, skipped)  # the one passed in, as it was
+    for new in (scanned, decoded):  # the unreadable files moved from items to skipped, with reasons
+        names = {it.path.name for it in new.items if it.split == "train"}
+        assert names == salted.kept
+        assert {os.path.basename(s.path) for s in new.skipped} == set(salted.bad)
+    assert decoded.counts() == scanned.counts() == {"train": {0: 6, 1: 6}, "test": {0: 2, 1: 2}}
+
+
+def test_the_decoded_cache_is_one_file_whose_splits_are_slices_of_it(salted, isolated_home):
+    ds = discover(salted.root)
+    Xtr, ytr, train_paths = load_split(ds, "train", 32)
+    Xte, yte, test_paths = load_split(ds, "test", 32)
+    (npy,) = (isolated_home / "cache" / "decoded").glob("*.npy")  # no second copy per split
+    whole = np.load(npy)
+    assert len(whole) == len(Xtr) + len(Xte) == len(salted.kept) + 4  # the files that decoded, once
+    assert np.array_equal(whole, np.concatenate([Xtr.numpy(), Xte.numpy()]))
+    # each row is its own file, decoded by the one preprocessing
+    for X, paths in ((Xtr, train_paths), (Xte, test_paths)):
+        for x, p in zip(X, paths):
+            assert np.array_equal(x.numpy(), to_input(open_rgb(p), 32).transpose(2, 0, 1)), p
+    # a split is a view of the memory-mapped file: nothing copied, pages shared between processes
+    dec = data.decode_all(ds, 32)
+    assert isinstance(dec.X, np.memmap) and np.shares_memory(dec.split("train")[0].numpy(), dec.X)
 
 
 def test_no_images_or_one_class_is_a_clear_error(tmp_path):
@@ -121,6 +138,62 @@ def test_exif_orientation_alpha_and_16bit_become_upright_rgb(tmp_path):
     assert open_rgb(tmp_path / "w.png").getpixel((5, 5)) == (255, 255, 255)
 
 
+def _turned_jpeg(path):
+    """A JPEG stored lying on its side whose EXIF orientation (6: turn 90 degrees clockwise) stands it
+    upright: shown 64x48, green top-left corner, red top, blue bottom."""
+    up = np.zeros((48, 64, 3), np.uint8)
+    up[:24] = (255, 0, 0)
+    up[24:] = (0, 0, 255)
+    up[:16, :16] = (0, 255, 0)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.rot90(up).copy()).save(path, quality=95, exif=exif)  # stored 48 wide, 64 tall
+    return path
+
+
+def _upright(rgb: np.ndarray) -> bool:
+    # (H, W, 3): the corners of the picture above, wherever it was scaled to
+    h, w = rgb.shape[:2]
+    near = lambda y, x, c: np.abs(rgb[y, x].astype(int) - c).max() < 60  # noqa: E731
+    return (near(h // 8, w // 8, (0, 255, 0)) and near(h // 8, w - 1 - w // 8, (255, 0, 0))
+            and near(h - 1 - h // 8, w // 2, (0, 0, 255)))
+
+
+def _decoded_for_training(path):
+    save_image(path.parent / "000001_0.jpg")  # discover needs both classes
+    X, _, paths = load_split(discover(path.parent.parent), "train", 32)
+    return X[paths.index(str(path))].numpy().transpose(1, 2, 0)
+
+
+# Every path from a file to pixels goes through open_rgb; each must show the picture upright.
+READERS = {
+    "open_rgb": lambda p: np.asarray(open_rgb(p)),
+    "photo upload bytes (Recognize page, predict)": lambda p: np.asarray(open_rgb(p.read_bytes(), draft=faces.PHOTO_SIDE)),
+    "faces.read_rgb (scenes, benches, video)": faces.read_rgb,
+    "network_views (Dataset page galleries)": lambda p: np.asarray(network_views([p], 32)[0][1]),
+    "load_split (training, evaluation)": _decoded_for_training,
+}
+
+
+@pytest.mark.parametrize("reader", READERS)
+def test_every_reader_stands_an_exif_turned_jpeg_upright(tmp_path, reader):
+    path = _turned_jpeg(tmp_path / "d" / "train" / "000000_1.jpg")
+    with Image.open(path) as stored:
+        assert stored.size == (48, 64) and not _upright(np.asarray(stored))  # the test means something
+    rgb = READERS[reader](path)
+    assert _upright(rgb), reader
+    if reader in ("open_rgb", "faces.read_rgb (scenes, benches, video)"):
+        assert rgb.shape == (48, 64, 3)
+
+
+def test_the_header_scan_reports_an_exif_turned_jpeg_as_shown(tmp_path):
+    path = _turned_jpeg(tmp_path / "d" / "train" / "000000_1.jpg")
+    save_image(tmp_path / "d" / "train" / "000001_0.jpg")
+    (row,) = [r for r in scan(discover(tmp_path / "d"))["images"] if r["path"] == str(path)]
+    assert (row["width"], row["height"]) == (64, 48)
+
+
 def test_decompression_bomb_is_refused(tmp_path, monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
     save_image(tmp_path / "big.png", size=(100, 100))
@@ -133,8 +206,8 @@ def test_decoded_cache_is_reused_and_invalidated_on_change(tmp_path, monkeypatch
     ds = discover(root)
     X1, y1, _ = load_split(ds, "train", 32)
     calls = []
-    real = data._decode_one
-    monkeypatch.setattr(data, "_decode_one", lambda *a: calls.append(a) or real(*a))
+    real = data.cache._decode_one
+    monkeypatch.setattr(data.cache, "_decode_one", lambda *a: calls.append(a) or real(*a))
     X2, y2, _ = load_split(discover(root), "train", 32)
     assert calls == [] and np.array_equal(X1.numpy(), X2.numpy())
     save_image(root / "train" / "000099_1.jpg")
@@ -152,7 +225,7 @@ def test_one_preprocessing_for_files_and_arrays(tmp_path):
 def test_scan_is_cached(tmp_path, monkeypatch):
     root = make_report_layout(tmp_path / "d")
     first = scan(discover(root))
-    monkeypatch.setattr(data, "probe", lambda *a: (_ for _ in ()).throw(AssertionError("probed again")))
+    monkeypatch.setattr(data.headers, "probe", lambda *a: (_ for _ in ()).throw(AssertionError("probed again")))
     second = scan(discover(root))
     assert first["summary"] == second["summary"]
     assert first["summary"]["width"]["max"] == 48
@@ -176,7 +249,7 @@ def test_fast_jpeg_header_agrees_with_pillow(tmp_path, kind):
         exif[0x010F] = "maker " * 20  # a longer IFD before the frame header
         kw["exif"] = exif.tobytes()
     img.save(path, "JPEG", **kw)
-    fast = data._jpeg_header(path.read_bytes()[:65536])
+    fast = data.headers._jpeg_header(path.read_bytes()[:65536])
     with Image.open(path) as ref:
         assert fast == (ref.width, ref.height, ref.getexif().get(0x0112, 1))
     w, h, fmt = data.probe(path)
@@ -184,9 +257,9 @@ def test_fast_jpeg_header_agrees_with_pillow(tmp_path, kind):
 
 
 def test_fast_jpeg_header_leaves_what_it_cannot_read_to_pillow(tmp_path):
-    assert data._jpeg_header(b"\x89PNG\r\n\x1a\n") is None
-    assert data._jpeg_header(b"\xff\xd8\xff\xda\x00\x02") is None  # scan data before a frame header
-    assert data._jpeg_header(b"\xff\xd8\xff\xe0\x00") is None  # cut inside a segment length
+    assert data.headers._jpeg_header(b"\x89PNG\r\n\x1a\n") is None
+    assert data.headers._jpeg_header(b"\xff\xd8\xff\xda\x00\x02") is None  # scan data before a frame header
+    assert data.headers._jpeg_header(b"\xff\xd8\xff\xe0\x00") is None  # cut inside a segment length
     # a JPEG cut right after its header still reads as truncated through probe
     good = save_image(tmp_path / "a.jpg", size=(64, 64))
     cut = tmp_path / "cut.jpg"

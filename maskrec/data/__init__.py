@@ -1,0 +1,33 @@
+"""Datasets: find images in any layout, decode them once, keep them as uint8 tensors.
+
+One job per part:
+
+- ``layouts``: the layouts (the report's ``train/000123_1.jpg``, class folders, annotated
+  scenes, ``"a:b"`` combinations), ``discover`` and the ``Dataset`` value it returns;
+- ``zips``: a ``.zip`` extracted once into the cache, with its guards;
+- ``image``: the one image reader (``open_rgb``: upright RGB, EXIF applied) and the one
+  preprocessing (``to_input``, ``batch_to_float``, ``preprocessing_info``);
+- ``headers``: the header scan (``probe``, ``scan``) and the summary the Dataset page shows;
+- ``cache``: the decoded-image cache (``decode_all``, ``load_split``).
+
+Without a test split a stratified, seeded 25% is held out. Bad files are skipped and listed with a
+reason, never raised. A Dataset never changes: the scan and the decoder return a new one with the
+files they found unusable moved to ``skipped``. Use::
+
+    ds = discover("path/to/data")            # Dataset: items, skipped, layout
+    info = scan(ds)                          # header-only sizes/formats, cached
+    X, y, paths = load_split(ds, "train", size=32)  # (N, 3, 32, 32) uint8, (N,) int64; decoded once
+    ds = decode_all(ds, 32).dataset          # ... and the files that failed to decode, in ds.skipped
+"""
+from .cache import Decoded, decode_all, load_split
+from .errors import BadImage, DataError
+from .headers import probe, scan, summarize
+from .image import (MIN_SIDE, PHOTO_MAX_PIXELS, PREPROCESSING_VERSION, batch_to_float, data_url, network_views,
+                    open_rgb, preprocessing_info, to_input)
+from .layouts import CLASS_FOLDERS, SPLIT_NAMES, Dataset, Item, Skipped, discover
+from .zips import extract_zip, resolve_source
+
+__all__ = ["BadImage", "CLASS_FOLDERS", "DataError", "Dataset", "Decoded", "Item", "MIN_SIDE", "PHOTO_MAX_PIXELS",
+           "PREPROCESSING_VERSION", "SPLIT_NAMES", "Skipped", "batch_to_float", "data_url", "decode_all", "discover",
+           "extract_zip", "load_split", "network_views", "open_rgb", "preprocessing_info", "probe",
+           "resolve_source", "scan", "summarize", "to_input"]

@@ -1,0 +1,152 @@
+"""The decoded-image cache: every file decoded and squashed once, kept as one ``.npy`` on disk.
+
+``decode_all(ds, size)`` runs ``open_rgb`` + ``to_input`` over the dataset on a thread pool (PIL
+releases the GIL while decoding and resizing) and writes the result to ``<cache>/decoded/<key>.npy``,
+keyed by the dataset's fingerprint (paths, labels, splits, sizes, mtimes), the input size and
+PREPROCESSING_VERSION. While the files are unchanged no epoch and no later run decodes a JPEG.
+
+One file per dataset and size, its rows the images that decoded, the train split first and then
+the test split, so each split is a contiguous slice of it: ``load_split`` hands out a slice of the
+memory-mapped (copy-on-write) file, which copies nothing, and processes that load the same split,
+such as the ranks of a torchrun job on one machine, share one copy in the page cache. A ``.json``
+beside it records the split ranges and the files that failed, with their reasons.
+
+    dec = decode_all(ds, 32)          # Decoded: dataset (less failed files), X (M, 3, 32, 32) uint8
+    X, y, paths = dec.split("train")  # tensors: (N, 3, 32, 32) uint8, (N,) int64
+    X, y, paths = load_split(ds, "train", size=32)   # the same, in one call
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_write, atomic_write_text
+from ..config import cache_dir
+from .errors import BadImage
+from .image import PREPROCESSING_VERSION, open_rgb, to_input
+from .layouts import Dataset, Item, Skipped
+
+Progress = Callable[[int, int], None]
+
+SPLITS = ("train", "test")  # the order of the rows in the cache
+# 2: one file, good rows only, grouped by split (1 kept every row plus a copy of each split)
+_CACHE_FORMAT = 2
+
+
+@dataclass(frozen=True, eq=False)
+class Decoded:
+    """A dataset decoded at one input size. ``dataset`` is the one decoded less the files that
+    failed (moved to its ``skipped``); ``X`` holds its items, grouped as ``SPLITS``."""
+    dataset: Dataset
+    X: np.ndarray  # (M, 3, S, S) uint8, memory-mapped copy-on-write
+    ranges: tuple[tuple[str, int, int], ...]  # (split, first row, end row)
+
+    @property
+    def items(self) -> list[Item]:
+        """The item of each row of X."""
+        return [it for s in SPLITS for it in self.dataset.items if it.split == s]
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(X, y, paths) of one split: X (N, 3, S, S) uint8 tensor over the mapped file, y (N,) int64."""
+        start, stop = next((a, b) for s, a, b in self.ranges if s == name)
+        items = [it for it in self.dataset.items if it.split == name]
+        y = torch.tensor([it.label for it in items], dtype=torch.int64)
+        paths = [str(it.path) for it in items]
+        if start == stop:
+            return torch.zeros((0, *self.X.shape[1:]), dtype=torch.uint8), y, paths
+        return torch.from_numpy(self.X[start:stop]), y, paths
+
+
+def _decode_one(path: Path, size: int) -> np.ndarray | str:
+    try:
+        return to_input(open_rgb(path), size).transpose(2, 0, 1)  # (3, S, S)
+    except BadImage as e:
+        return str(e)
+    except OSError as e:
+        return f"cannot read ({e.strerror or e})"
+
+
+def decode_all(ds: Dataset, size: int, progress: Progress | None = None) -> Decoded:
+    """Every item of ``ds`` decoded at ``size`` (from the cache when it is there); ``ds`` itself is
+    left as it is. Files that fail to decode are left out of ``X`` and listed in the returned
+    dataset's ``skipped``."""
+    order = [i for s in SPLITS for i, it in enumerate(ds.items) if it.split == s]  # cache row -> item
+    arr_path = _cache_path(ds, size)
+    meta_path = arr_path.with_suffix(".json")
+    n = len(order)
+    cached = _load(arr_path, meta_path, n, size)
+    if cached is not None:
+        X, bad = cached
+        if progress:
+            progress(n, n)
+    else:
+        X = np.zeros((n, 3, size, size), np.uint8)
+        bad = []
+        workers = max(1, min(8, os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding and resizing
+            decoded = pool.map(lambda i: _decode_one(ds.items[i].path, size), order, chunksize=16)
+            for row, (i, out) in enumerate(zip(order, decoded)):
+                if isinstance(out, str):
+                    bad.append((i, out))
+                else:
+                    X[row] = out
+                if progress and (row % 100 == 0 or row == n - 1):
+                    progress(row + 1, n)
+        bad.sort()  # in the dataset's order, as the files were listed before
+        if bad:
+            X = X[np.isin(order, [i for i, _ in bad], invert=True)]
+        atomic_write(arr_path, lambda f: np.save(f, X))
+        atomic_write_text(meta_path, json.dumps({"root": str(ds.root), "size": size, "n": n, "bad": bad}))
+        X = _map(arr_path)
+    dataset = ds.without(Skipped(str(ds.items[i].path), reason) for i, reason in bad)
+    ranges, start = [], 0
+    for s in SPLITS:
+        stop = start + sum(it.split == s for it in dataset.items)
+        ranges.append((s, start, stop))
+        start = stop
+    return Decoded(dataset, X, tuple(ranges))
+
+
+def _load(arr_path: Path, meta_path: Path, n: int, size: int) -> tuple[np.ndarray, list] | None:
+    """(X, bad) from the cache, or None when it is missing or does not fit (a damaged cache is
+    rebuilt)."""
+    if not (meta_path.exists() and arr_path.exists()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        bad = [(int(i), str(reason)) for i, reason in meta["bad"]]
+        if meta["n"] != n:
+            return None
+        X = _map(arr_path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return (X, bad) if X.shape == (n - len(bad), 3, size, size) else None
+
+
+def _map(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, mmap_mode="c")
+    except ValueError:  # an array of no rows has no bytes to map
+        return np.load(path)
+
+
+def _cache_path(ds: Dataset, size: int) -> Path:
+    key = hashlib.sha1(f"{ds.root.resolve()}|{ds.fingerprint()}|{size}|v{PREPROCESSING_VERSION}"
+                       f"|f{_CACHE_FORMAT}".encode()).hexdigest()[:20]
+    return cache_dir() / "decoded" / f"{key}.npy"
+
+
+def load_split(ds: Dataset, split: str, size: int, progress: Progress | None = None):
+    """(X, y, paths) for one split: X (N, 3, size, size) uint8 tensor, y (N,) int64 tensor.
+
+    A slice of the one cache file (see the module docstring). The files that failed to decode are
+    in ``decode_all(ds, size).dataset.skipped``, which reads the cache again and decodes nothing."""
+    return decode_all(ds, size, progress).split(split)
