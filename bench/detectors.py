@@ -25,9 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from maskrec import faces  # noqa: E402
-
-SCENES = Path(os.environ.get("MASKREC_SCENES",
-                             REPO.parent / "shared" / "datasets" / "facemask-scenes-dev"))
+from maskrec.config import DEV_SCENES as SCENES  # noqa: E402
 CROWD = "maksssksksss158"  # 14 masked faces of 8-24 px: the crowd test
 
 

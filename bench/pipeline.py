@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -21,12 +20,12 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from maskrec import faces, scenes  # noqa: E402
+from maskrec.config import DEV_SCENES as SCENES  # noqa: E402
 from maskrec.data import discover, load_split  # noqa: E402
 from maskrec.inference import Predictor  # noqa: E402
 from maskrec.metrics import at_threshold  # noqa: E402
-from maskrec.recognize import Recognizer, evaluate_scenes  # noqa: E402
-
-SCENES = Path(os.environ.get("MASKREC_SCENES", REPO.parent / "shared" / "datasets" / "facemask-scenes-dev"))
+from maskrec.recognize import Recognizer  # noqa: E402
+from maskrec.sceneeval import evaluate_scenes  # noqa: E402
 
 
 def held_out_pairs(folder: Path):
@@ -63,7 +62,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("checkpoints", nargs="+")
     ap.add_argument("--scenes", default=str(SCENES))
-    ap.add_argument("--detector", default=faces.DEFAULT)
+    ap.add_argument("--detector", default=faces.DEFAULT, choices=list(faces.DETECTORS))
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     for ck in a.checkpoints:

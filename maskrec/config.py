@@ -16,6 +16,11 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLASS_NAMES = ("no_mask", "mask")  # index = label: 0 bare face, 1 covered face
+# The development data beside the repo (not shipped; CI has it), for tests and benchmarks:
+# web face crops and annotated scenes, each movable with its environment variable.
+SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+DEV_DATA = Path(os.environ.get("MASKREC_DEV_DATA", SHARED_DATASETS / "facemask-dev"))
+DEV_SCENES = Path(os.environ.get("MASKREC_SCENES", SHARED_DATASETS / "facemask-scenes-dev"))
 
 
 def home() -> Path:

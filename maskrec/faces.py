@@ -55,6 +55,8 @@ from typing import Callable, Iterable, NamedTuple, Protocol
 import numpy as np
 
 LABELS = ("with_mask", "without_mask", "mask_weared_incorrect")
+# Scene labels -> the classifier's label (1 = covered): a mask below the nose still covers.
+COVERED = {"with_mask": 1, "mask_weared_incorrect": 1, "without_mask": 0}
 # The registry rows chosen for photos and for a live webcam (bench/detectors.py, README: Measured
 # results); DEFAULT, for callers that name none, is the photo one.
 PHOTO_DEFAULT = "retinaface"
@@ -698,6 +700,23 @@ def _short_side(b) -> float:
     return min(b[2] - b[0], b[3] - b[1])
 
 
+def matched_pairs(dets, truths, iou: float = 0.4) -> list[tuple[int, int]]:
+    """(detection index, face index) pairs of one image, the one matching rule of ``match`` and of
+    ``sceneeval``: greedy, best score first, each detection takes the free face of highest IoU
+    >= ``iou`` (the last of equals), whatever its size."""
+    order = sorted(range(len(dets)), key=lambda i: -dets[i][4])
+    ious = iou_matrix(dets, truths) if len(dets) and len(truths) else np.zeros((len(dets), len(truths)))
+    taken = np.zeros(len(truths), bool)
+    pairs = []
+    for i in order:
+        v = np.where(taken, -1.0, ious[i])  # (M,) IoU with the faces still free
+        j = len(v) - 1 - int(np.argmax(v[::-1])) if len(v) else -1
+        if j >= 0 and v[j] >= iou:
+            taken[j] = True
+            pairs.append((i, j))
+    return pairs
+
+
 def match(dets: Iterable, truths: Iterable, iou: float = 0.4, min_size: int = 32) -> dict:
     """Match one image's detections to its faces (rules in the module docstring).
 
@@ -706,20 +725,15 @@ def match(dets: Iterable, truths: Iterable, iou: float = 0.4, min_size: int = 32
     min_size, ``n_all``/``found_all`` faces of any size, and ``by_label`` {label: [found, n]} for
     faces >= min_size.
     """
-    dets = sorted(dets, key=lambda d: -d[4])
-    truths = list(truths)
+    dets, truths = list(dets), list(truths)
     big = [_short_side(t) >= min_size for t in truths]
-    ious = iou_matrix(dets, truths) if dets and truths else np.zeros((len(dets), len(truths)))
+    found = dict(matched_pairs(dets, truths, iou))  # detection index -> face index
     taken = np.zeros(len(truths), bool)
+    taken[list(found.values())] = True
     tp = fp = ignored = 0
     for i, d in enumerate(dets):
-        # greedy, best score first: the free face of highest IoU >= iou, whatever its size (the
-        # last of equals, as recognize._matched_pairs picks)
-        v = np.where(taken, -1.0, ious[i])
-        j = len(v) - 1 - int(np.argmax(v[::-1])) if len(v) else -1
-        if j >= 0 and v[j] >= iou:
-            taken[j] = True
-            if big[j]:
+        if i in found:
+            if big[found[i]]:
                 tp += 1
             else:
                 ignored += 1  # a small face found: not counted either way, as in COCO
@@ -781,12 +795,13 @@ def scenes(folder: str | Path) -> list[tuple[Path, Path]]:
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
-    """(H, W, 3) uint8 of an annotated scene, at full size and as stored (no EXIF turn): its VOC
-    boxes are in the file's pixels. A photo to recognise goes through ``data.open_rgb(src,
-    draft=PHOTO_SIDE)`` instead (EXIF applied, big JPEGs decoded reduced, bomb guard)."""
-    from PIL import Image
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    """(H, W, 3) uint8 of an image file (an annotated scene, a bench photo) at full size, read by
+    ``data.open_rgb``, the one reader: upright (EXIF orientation applied), 8-bit RGB, Pillow's bomb
+    guard; raises data.BadImage. A photo to recognise is read the same way with
+    ``draft=PHOTO_SIDE`` (a big JPEG decoded reduced). VOC boxes are taken to be in these upright
+    pixels; no scene of facemask-scenes-dev carries an EXIF turn, so there both readings agree."""
+    from .data import open_rgb
+    return np.asarray(open_rgb(path))
 
 
 def letterbox(rgb: np.ndarray, w: int = 640, h: int = 480) -> np.ndarray:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score, roc_curve
+from sklearn.metrics import confusion_matrix, f1_score, precision_recall_curve, roc_auc_score, roc_curve
 
 
 def auc_or_none(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -32,11 +32,9 @@ def epoch_metrics(y: np.ndarray, p: np.ndarray, loss: float, threshold: float = 
 def at_threshold(y: np.ndarray, p: np.ndarray, threshold: float) -> dict:
     y = np.asarray(y).astype(int)
     pred = (np.asarray(p) >= threshold).astype(int)
-    tp = int(((pred == 1) & (y == 1)).sum())
-    fp = int(((pred == 1) & (y == 0)).sum())
-    tn = int(((pred == 0) & (y == 0)).sum())
-    fn = int(((pred == 0) & (y == 1)).sum())
     n = len(y)
+    # rows: true 0, 1; columns: predicted 0, 1 (scikit-learn refuses an empty split)
+    tn, fp, fn, tp = (int(v) for v in confusion_matrix(y, pred, labels=[0, 1]).ravel()) if n else (0, 0, 0, 0)
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0

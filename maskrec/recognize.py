@@ -5,7 +5,6 @@
     for f in res.faces:
         print(f.box, f.label, f.p_mask)
     shown, res = rec.annotate(rgb)                # the same, plus boxes drawn (draw_ms filled in)
-    m = evaluate_scenes(rec, faces.scenes(folder))  # detection recall/precision + label accuracy
 
 A ``Recognizer`` builds its detector and its ``Predictor`` once; call it per frame. It is safe to
 share between threads (a Streamlit page and webcam workers): a lock serialises frames, because a
@@ -15,15 +14,15 @@ detector keeps buffers between calls. Crops go through the checkpoint's own prep
 ``LiveBuffer`` hands the newest result of a webcam worker thread to the page that polls it, and
 counts frames per second; it also follows the faces of the stream (``maskrec.track``) for the
 page's unique-people counts and its rolling per-second chart. ``grad_cam`` shows which pixels of a face crop drove the decision.
+
+Measuring the pipeline on annotated scenes is ``maskrec.sceneeval``; the live stream's WebRTC
+settings are ``maskrec.webrtc``; a crop as a data: URL for a page is ``data.data_url``.
 """
 from __future__ import annotations
 
-import json
-import os
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple
@@ -39,8 +38,6 @@ from .track import START_SCORE, Seen, Timeline, Tracker
 # Crop margin, a share of the box size on each side. Label accuracy of net1.pt on the 256 matched
 # dev-scene faces >= 32 px by margin: 0.0 0.926, 0.1 0.938, 0.15 0.938, 0.2-0.3 0.930, 0.4 0.922.
 MARGIN = 0.15
-# Scene labels -> the classifier's label (1 = covered): a mask below the nose still covers.
-COVERED = {"with_mask": 1, "mask_weared_incorrect": 1, "without_mask": 0}
 GREEN, RED = (40, 200, 60), (230, 40, 40)  # RGB
 
 
@@ -77,21 +74,21 @@ class Recognizer:
     """One detector + one classifier. ``threshold`` None uses the checkpoint's saved one."""
 
     def __init__(self, predictor: Predictor, detector: F.Detector, margin: float = MARGIN,
-                 threshold: float | None = None, torch_threads: int | None = 1):
+                 threshold: float | None = None, torch_threads: int | None = None):
         self.predictor = predictor
         self.detector = detector
         self.margin = margin
         self.threshold = predictor.threshold if threshold is None else float(threshold)
-        # A frame's faces are a tiny batch (a few 32x32 crops): OpenMP's thread team costs more
-        # than it saves. Measured on 2 busy cores: 5 crops of Net1 took ~200 ms with 2 threads,
-        # ~10 ms with 1. None leaves torch's setting alone.
+        # Threads for the classifier; None lets engines.threads_for decide by the batch and the
+        # idle cores: a frame's few faces get one, so training beside the live page keeps its cores.
         self.torch_threads = torch_threads
         self._lock = threading.Lock()
 
     @classmethod
     def load(cls, checkpoint: str | Path, detector: str = F.DEFAULT, margin: float = MARGIN,
-             threshold: float | None = None, device: str = "cpu", **detector_kw) -> "Recognizer":
-        return cls(Predictor.load(checkpoint, device), F.make_detector(detector, **detector_kw),
+             threshold: float | None = None, device: str = "cpu", engine: str | None = None,
+             **detector_kw) -> "Recognizer":
+        return cls(Predictor.load(checkpoint, device, engine), F.make_detector(detector, **detector_kw),
                    margin, threshold)
 
     def recognize(self, rgb: np.ndarray, threshold: float | None = None) -> FrameResult:
@@ -112,8 +109,9 @@ class Recognizer:
                     crops.append(c)
             p = np.zeros(0, np.float32)
             if crops:
-                with _torch_threads(self.torch_threads):
-                    p = self.predictor.predict_proba([rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in crops])
+                faces = [rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in crops]
+                p = (self.predictor.predict_proba(faces) if self.torch_threads is None
+                     else self.predictor.predict_proba(faces, threads=self.torch_threads))
             labels = self.predictor.labels(p, thr)
             t2 = time.perf_counter()
         found = tuple(Face(b, c, lab, float(v)) for b, c, lab, v in zip(boxes, crops, labels, p))
@@ -126,24 +124,6 @@ class Recognizer:
         t = time.perf_counter()
         out = draw(rgb, res, covered=self.predictor.classes[1], min_side=min_side)
         return out, replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
-
-
-@contextmanager
-def _torch_threads(n: int | None):
-    """Torch intra-op threads for the calling thread only, restored after.
-
-    With torch's OpenMP backend (the CPU wheels) ``set_num_threads`` sets the calling thread's
-    OpenMP team size: a webcam worker using 1 leaves a training thread's setting alone.
-    """
-    old = torch.get_num_threads()
-    if n is None or n == old:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: int = 0,
@@ -311,104 +291,6 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
             buffer.fail(f"{type(e).__name__}: {e}")
             return frame
     return callback
-
-
-def data_url(rgb: np.ndarray, quality: int = 85) -> str:
-    """A small RGB image as a ``data:image/jpeg;base64,...`` URL (for a page that redraws often)."""
-    import base64
-
-    import cv2
-    ok, buf = cv2.imencode(".jpg", cv2.cvtColor(F.as_rgb(rgb), cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
-
-
-def ice_servers(env: str = "MASKREC_ICE_SERVERS") -> list[dict]:
-    """ICE servers for WebRTC from ``$MASKREC_ICE_SERVERS`` (a JSON list), else none.
-
-    None is right on 127.0.0.1 (host candidates connect directly, nothing leaves the machine).
-    Off localhost, a browser behind NAT needs a TURN server, e.g.
-    ``[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]``.
-    Raises ValueError with the reason when the variable is not such a list.
-    """
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return []
-    try:
-        servers = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"${env} is not JSON: {e}") from None
-    if not isinstance(servers, list) or not all(isinstance(s, dict) and "urls" in s for s in servers):
-        raise ValueError(f'${env} must be a JSON list of {{"urls": ...}} objects')
-    return servers
-
-
-# ---------------------------------------------------------------------------------- evaluation
-
-def _matched_pairs(dets, truths, iou: float) -> list[tuple[int, int]]:
-    """(detection index, truth index) pairs, by ``faces.match``'s greedy rule (best score first)."""
-    order = sorted(range(len(dets)), key=lambda i: -dets[i][4])
-    taken = [False] * len(truths)
-    pairs = []
-    for i in order:
-        best, best_j = iou, -1
-        for j, t in enumerate(truths):
-            if not taken[j]:
-                v = F.box_iou(dets[i], t)
-                if v >= best:
-                    best, best_j = v, j
-        if best_j >= 0:
-            taken[best_j] = True
-            pairs.append((i, best_j))
-    return pairs
-
-
-def evaluate_scenes(rec: Recognizer, pairs, iou: float = 0.4, min_size: int = 32,
-                    threshold: float | None = None, images: list[np.ndarray] | None = None) -> dict:
-    """The whole pipeline on annotated scenes (``faces.scenes(folder)`` pairs).
-
-    Detection: ``faces.summarize`` of ``faces.match`` (recall/precision at ``iou`` on faces
-    >= ``min_size``). Labels: accuracy on detected faces >= ``min_size`` against the scene label
-    (``COVERED``: mask_weared_incorrect counts as covered), overall and by scene label, and on
-    detected faces of any size (``accuracy_all``). ``ms`` is the mean per scene (detect+classify).
-    """
-    covered = rec.predictor.classes[1]
-    matches, secs = [], 0.0
-    right = n = right_all = n_all = 0
-    by_label: dict[str, list[int]] = {}
-    for k, (img, xml) in enumerate(pairs):
-        rgb = images[k] if images is not None else F.read_rgb(img)
-        truths = F.load_voc(xml)
-        t = time.perf_counter()
-        res = rec.recognize(rgb, threshold)
-        secs += time.perf_counter() - t
-        boxes = [f.box for f in res.faces]
-        matches.append(F.match(boxes, truths, iou, min_size))
-        for i, j in _matched_pairs(boxes, truths, iou):
-            tr = truths[j]
-            if tr.label not in COVERED:
-                continue
-            ok = (res.faces[i].label == covered) == bool(COVERED[tr.label])
-            right_all += ok
-            n_all += 1
-            if min(tr.x1 - tr.x0, tr.y1 - tr.y0) >= min_size:
-                right += ok
-                n += 1
-                c = by_label.setdefault(tr.label, [0, 0])
-                c[0] += ok
-                c[1] += 1
-    out = F.summarize(matches)
-    out.update({
-        "label_accuracy": right / n if n else float("nan"), "labelled": n,
-        "label_accuracy_all": right_all / n_all if n_all else float("nan"), "labelled_all": n_all,
-        "accuracy_by_label": {k: (r / m, m) for k, (r, m) in sorted(by_label.items())},
-        "ms": 1000 * secs / max(1, len(pairs)),
-        "margin": rec.margin,
-        "threshold": rec.threshold if threshold is None else threshold,
-    })
-    return out
 
 
 # ------------------------------------------------------------------------------------ Grad-CAM

@@ -15,7 +15,7 @@ CLI take such a folder as they are, and users with photos and boxes never cut cr
   annotators' boxes); each training face also gives ``JITTER`` copies with that box moved and scaled a
   little. A test scene gives one plain crop of each annotated box, whatever the detector finds.
 - Labels: ``with_mask`` and ``mask_weared_incorrect`` (a mask below the nose is still a face cover) are
-  1, ``without_mask`` is 0 (``recognize.COVERED``); other names are left out and counted.
+  1, ``without_mask`` is 0 (``faces.COVERED``); other names are left out and counted.
 
     crops_root = crops(Path("photos"))    # <cache>/scene-crops/<key>/{train,test}/<scene>-<k>_<label>.jpg
 """
@@ -130,8 +130,8 @@ def crops(folder: Path, progress=None) -> Path:
     """The crop dataset of a VOC scenes folder (cut on first use, then reused while the scenes, their
     annotations and split lists are unchanged). Raises DataError when no face can be cut."""
     from .data import BadImage, DataError
-    from .faces import crop_box, load_voc, make_detector, read_rgb, scenes
-    from .recognize import COVERED, MARGIN
+    from .faces import COVERED, crop_box, load_voc, make_detector, read_rgb, scenes
+    from .recognize import MARGIN
 
     pairs = scenes(folder)
     boxes_from = _boxes_from()

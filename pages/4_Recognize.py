@@ -6,11 +6,8 @@ detector in st.cache_resource). The live stream runs in streamlit-webrtc's worke
 never calls Streamlit: its frame callback puts typed results into a LiveBuffer that a polling
 fragment reads.
 
-WebRTC and remote use: on 127.0.0.1 no STUN/TURN server is needed (rtc_configuration with an
-empty iceServers list also stops streamlit-webrtc from fetching public ones). A browser on another
-machine needs (1) HTTPS, because browsers offer cameras only to secure origins (https or
-localhost), and (2) usually a TURN server: set MASKREC_ICE_SERVERS to a JSON list, e.g.
-[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}].
+WebRTC and remote use: on 127.0.0.1 no STUN/TURN server is needed; a browser on another machine
+needs HTTPS and usually a TURN server, set in MASKREC_ICE_SERVERS (maskrec.webrtc says how).
 """
 from pathlib import Path
 
@@ -20,10 +17,10 @@ from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from maskrec.checkpoint import CheckpointError
 from maskrec.plots import compliance_chart
-from maskrec.data import BadImage, open_rgb
+from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
-from maskrec.recognize import (LiveBuffer, Recognizer, data_url, face_crops, frame_callback, ice_servers,
-                               saliency)
+from maskrec.recognize import LiveBuffer, Recognizer, face_crops, frame_callback, saliency
+from maskrec.webrtc import ice_servers
 from pages.common import checkpoint_choices, through_navigation
 from pages.video import video_tab
 
@@ -41,10 +38,10 @@ def recognizer(path: str, mtime_ns: int, detector: str) -> Recognizer:
     return Recognizer.load(path, detector=detector)
 
 
-def server_runtime() -> bool:
-    """False under AppTest, whose stand-in Runtime has no session manager for streamlit-webrtc."""
-    from streamlit.runtime import Runtime
-    return Runtime.exists() and type(Runtime.instance()) is Runtime
+def served_to_a_browser() -> bool:
+    """True when a browser is connected to this session: it sent the request headers. False under
+    AppTest, which has no browser and whose stand-in server cannot host streamlit-webrtc."""
+    return len(st.context.headers) > 0
 
 
 choices = checkpoint_choices()
@@ -147,7 +144,7 @@ with tab_live:
     video, panel = st.columns([5, 4])
     with video:
         ctx = None
-        if server_runtime():
+        if served_to_a_browser():
             ctx = webrtc_streamer(
                 key="recognize_live", mode=WebRtcMode.SENDRECV,
                 rtc_configuration={"iceServers": servers},

@@ -15,7 +15,8 @@ import streamlit as st
 from maskrec.atomic import atomic_write_bytes
 from maskrec.config import REPO_ROOT, cache_dir, confine, data_roots
 from maskrec.runs import list_runs
-from maskrec.train import JobRegistry
+from maskrec.trainjobs import JobRegistry
+from pages._streamlit_private import leave_legacy_pages_mode
 
 MAX_UPLOAD_MB = 1024  # keep in step with .streamlit/config.toml server.maxUploadSize
 DATASET_KEY = "dataset_path"
@@ -24,10 +25,9 @@ DATASET_KEY = "dataset_path"
 def through_navigation() -> None:
     """Call first on every page. When the very first request after a server start is a deep link
     (say /Train after a restart), Streamlit runs pages/*.py directly in its old multipage mode, without
-    streamlit_app.py's navigation and page config. Leave that mode and rerun through the entry point."""
-    from streamlit.runtime.pages_manager import PagesManager
-    if PagesManager.uses_pages_directory:
-        PagesManager.uses_pages_directory = False
+    streamlit_app.py's navigation and page config. Leave that mode and rerun through the entry point
+    (no public API does it: pages/_streamlit_private.py)."""
+    if leave_legacy_pages_mode():
         st.rerun()
 
 

@@ -1,18 +1,18 @@
 """Shared fixtures: an isolated MASKREC_HOME per test, small generated datasets, the dev data."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-REPO = Path(__file__).resolve().parent.parent
-DEV_DATA = Path(os.environ.get("MASKREC_DEV_DATA", REPO.parent / "shared" / "datasets" / "facemask-dev"))
-SCENES = Path(os.environ.get("MASKREC_SCENES", REPO.parent / "shared" / "datasets" / "facemask-scenes-dev"))
+from maskrec.config import DEV_DATA, DEV_SCENES, REPO_ROOT
 
-pytest_plugins = ["tests.skipguard"]  # under CI a skipped test fails the run
+REPO, SCENES = REPO_ROOT, DEV_SCENES  # what the tests import from here
+
+# skipguard: under CI a skipped test fails the run; salted: the dataset with bad files mixed in
+pytest_plugins = ["tests.skipguard", "tests.salted"]
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from maskrec import data, faces
 from maskrec.data import BadImage, open_rgb
-from maskrec.faces import Box, Truth, box_iou, crop_box, load_voc, match, nms, summarize
+from maskrec.faces import Box, Truth, box_iou, crop_box, load_voc, match, matched_pairs, nms, summarize
 from tests.conftest import REPO, SCENES
 
 WHY = faces.available()
@@ -76,6 +76,16 @@ def test_match_prefers_the_best_scored_detection():
     t = [Truth(0, 0, 40, 40, "with_mask")]
     m = match([Box(0, 0, 40, 40, 0.2), Box(10, 10, 50, 50, 0.9)], t, iou=0.3)
     assert (m["tp"], m["fp"]) == (1, 1)
+
+
+def test_matched_pairs_are_the_callers_indices_taken_best_score_first():
+    """The one matcher behind ``match`` and the scene evaluation's label check."""
+    t = [Truth(0, 0, 40, 40, "with_mask"), Truth(100, 0, 140, 40, "without_mask")]
+    dets = [Box(0, 0, 40, 40, 0.2), Box(2, 2, 42, 42, 0.9), Box(100, 0, 140, 40, 0.5)]
+    assert matched_pairs(dets, t) == [(1, 0), (2, 1)]  # box 0 comes last and finds face 0 taken
+    m = match(dets, t)
+    assert (m["tp"], m["fp"], m["found"]) == (2, 1, 2)
+    assert matched_pairs([], t) == [] and matched_pairs(dets, []) == []
 
 
 def test_summarize_adds_images_up():
@@ -396,7 +406,7 @@ def test_true_decompression_bombs_are_still_refused(tmp_path):
 def test_only_a_baseline_jpeg_decoded_reduced_gets_the_photo_limit(tmp_path, monkeypatch):
     # Small stand-ins: Pillow's limit 10,000 px (it refuses over 20,000 itself), photos 200,000
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
-    monkeypatch.setattr(data, "PHOTO_MAX_PIXELS", 200_000)
+    monkeypatch.setattr(data.image, "PHOTO_MAX_PIXELS", 200_000)
     base = tmp_path / "base.jpg"
     Image.new("RGB", (400, 300), "teal").save(base)  # 120,000 px
     img = open_rgb(base, draft=100)

@@ -14,9 +14,12 @@ import pytest
 from PIL import Image
 
 from maskrec import faces as F
+from maskrec.faces import COVERED
 from maskrec.inference import Predictor
-from maskrec.recognize import (COVERED, Face, FrameResult, LiveBuffer, Recognizer, Timings, draw,
-                               evaluate_scenes, face_crops, frame_callback, grad_cam, ice_servers)
+from maskrec.recognize import (Face, FrameResult, LiveBuffer, Recognizer, Timings, draw, face_crops,
+                               frame_callback, grad_cam)
+from maskrec.sceneeval import evaluate_scenes
+from maskrec.webrtc import ice_servers
 from tests.conftest import REPO, SCENES
 
 NET1 = REPO / "checkpoints" / "net1.pt"
@@ -396,3 +399,21 @@ def test_page_camera_snapshot(page):
     assert not page.exception, page.exception
     caps = captions(page)
     assert any(c.startswith("snapshot:") and "face(s)" in c for c in caps), caps
+
+
+def test_page_upload_of_a_photo_turned_by_exif_is_read_upright(page):
+    # A phone stores a portrait photo lying on its side and says in EXIF how to turn it. The scene
+    # stored turned a quarter (np.rot90) with EXIF 6 (turn 90 degrees clockwise) must reach the
+    # detector upright: read as stored, the photo detector finds 6 faces in it, upright 38 (measured).
+    img, _ = scene()
+    rgb = np.asarray(Image.open(img).convert("RGB"))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(np.rot90(rgb).copy()).save(buf, "JPEG", quality=95, exif=exif)
+    page.file_uploader(key="recognize_uploads").set_value(
+        [("upright.jpg", jpeg(rgb), "image/jpeg"), ("turned.jpg", buf.getvalue(), "image/jpeg")])
+    page.run()
+    assert not page.exception, page.exception
+    n = {c.split(":")[0]: int(c.split(": ")[1].split(" ")[0]) for c in captions(page) if "face(s)" in c}
+    assert n["turned.jpg"] >= 20 and abs(n["turned.jpg"] - n["upright.jpg"]) <= 2, n  # JPEG noise aside
