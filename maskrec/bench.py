@@ -10,7 +10,8 @@ Sections (see README, Performance):
   step   training-step images/s of the settings ``fit`` picks on this machine against plain eager
          fp32 NCHW, with achieved GFLOP/s next to a large fp32 matmul measured in the same run.
   infer  per-face latency at batch 1 and throughput at batch 8 (Predictor) against a naive
-         per-face call (PIL preprocessing, default threads, no_grad).
+         per-face call (PIL preprocessing, default threads, no_grad): first the default engine
+         (``engines.choose``), then each other engine that runs here, tagged [name].
   frame  640x480 recognition (detect + classify + draw) frames/s against building the models per
          frame and classifying one face at a time.
   scan   header scan of 24,000 generated images (cold and cached) against decoding every file.
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -42,12 +44,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import REPO_ROOT
+from .config import DEV_DATA, DEV_SCENES as SCENES, REPO_ROOT
 from .models import build, spec
 
-DEV_DATA = REPO_ROOT.parent / "shared" / "datasets" / "facemask-dev"
-SCENES = REPO_ROOT.parent / "shared" / "datasets" / "facemask-scenes-dev"
-SECTIONS = ("train", "step", "infer", "frame", "scan", "video")
+SECTIONS = ("train", "step", "infer", "frame", "busy", "scan", "video")
 
 
 def row(section: str, what: str, ours: float, base: float, unit: str, higher_is_better: bool,
@@ -263,26 +263,35 @@ def _naive_predict(model, size: int, crops) -> np.ndarray:
 
 
 def bench_infer(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
+    """Per net: the Predictor as the Recognizer runs it (the default engine, threads by
+    engines.threads_for), then every engine that runs here, each against the same naive baseline."""
+    from . import engines
     from .inference import Predictor
-    from .recognize import _torch_threads
     rows = []
     n = 20 if quick else 100
+    default = engines.choose()
+    bf16 = engines.bf16_supported()
     for net, path in checkpoints.items():
-        pred = Predictor.load(path)
+        pred = Predictor.load(path, engine="torch")
         naive_model = build(net, dropout=pred.config.get("dropout"))
         naive_model.load_state_dict(pred.model.state_dict())
         naive_model.eval()
         size = pred.input_size
         one, eight = _faces_for(size, 1), _faces_for(size, 8)
-        goal_ms = 1.0 if net == "net1" else 10.0
-        with _torch_threads(1):  # what the Recognizer uses for a frame's few faces
-            ours1 = _median_ms(lambda: pred.predict_proba(one), n)
-            ours8 = _median_ms(lambda: pred.predict_proba(eight), n)
         base1 = _median_ms(lambda: _naive_predict(naive_model, size, one), n)
         base8 = _median_ms(lambda: _naive_predict(naive_model, size, eight), n)
-        rows.append(row("infer", f"{net} one face, batch 1", ours1, base1, "ms", False, None,
-                        f"goal <= {goal_ms:g} ms: {'met' if ours1 <= goal_ms else 'missed'}"))
-        rows.append(row("infer", f"{net} 8 faces, one batch", 8000 / ours8, 8000 / base8, "faces/s", True))
+        # the issue's goals: Net1 0.5 ms a face; Net2 5 ms where bf16 runs, 20 ms on AVX2 alone
+        goal_ms = 0.5 if net == "net1" else 5.0 if bf16 else 20.0
+        for name in [default] + [e for e in engines.available() if e != default]:
+            p = Predictor.load(path, engine=name)
+            ours1 = _median_ms(lambda: p.predict_proba(one), n)  # the first call builds the engine
+            ours8 = _median_ms(lambda: p.predict_proba(eight), n)
+            tag = "" if name == default else f" [{name}]"
+            note = f"default engine {name}" if name == default else engines.ENGINES[name].note
+            rows.append(row("infer", f"{net} one face, batch 1{tag}", ours1, base1, "ms", False, None,
+                            f"goal <= {goal_ms:g} ms: {'met' if ours1 <= goal_ms else 'missed'}; {note}"))
+            rows.append(row("infer", f"{net} 8 faces, one batch{tag}", 8000 / ours8, 8000 / base8, "faces/s",
+                            True, 2.0 if name == default else None, note))
     return rows
 
 
@@ -310,28 +319,92 @@ def _frame_with_faces(rec, want: int = 4) -> tuple[np.ndarray, int]:
     return frame, len(rec.recognize(frame).faces)
 
 
+def _naive_frame(ckpt: Path, detector: str, frame: np.ndarray) -> None:
+    """The frame baseline: detector and model built per frame, each face classified on its own by
+    eager fp32 torch."""
+    from .recognize import Recognizer, draw
+    r = Recognizer.load(ckpt, detector, engine="torch")
+    res = r.recognize(frame)
+    for face in res.faces:
+        x0, y0, x1, y1 = face.crop
+        r.predictor.predict_proba([frame[y0:y1, x0:x1]])
+    draw(frame, res)
+
+
 def bench_frame(quick: bool, ckpt: Path, detector: str | None = None) -> list[dict]:
     from .faces import LIVE_DEFAULT
-    from .recognize import Recognizer, draw
+    from .recognize import Recognizer
     detector = detector or LIVE_DEFAULT  # what the live page runs
     rec = Recognizer.load(ckpt, detector)
     frame, faces_found = _frame_with_faces(rec)
     n = 10 if quick else 60
     ours_ms = _median_ms(lambda: rec.annotate(frame), n)
 
-    def naive():
-        r = Recognizer.load(ckpt, detector)  # models built per frame
-        res = r.recognize(frame)
-        for face in res.faces:  # and each face on its own
-            x0, y0, x1, y1 = face.crop
-            r.predictor.predict_proba([frame[y0:y1, x0:x1]])
-        draw(frame, res)
-
-    base_ms = _median_ms(naive, max(3, n // 10))
+    base_ms = _median_ms(lambda: _naive_frame(ckpt, detector, frame), max(3, n // 10))
     r = row("frame", f"640x480 frame, {detector} + {ckpt.stem}, {faces_found} faces", 1000 / ours_ms,
             1000 / base_ms, "frames/s", True, None,
             f"goal >= 30 frames/s: {'met' if 1000 / ours_ms >= 30 else 'missed'}")
     return [{**r, "faces": faces_found}]
+
+
+# ---------------------------------------------------------------- busy: the same, with training beside it
+
+def train_load(net: str = "net2", batch: int = 64) -> None:
+    """The bench's own load: training steps, as fit() runs them (bf16 where the CPU has it, torch's
+    default threads, i.e. every core), until killed. Says "ready" once the first step is done."""
+    from .config import TrainConfig
+    from .train import speed_settings
+    cl, bf16 = speed_settings(TrainConfig(), torch.device("cpu"))
+    _step_rate(net, batch, cl, bf16, seconds=0.5)  # its kernels built, the load is at full weight
+    print("ready", flush=True)
+    while True:
+        _step_rate(net, batch, cl, bf16, seconds=60.0)
+
+
+@contextmanager
+def training_beside():
+    """A training process running on the same cores for the duration of the block."""
+    proc = subprocess.Popen([sys.executable, "-m", "maskrec.bench", "_load"], stdout=subprocess.PIPE, text=True)
+    try:
+        # _step_rate's first timed window must end before "ready": wait for the line, not a sleep
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("the bench's training load did not start")
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def bench_busy(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
+    """Per face (Net1) and per frame, while a training process uses the cores: what the thread
+    policy (engines.threads_for) is for. Baselines as in the quiet rows: a naive per-face call with
+    torch's default threads, and the naive frame."""
+    from .faces import LIVE_DEFAULT
+    from .inference import Predictor
+    from .recognize import Recognizer
+    rows = []
+    path = checkpoints["net1"]
+    pred = Predictor.load(path)
+    naive_model = build("net1")
+    naive_model.load_state_dict(pred.model.state_dict())
+    naive_model.eval()
+    one = _faces_for(pred.input_size, 1)
+    rec = Recognizer.load(path, LIVE_DEFAULT)
+    frame, found = _frame_with_faces(rec)
+    pred.predict_proba(one)  # engines built before the load starts, as a live page has them
+    n = 20 if quick else 60
+    with training_beside():
+        base1 = _median_ms(lambda: _naive_predict(naive_model, pred.input_size, one), n)
+        ours1 = _median_ms(lambda: pred.predict_proba(one), n)
+        base_frame = _median_ms(lambda: _naive_frame(path, LIVE_DEFAULT, frame), max(3, n // 10))
+        ours_frame = _median_ms(lambda: rec.annotate(frame), n)
+    rows.append(row("busy", f"net1 one face, batch 1, training beside [{pred.engine_name}]", ours1, base1,
+                    "ms", False, None, "torch threads in the baseline: its default (every core)"))
+    fps = 1000 / ours_frame
+    rows.append(row("busy", f"640x480 frame, {LIVE_DEFAULT} + net1, {found} faces, training beside", fps,
+                    1000 / base_frame, "frames/s", True, None,
+                    f"goal >= 10 frames/s while training: {'met' if fps >= 10 else 'missed'}"))
+    return rows
 
 
 # ---------------------------------------------------------------- video: a clip, and tracking quality
@@ -452,8 +525,8 @@ def bench_scan(n: int, work: Path) -> list[dict]:
     root = work / f"scan-{n}"
     if not (root / "test").is_dir():
         make_scan_set(root, n)
-    os.environ["MASKREC_CACHE"] = str(work / "scan-cache")
-    shutil.rmtree(work / "scan-cache", ignore_errors=True)
+    cache = work / "scan-cache"
+    shutil.rmtree(cache, ignore_errors=True)
     t0 = time.perf_counter()
     ds = discover(root)
     for it in ds.items:
@@ -462,7 +535,7 @@ def bench_scan(n: int, work: Path) -> list[dict]:
     times = []
     for _ in range(2):  # cold, then cached
         t0 = time.perf_counter()
-        scan(discover(root))
+        scan(discover(root), cache=cache)
         times.append(time.perf_counter() - t0)
     return [row("scan", f"scan {n:,} images (cold)", times[0], decode_s, "s", False, 10.0),
             row("scan", f"scan {n:,} images (cached)", times[1], decode_s, "s", False, None,
@@ -520,7 +593,6 @@ def run(sections=SECTIONS, data: str | None = None, quick: bool = False, work: P
     ckpts = {n: p for n, p in ckpts.items() if p.exists()}
     own = work is None
     work = Path(tempfile.mkdtemp(prefix="maskrec-bench-")) if own else work
-    old_cache = os.environ.get("MASKREC_CACHE")
     rows = []
     try:
         for s in sections:
@@ -533,21 +605,21 @@ def run(sections=SECTIONS, data: str | None = None, quick: bool = False, work: P
                 rows += bench_infer(quick, ckpts)
             elif s == "frame" and "net1" in ckpts:
                 rows += bench_frame(quick, ckpts["net1"])
+            elif s == "busy" and "net1" in ckpts:
+                rows += bench_busy(quick, ckpts)
             elif s == "scan":
                 rows += bench_scan(2400 if quick else 24_000, work)
             elif s == "video" and "net1" in ckpts:
                 rows += bench_video(quick, ckpts["net1"], work)
     finally:
-        if old_cache is None:
-            os.environ.pop("MASKREC_CACHE", None)
-        else:
-            os.environ["MASKREC_CACHE"] = old_cache
         if own:
             shutil.rmtree(work, ignore_errors=True)
     return {"machine": machine(), "data": data, "quick": quick, "rows": rows}
 
 
 if __name__ == "__main__":
+    if sys.argv[1] == "_load":  # python -m maskrec.bench _load: bench_busy's training load
+        train_load()
     # python -m maskrec.bench _naive DATA NET EPOCHS BATCH: the baseline's own process, timed by bench_train
     _, _, d, net_, ep, bs = sys.argv
     print(json.dumps(naive_train(d, net_, int(ep), int(bs))))

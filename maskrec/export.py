@@ -16,6 +16,18 @@ from .inference import Predictor
 TOLERANCE = 1e-4
 
 
+def to_onnx(model: torch.nn.Module, example: torch.Tensor, out: str | Path, output: str = "log_probs") -> None:
+    """Write ``model`` (in eval mode) as ONNX to ``out``: input "image" (B, 3, S, S), the batch free.
+
+    The exporter puts the model back into the train/eval mode it found it in, so a wrapper module
+    must be put into eval mode itself, or its net comes back in train mode."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # The TorchScript-based exporter handles these plain conv stacks with a dynamic batch.
+        torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["image"],
+                          output_names=[output], dynamic_axes={"image": {0: "batch"}, output: {0: "batch"}})
+
+
 def export(ckpt_path: str | Path, fmt: str, out: str | Path) -> dict:
     pred = Predictor.load(ckpt_path)
     model = pred.model.to(memory_format=torch.contiguous_format).eval()
@@ -36,11 +48,7 @@ def export(ckpt_path: str | Path, fmt: str, out: str | Path) -> dict:
     elif fmt == "onnx":
         import onnxruntime as ort
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            # The TorchScript-based exporter handles these plain conv stacks with a dynamic batch.
-            torch.onnx.export(model, (example,), str(out), dynamo=False, input_names=["image"],
-                              output_names=["log_probs"], dynamic_axes={"image": {0: "batch"}, "log_probs": {0: "batch"}})
+        to_onnx(model, example, out)
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
         got = sess.run(None, {"image": check.numpy()})[0]
     else:

@@ -5,23 +5,28 @@
     labels = pred.labels(p)                              # "mask" / "no_mask" at the saved threshold
 
 Everything (net, input size, preprocessing, threshold) comes from the checkpoint itself. Images go
-through the same ``data.to_input`` as training, all of a frame's faces in one batch.
+through the same ``data.to_input`` as training, all of a frame's faces in one batch. The net runs on
+an inference engine (``maskrec.engines``: torch, torch-bf16, onnx, onnx-int8, ...), by default the one
+``engines.choose()`` picks for this machine; ``Predictor.load(path, engine="torch")`` asks for one.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+import threading
+
 import numpy as np
 import torch
 from PIL import Image
 
-from . import checkpoint
-from .data import batch_to_float, to_input
+from . import checkpoint, engines
+from .data import to_input
 from .models import build
 
 
 class Predictor:
-    def __init__(self, ckpt: dict, device: str | torch.device = "cpu", path: Path | None = None):
+    def __init__(self, ckpt: dict, device: str | torch.device = "cpu", path: Path | None = None,
+                 engine: str | None = None):
         self.path = path
         self.net: str = ckpt["net"]
         self.input_size: int = int(ckpt["input_size"])
@@ -38,10 +43,27 @@ class Predictor:
                 f"the weights in {path.name if path else 'the checkpoint'} do not fit {self.net}: "
                 f"{str(e).splitlines()[0]}") from None
         self.model.eval().to(self.device, memory_format=torch.channels_last)
+        self.engine_name = engine or engines.choose(device=self.device)
+        spec = engines.ENGINES.get(self.engine_name)
+        if spec is None or not spec.available() or (self.device.type != "cpu" and self.engine_name != "torch"):
+            why = "unknown" if spec is None else spec.why_not() or "CPU only"
+            raise ValueError(f"engine {self.engine_name!r} cannot run here ({why}); "
+                             f"these can: {', '.join(engines.available())}")
+        # Built on first use: a Predictor loaded for its threshold or metrics never pays for an
+        # export or a calibration.
+        self._engine: engines.Engine | None = None
+        self._engine_lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu") -> "Predictor":
-        return cls(checkpoint.load(path), device, Path(path))
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", engine: str | None = None) -> "Predictor":
+        return cls(checkpoint.load(path), device, Path(path), engine)
+
+    @property
+    def engine(self) -> engines.Engine:
+        with self._engine_lock:
+            if self._engine is None:
+                self._engine = engines.make(self.engine_name, self.model, self.input_size)
+            return self._engine
 
     def preprocess(self, images) -> torch.Tensor:
         # list of PIL RGB images or (H, W, 3) uint8 RGB arrays -> (B, 3, S, S) uint8
@@ -49,19 +71,17 @@ class Predictor:
                 for im in images]
         return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
 
-    @torch.inference_mode()
-    def predict_tensor(self, x: torch.Tensor) -> np.ndarray:
-        """(B, 3, S, S) uint8 -> (B,) P(mask)."""
+    def predict_tensor(self, x: torch.Tensor, threads: int | None = None) -> np.ndarray:
+        """(B, 3, S, S) uint8 -> (B,) P(mask). ``threads`` None: ``engines.threads_for`` decides."""
         if len(x) == 0:
             return np.zeros(0, np.float32)
-        xb = batch_to_float(x.to(self.device)).contiguous(memory_format=torch.channels_last)
-        return self.model(xb)[:, 1].exp().float().cpu().numpy()
+        return self.engine(x, threads)
 
-    def predict_proba(self, images) -> np.ndarray:
+    def predict_proba(self, images, threads: int | None = None) -> np.ndarray:
         images = list(images)
         if not images:
             return np.zeros(0, np.float32)
-        return self.predict_tensor(self.preprocess(images))
+        return self.predict_tensor(self.preprocess(images), threads)
 
     def labels(self, p: np.ndarray, threshold: float | None = None) -> list[str]:
         t = self.threshold if threshold is None else threshold

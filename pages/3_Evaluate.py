@@ -8,6 +8,7 @@ from maskrec import plots
 from maskrec.checkpoint import CheckpointError
 from maskrec.data import DataError
 from maskrec.evaluate import score
+from maskrec.engines import choose
 from maskrec.inference import Predictor, set_threshold
 from maskrec.metrics import at_threshold, best_f1_threshold, curves, mistakes, threshold_for_fpr
 from maskrec.runs import list_runs, summary
@@ -21,7 +22,7 @@ tab_eval, tab_compare = st.tabs(["Judge a checkpoint", "Compare runs"])
 
 
 def scores(ckpt: str, data: str, progress):
-    pred = Predictor.load(ckpt)
+    pred = Predictor.load(ckpt, engine=choose(exact=True))  # the checkpoint's own scores, not int8's
     res = score(pred, data, progress)
     return res.y, res.p, res.paths, res.split, pred.threshold, pred.net
 

@@ -3,7 +3,9 @@ its ratios come from its own measurements, and the command runs end to end."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -77,3 +79,22 @@ def test_frame_section_times_a_frame_with_several_faces():
     (r,) = bench.bench_frame(True, bench.REPO_ROOT / "checkpoints" / "net1.pt")
     assert r["faces"] >= 4 and f"{r['faces']} faces" in r["what"], r
     assert r["ours"] > 0 and r["baseline"] > 0
+
+
+def _cpu_ticks(pid: int) -> int:
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU times from /proc (Linux)")
+def test_training_beside_runs_a_training_load_for_the_block_only():
+    """The busy rows are only worth something if the load really trains during the block: the
+    child process must burn CPU inside it and be gone after it."""
+    with bench.training_beside() as proc:
+        t0 = _cpu_ticks(proc.pid)
+        deadline = time.monotonic() + 30
+        while _cpu_ticks(proc.pid) - t0 < 50 and time.monotonic() < deadline:  # half a CPU-second
+            proc.poll()
+            time.sleep(0.1)
+        assert _cpu_ticks(proc.pid) - t0 >= 50 and proc.poll() is None
+    assert proc.poll() is not None  # killed and reaped when the block ends
