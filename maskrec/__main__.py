@@ -21,19 +21,29 @@ class UserError(Exception):
 
 
 def _progress_bar(label: str):
-    """A one-line progress bar on stderr (only when stderr is a terminal, to keep logs clean)."""
-    tty = sys.stderr.isatty()
+    """A ``progress(done, total)`` callback that draws a tqdm bar on stderr, cleared once done
+    reaches total. tqdm draws nothing when stderr is not a terminal (``disable=None``), so piped
+    output and logs stay clean. A third argument relabels it: ``bar(done, total, "epoch 2 train")``
+    starts the bar over under the new label (one bar through a run's phases)."""
+    from tqdm import tqdm
+    bar, shown = None, label
 
-    def draw(done: int, total: int):
-        if not tty:
-            return
-        width = 30
-        fill = int(width * done / max(total, 1))
-        sys.stderr.write(f"\r{label} [{'#' * fill}{'.' * (width - fill)}] {done}/{total}")
+    def update(done: int, total: int, relabel: str | None = None):
+        nonlocal bar, shown
+        if bar is not None and relabel is not None and relabel != shown:
+            bar.close()
+            bar = None
+        shown = relabel or shown
+        if bar is None:
+            if done >= total:
+                return  # nothing left to show
+            bar = tqdm(total=total, desc=shown, file=sys.stderr, leave=False, disable=None, dynamic_ncols=True)
+        bar.total = total
+        bar.update(done - bar.n)
         if done >= total:
-            sys.stderr.write("\r" + " " * (len(label) + width + 20) + "\r")
-        sys.stderr.flush()
-    return draw
+            bar.close()
+            bar = None
+    return update
 
 
 def cmd_demo_data(a):
@@ -149,7 +159,7 @@ def _run_folder(a, cfg, run, ctx):
 
 
 def _train(a, cfg, run, ctx):
-    from .runs import end_state
+    from .runstate import RunState
     from .train import TrainingFailed, fit
     say = print if ctx.main else (lambda *args, **kw: None)
     resuming = run is not None
@@ -164,14 +174,16 @@ def _train(a, cfg, run, ctx):
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if ctx.enabled:  # Ctrl-C reaches every rank: all stop at the same batch, the run stays resumable
         signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bar = _progress_bar("loading data")  # one bar, relabelled through the run's phases
+
     def on_progress(p):
         if ctx.main:
-            _progress_bar(f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")(p.batch, p.batches)
+            bar(p.batch, p.batches, f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")
 
     say(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
         f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} {'test_f1':>7} {'sec':>6}")
-    status = run.set_status if ctx.main else (lambda *args, **kw: None)
-    status("running")
+    state = RunState(run, write=ctx.main)  # rank 0 alone writes the run's state
+    state.to("running")
     try:
         for r in fit(cfg, run, stop.is_set, on_progress):
             say(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
@@ -180,25 +192,24 @@ def _train(a, cfg, run, ctx):
             if "warning" in r:
                 say(f"warning: {r['warning']}")
     except KeyboardInterrupt:
-        status("stopped")
+        state.to("stopped")
         print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
         return 130
     except TrainingFailed as e:
-        status("failed", error=str(e))
+        state.to("failed", str(e))
         say(f"error: training failed: {e}", file=sys.stderr)
         return 1
     except ValueError as e:
-        status("failed", error=str(e))
+        state.to("failed", str(e))
         raise UserError(str(e))
     except Exception as e:
         if not ctx.enabled:
             raise
         # under torchrun this is usually a peer that died (the collective fails or times out)
-        status("failed", error=f"rank {ctx.rank}: {type(e).__name__}: {e}")
+        state.to("failed", f"rank {ctx.rank}: {type(e).__name__}: {e}")
         print(f"error: rank {ctx.rank} of {ctx.world}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    if ctx.main:
-        status(end_state(run))
+    state.finish()
     best = max(run.metrics(), key=lambda r: r["test_f1"], default=None)
     if best:
         say(f"best test F1 {best['test_f1']:.4f} at epoch {best['epoch']}; checkpoints: {run.best_ckpt}, {run.last_ckpt}")
@@ -206,9 +217,10 @@ def _train(a, cfg, run, ctx):
 
 def cmd_evaluate(a):
     from .evaluate import score
+    from .engines import choose
     from .inference import Predictor
     from .metrics import at_threshold
-    pred = Predictor.load(a.checkpoint)
+    pred = Predictor.load(a.checkpoint, engine=choose(exact=True))  # the checkpoint's own scores
     res = score(pred, a.data, _progress_bar("decoding"))
     m = at_threshold(res.y, res.p, pred.threshold)
     m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint)})
@@ -226,9 +238,10 @@ def cmd_threshold(a):
     into the checkpoint, as the Evaluate page's picker does. Pick it on data the net did not train on
     and that you will not report on (a validation folder), so the figures you report stay honest."""
     from .evaluate import score
+    from .engines import choose
     from .inference import Predictor, set_threshold
     from .metrics import at_threshold, best_f1_threshold, threshold_for_fpr
-    pred = Predictor.load(a.checkpoint)
+    pred = Predictor.load(a.checkpoint, engine=choose(exact=True))  # the checkpoint's own scores
     res = score(pred, a.data, _progress_bar("decoding"))
     if a.max_fpr is not None:
         t, how = threshold_for_fpr(res.y, res.p, a.max_fpr), f"false-positive rate <= {a.max_fpr} on {a.data}"
@@ -363,12 +376,9 @@ def cmd_export(a):
           f"max |difference| to the checkpoint {res['max_abs_diff']:.2e}")
 
 
-BENCH_SECTIONS = ("train", "step", "infer", "frame", "scan", "video")  # maskrec.bench.SECTIONS, without importing torch
-
-
 def cmd_bench(a):
-    from . import bench
-    sections = [s for s in a.only.split(",") if s]
+    from . import bench  # here, not at start-up: it imports torch
+    sections = [s for s in a.only.split(",") if s] if a.only else list(bench.SECTIONS)
     unknown = [s for s in sections if s not in bench.SECTIONS]
     if unknown:
         raise UserError(f"unknown bench section {', '.join(unknown)} (choose from {', '.join(bench.SECTIONS)})")
@@ -477,8 +487,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", help="dataset for the train section (default: facemask-dev beside the repo "
                                   "if present, else the demo data)")
     s.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
-    s.add_argument("--only", default=",".join(BENCH_SECTIONS),
-                   help=f"sections, comma-separated ({','.join(BENCH_SECTIONS)})")
+    s.add_argument("--only", metavar="SECTION,...",
+                   help="sections of maskrec.bench.SECTIONS, comma-separated (default: all; an unknown "
+                        "name lists them)")
     s.set_defaults(func=cmd_bench)
     return p
 

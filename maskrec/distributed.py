@@ -56,6 +56,16 @@ class Context:
         """This rank's share of a global batch (a tensor or a sequence): positions rank::world."""
         return batch[self.rank::self.world]
 
+    @property
+    def rows(self) -> slice:
+        """The rows of a global batch that :meth:`shard` gives this rank."""
+        return slice(self.rank, None, self.world)
+
+    def share(self, n_local: int, n_global: int) -> float:
+        """The factor on this rank's mean loss that makes DDP's average of the ranks' gradients the
+        gradient of the global batch's mean loss (one process: exactly 1)."""
+        return n_local * self.world / n_global
+
     def any(self, flag: bool) -> bool:
         """True on every rank when it is true on any (a stop asked of one process stops them all)."""
         if not self.enabled:

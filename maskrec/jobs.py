@@ -1,6 +1,6 @@
 """A background job: work on a daemon thread that never touches Streamlit; pages poll it.
 
-The mechanics every job of the app shares (``train.TrainingJob``, ``video.VideoJob``): a stop
+The mechanics every job of the app shares (``trainjobs.TrainingJob``, ``video.VideoJob``): a stop
 Event the work asks between steps, the latest progress handed out under a lock, a shared
 Semaphore of ``slots`` that makes extra jobs wait visibly as "queued" (two heavy jobs on 2 cores
 only slow each other), and any failure turned into status "failed" with the error text instead
@@ -23,7 +23,7 @@ class BackgroundJob:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._progress = None
-        self.status, self.error = "queued", None
+        self._status, self._error = "queued", None
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
 
     def start(self):
@@ -40,6 +40,16 @@ class BackgroundJob:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def status(self) -> str:
+        with self._lock:
+            return self._status
+
+    @property
+    def error(self) -> str | None:
+        with self._lock:
+            return self._error
+
     def progress(self):
         with self._lock:
             return self._progress
@@ -49,7 +59,8 @@ class BackgroundJob:
             self._progress = p
 
     def _set(self, status: str, error: str | None = None) -> None:
-        self.status, self.error = status, error
+        with self._lock:  # the same lock as progress: a reader never sees a half-made change
+            self._status, self._error = status, error
 
     def _work(self) -> None:
         raise NotImplementedError

@@ -92,6 +92,7 @@ class Run:
         atomic_write_text(self.dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
     def set_status(self, state: str, **extra) -> None:
+        """Write status.json. Only runstate.RunState calls this: it decides which moves are allowed."""
         assert state in STATES, state
         rec = {"state": state, "pid": os.getpid(), "token": PROCESS_TOKEN, "updated": time.time(), **extra}
         atomic_write_text(self.dir / "status.json", json.dumps(_clean(rec)))
@@ -130,7 +131,8 @@ def new_run(cfg: TrainConfig, root: Path | None = None, run_dir: Path | None = N
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(run_dir)
     run.write_config(cfg)
-    run.set_status("queued")
+    from .runstate import RunState  # the state machine builds on Run; it is the one status writer
+    RunState(run).to("queued")
     return run
 
 
@@ -150,21 +152,6 @@ def open_run(run_id_or_path: str | Path, root: Path | None = None) -> Run:
     if not (p / "config.json").exists():
         raise FileNotFoundError(f"no run at {run_id_or_path}")
     return Run(p)
-
-
-def end_state(run: Run) -> str:
-    """How a training that returned without error ended: "done" when every epoch of its config is on
-    disk, else "stopped". A stop that lands after the last epoch's training (during its test pass,
-    which always completes) leaves a complete run: that is done, with nothing left to resume."""
-    return "done" if len(run.metrics()) >= run.config().epochs else "stopped"
-
-
-def resumable(run: Run, state: str | None = None) -> bool:
-    """Whether Resume can continue run (its state given, or read from disk): it ended early and has a
-    checkpoint to continue from."""
-    state = state or run.status().get("state")
-    return (state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists()
-            and len(run.metrics()) < run.config().epochs)
 
 
 def summary(run: Run) -> dict:

@@ -13,10 +13,8 @@ every batch, so a stop takes effect within one batch. Calling ``fit`` again on a
 from __future__ import annotations
 
 import math
-import signal
-import subprocess
-import threading
 import time
+from dataclasses import dataclass
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -25,12 +23,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import checkpoint, distributed
-from .config import CLASS_NAMES, REPO_ROOT, TrainConfig
-from .jobs import BackgroundJob
-from .data import DataError, Dataset, batch_to_float, discover, load_split, preprocessing_info
+from .config import CLASS_NAMES, TrainConfig
+from .data import DataError, Dataset, batch_to_float, decode_all, discover, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
-from .runs import Run, end_state
+from .runs import Run
 
 N_ERRORS_KEPT = 48  # misclassified test images kept per epoch for the gallery
 # Two classes start near ln 2 = 0.69; a mean batch loss this high means the true class gets
@@ -121,55 +118,138 @@ def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device, non_blocking=True)
 
 
-def _prepare(xb: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
-    xb = batch_to_float(_to(xb, device))
-    return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
+class Precision:
+    """The mixed-precision seam: the autocast a forward pass runs under, and the loss scaler fp16
+    needs against gradient underflow (a pass-through in fp32 and bf16)."""
+
+    def __init__(self, name: str, device: torch.device):
+        assert name in ("fp32", "bf16", "fp16"), name
+        self.name, self.device_type = name, device.type
+        self.scaler = torch.amp.GradScaler(device.type, enabled=name == "fp16")
+
+    def autocast(self):
+        dtype = torch.float16 if self.name == "fp16" else torch.bfloat16
+        return torch.autocast(self.device_type, dtype=dtype, enabled=self.name != "fp32")
 
 
-def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tensor, y: torch.Tensor,
-                    cfg: TrainConfig, gen: torch.Generator, device: torch.device, *,
-                    channels_last: bool, bf16: bool, should_stop: Callable[[], bool],
-                    on_batch: Callable[[int, int], None], epoch: int = 1,
-                    scaler: torch.amp.GradScaler | None = None, ctx: distributed.Context = distributed.SINGLE
+FP32 = Precision("fp32", torch.device("cpu"))
+
+
+def pick_precision(cfg: TrainConfig, device: torch.device) -> Precision:
+    """bf16 where the config or the hardware says so; fp16 with loss scaling only on CUDA GPUs
+    without bf16 when the config leaves it open; else fp32."""
+    bf16 = speed_settings(cfg, device)[1]
+    fp16 = device.type == "cuda" and not bf16 and cfg.bf16 is None
+    return Precision("bf16" if bf16 else "fp16" if fp16 else "fp32", device)
+
+
+@dataclass
+class TrainState:
+    """Everything a training step reads and changes, in one value: what a checkpoint saves and a
+    resume restores. ``model`` is the bare network (evaluated and saved); ``net`` is what the step
+    runs: the model itself, or under torchrun its DistributedDataParallel wrapper (the DDP seam,
+    with ``ctx``, which splits batches and adds up results across processes)."""
+    model: nn.Module
+    net: nn.Module
+    opt: torch.optim.Optimizer
+    gen: torch.Generator  # the data order and augmentation draws
+    precision: Precision
+    device: torch.device
+    channels_last: bool
+    ctx: distributed.Context = distributed.SINGLE
+    epoch: int = 0  # last finished epoch
+    best_f1: float = -1.0
+
+    def prepare(self, xb: torch.Tensor) -> torch.Tensor:
+        """uint8 rows -> the float batch the network takes, on the device, in its memory layout."""
+        xb = batch_to_float(_to(xb, self.device))
+        return xb.contiguous(memory_format=torch.channels_last) if self.channels_last else xb
+
+    def step(self, loss: torch.Tensor) -> None:
+        """One optimiser step on loss (under torchrun DDP averages the ranks' gradients in backward)."""
+        scaler = self.precision.scaler
+        self.opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(self.opt)
+        scaler.update()
+
+    def saved(self) -> dict:
+        """Weights (on the CPU), optimiser, random state and loss scaler, for last.pt."""
+        rng = {"gen": self.gen.get_state(), "torch": torch.get_rng_state()}
+        if self.ctx.enabled:  # each rank's dropout stream, so a resumed run continues every one of them
+            rng["torch_ranks"] = self.ctx.gather(torch.get_rng_state())
+        scaler = self.precision.scaler
+        return {"epoch": self.epoch, "best_f1": self.best_f1,
+                "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                "optimizer": self.opt.state_dict(), "rng": rng,
+                **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}
+
+    def restore(self, ck: dict) -> None:
+        """Continue from a last.pt: under torchrun every rank reads the same file."""
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["optimizer"])
+        self.gen.set_state(ck["rng"]["gen"])
+        torch_states = ck["rng"].get("torch_ranks") or [ck["rng"]["torch"]]
+        if self.ctx.rank < len(torch_states):
+            torch.set_rng_state(torch_states[self.ctx.rank])
+        if "scaler" in ck:
+            self.precision.scaler.load_state_dict(ck["scaler"])
+        self.epoch, self.best_f1 = ck["epoch"], ck.get("best_f1", -1.0)
+
+
+def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context = distributed.SINGLE,
+              resume_from=None) -> TrainState:
+    """A seeded model and optimiser (or the ones of a last.pt), wrapped for DDP under torchrun."""
+    channels_last = speed_settings(cfg, device)[0]
+    torch.manual_seed(cfg.seed)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    model = build(cfg.net, dropout=cfg.dropout).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if ctx.rank:  # ranks > 0 draw their own dropout masks; rank 0 keeps the single-process stream
+        torch.manual_seed(cfg.seed + ctx.rank)
+    s = TrainState(model, model, opt, gen, pick_precision(cfg, device), device, channels_last, ctx)
+    if resume_from is not None and resume_from.exists():
+        s.restore(checkpoint.load(resume_from, map_location=device))
+    s.net = ctx.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
+    return s
+
+
+def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainConfig, epoch: int,
+                    should_stop: Callable[[], bool] = lambda: False,
+                    on_batch: Callable[[int, int], None] = lambda done, total: None
                     ) -> tuple[float, np.ndarray, np.ndarray] | None:
     """One pass over X in a seeded random order. Returns (mean loss, labels, p_mask) or None if stopped.
 
     Under torchrun each global batch of cfg.batch_size is split across the ranks (``ctx.shard``);
-    the loss, labels and scores returned cover every rank's images. An enabled ``scaler`` means
-    fp16 autocast with loss scaling (CUDA GPUs without bf16)."""
-    model.train()
-    scaler = scaler or torch.amp.GradScaler(device.type, enabled=False)  # disabled: a pass-through
-    fp16 = scaler.is_enabled()
-    order = torch.randperm(len(X), generator=gen)
+    the loss, labels and scores returned cover every rank's images."""
+    ctx = s.ctx
+    s.net.train()
+    order = torch.randperm(len(X), generator=s.gen)
     n_batches = math.ceil(len(X) / cfg.batch_size)
     total, seen, labels, scores = 0.0, 0, [], []
     for b in range(n_batches):
-        if ctx.any(should_stop()):
+        if ctx.any(should_stop()):  # all ranks stop at the same batch
             return None
         batch = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
         if len(batch) < ctx.world:  # a tail too small to give every rank an image is left out
             break
         idx = ctx.shard(batch)
-        xb = _prepare(X[idx], device, channels_last)
-        yb = _to(y[idx], device)
+        xb, yb = s.prepare(X[idx]), _to(y[idx], s.device)
         if cfg.augment:
-            xb = augment_batch(xb, gen, n=len(batch), keep=slice(ctx.rank, None, ctx.world))
-        with torch.autocast(device.type, dtype=torch.float16 if fp16 else torch.bfloat16, enabled=bf16 or fp16):
-            out = model(xb)
+            xb = augment_batch(xb, s.gen, n=len(batch), keep=ctx.rows)
+        with s.precision.autocast():
+            out = s.net(xb)
         loss = F.nll_loss(out.float(), yb)
         batch_total = ctx.sum(loss.item() * len(idx))  # summed over the global batch, equal on every rank
         mean = batch_total / len(batch)
         if not math.isfinite(mean) or mean > DIVERGED_LOSS:
             raise TrainingFailed(f"training diverged: the loss reached {mean:.4g} in batch {b + 1}; "
                                  f"lower the learning rate (now {cfg.lr})")
-        for group in opt.param_groups:
+        for group in s.opt.param_groups:
             group["lr"] = lr_at(cfg, epoch - 1 + b / n_batches)
-        opt.zero_grad(set_to_none=True)
-        # DDP averages the ranks' gradients; weighting each rank's mean by its share of the batch makes
-        # that average the gradient of the global batch's mean loss (one process: a factor of exactly 1)
-        scaler.scale(loss * (len(idx) * ctx.world / len(batch))).backward()
-        scaler.step(opt)
-        scaler.update()
+        s.step(loss * ctx.share(len(idx), len(batch)))
         total += batch_total
         seen += len(batch)
         labels.append(yb.cpu())
@@ -180,7 +260,7 @@ def train_one_epoch(model: nn.Module, opt: torch.optim.Optimizer, X: torch.Tenso
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.device, *,
-             batch_size: int = 512, channels_last: bool = False, bf16: bool = False, fp16: bool = False,
+             batch_size: int = 512, channels_last: bool = False, precision: Precision = FP32,
              on_batch: Callable[[int, int], None] | None = None,
              ctx: distributed.Context = distributed.SINGLE) -> tuple[float, np.ndarray]:
     """(mean NLL loss, p_mask per image) in eval mode. Under torchrun each rank scores rows
@@ -192,8 +272,10 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.d
     n_batches = math.ceil(len(X) / batch_size)
     for b in range(n_batches):
         sl = slice(b * batch_size, (b + 1) * batch_size)
-        xb = _prepare(X[sl], device, channels_last)
-        with torch.autocast(device.type, dtype=torch.float16 if fp16 else torch.bfloat16, enabled=bf16 or fp16):
+        xb = batch_to_float(_to(X[sl], device))
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
+        with precision.autocast():
             out = model(xb).float()
         total += F.nll_loss(out, _to(y[sl], device), reduction="sum").item()
         scores.append(out[:, 1].exp().cpu())
@@ -210,6 +292,38 @@ def resolve_data(cfg: TrainConfig) -> Dataset:
     return discover(ensure_demo_data())
 
 
+class Splits(NamedTuple):
+    ds: Dataset
+    Xtr: torch.Tensor
+    ytr: torch.Tensor
+    Xte: torch.Tensor
+    yte: torch.Tensor
+    test_paths: list[str]
+
+
+def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
+              on_progress: Callable[[BatchProgress], None]) -> Splits:
+    """Both splits decoded at the net's input size (from the cache when it holds them). One process
+    per machine decodes and caches; the rest map its files. Every file left out, and why, goes to
+    the run's skipped.json, also when a split turns out empty (it says what went wrong)."""
+    size = spec(cfg.net).input_size
+    t_load = time.time()
+    on_progress(BatchProgress(0, 0, 1, "load", t_load))
+    load_cb = lambda done, total: on_progress(BatchProgress(0, done, total, "load", t_load))
+    with distributed.local_first(ctx):
+        decoded = decode_all(resolve_data(cfg), size, load_cb)  # both splits, one cache file
+    ds = decoded.dataset  # the dataset as decoded: the files that failed are in its skipped list
+    Xtr, ytr, _ = decoded.split("train")
+    Xte, yte, test_paths = decoded.split("test")
+    if ctx.main:
+        run.write_json("skipped.json", [{"path": s.path, "reason": s.reason} for s in ds.skipped])
+    if len(Xtr) == 0:
+        raise DataError("the train split has no usable images")
+    if len(Xte) == 0:
+        raise DataError("the test split has no usable images")
+    return Splits(ds, Xtr, ytr, Xte, yte, test_paths)
+
+
 def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: False,
         on_progress: Callable[[BatchProgress], None] = lambda p: None) -> Iterator[dict]:
     """Train cfg into run (resuming from its last.pt if there is one); yield one record per epoch.
@@ -219,213 +333,58 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
     cfg.validate()
     ctx = distributed.current()
     device = pick_device(cfg.device, ctx.local_rank if ctx.enabled else None)
-    channels_last, bf16 = speed_settings(cfg, device)
-    # fp16 needs loss scaling against gradient underflow; only CUDA GPUs without bf16 take this path
-    scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and not bf16 and cfg.bf16 is None)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: cuDNN times its kernels once, keeps the fastest
-    size = spec(cfg.net).input_size
-    t_load = time.time()
-    on_progress(BatchProgress(0, 0, 1, "load", t_load))
-    load_cb = lambda done, total: on_progress(BatchProgress(0, done, total, "load", t_load))
-    with distributed.local_first(ctx):  # one process per machine decodes and caches; the rest map its files
-        ds = resolve_data(cfg)
-        Xtr, ytr, _ = load_split(ds, "train", size, load_cb)
-        Xte, yte, test_paths = load_split(ds, "test", size)
-    # every file left out and why, also when a split turns out empty (it says what went wrong)
-    if ctx.main:
-        run.write_json("skipped.json", [{"path": s.path, "reason": s.reason} for s in ds.skipped])
-    if len(Xtr) == 0:
-        raise DataError("the train split has no usable images")
-    if len(Xte) == 0:
-        raise DataError("the test split has no usable images")
-
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    model = build(cfg.net, dropout=cfg.dropout).to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    start, best_f1 = 1, -1.0
-    if ctx.rank:  # ranks > 0 draw their own dropout masks; rank 0 keeps the single-process stream
-        torch.manual_seed(cfg.seed + ctx.rank)
-    if run.last_ckpt.exists():  # under torchrun every rank reads the same last.pt
-        ck = checkpoint.load(run.last_ckpt, map_location=device)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["optimizer"])
-        gen.set_state(ck["rng"]["gen"])
-        torch_states = ck["rng"].get("torch_ranks") or [ck["rng"]["torch"]]
-        if ctx.rank < len(torch_states):
-            torch.set_rng_state(torch_states[ctx.rank])
-        if "scaler" in ck:
-            scaler.load_state_dict(ck["scaler"])
-        start, best_f1 = ck["epoch"] + 1, ck.get("best_f1", -1.0)
-    net = ctx.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
-
-    # the precision the weights were trained in (they are saved as fp32 whatever it was)
-    precision = "bf16" if bf16 else "fp16" if scaler.is_enabled() else "fp32"
-    base = {"net": cfg.net, "input_size": size, "preprocessing": preprocessing_info(size),
-            "classes": list(CLASS_NAMES), "threshold": 0.5, "config": cfg.to_dict(),
-            "precision": precision, "channels_last": channels_last,
-            "data": {"root": str(ds.root), "layout": ds.layout, "held_out": ds.held_out,
-                     "counts": {k: {0: int((v == 0).sum()), 1: int((v == 1).sum())}  # what it trained on
-                                for k, v in (("train", ytr), ("test", yte))},
-                     "skipped": len(ds.skipped)}}
-    for epoch in range(start, cfg.epochs + 1):
+    d = load_data(cfg, run, ctx, on_progress)
+    s = new_state(cfg, device, ctx, resume_from=run.last_ckpt)
+    about = _about(cfg, s, d)
+    for epoch in range(s.epoch + 1, cfg.epochs + 1):
         t0 = time.time()
         cb = lambda done, total, phase="train": on_progress(BatchProgress(epoch, done, total, phase, t0))
-        tr = train_one_epoch(net, opt, Xtr, ytr, cfg, gen, device, channels_last=channels_last,
-                             bf16=bf16, should_stop=should_stop, on_batch=cb, epoch=epoch,
-                             scaler=scaler, ctx=ctx)
+        tr = train_one_epoch(s, d.Xtr, d.ytr, cfg, epoch, should_stop, cb)
         if tr is None:
             return
-        ctx.sync_buffers(model)  # the test pass and the checkpoint use rank 0's BatchNorm statistics
-        te_loss, te_p = evaluate(model, Xte, yte, device, batch_size=cfg.eval_batch_size,
-                                 channels_last=channels_last, bf16=bf16, fp16=scaler.is_enabled(),
-                                 on_batch=lambda d, t: cb(d, t, "test"), ctx=ctx)
-        mtr = epoch_metrics(tr[1], tr[2], tr[0])
-        mte = epoch_metrics(yte.numpy(), te_p, te_loss)
-        rec = {"epoch": epoch, **{f"train_{k}": v for k, v in mtr.items()},
+        ctx.sync_buffers(s.model)  # the test pass and the checkpoint use rank 0's BatchNorm statistics
+        te_loss, te_p = evaluate(s.model, d.Xte, d.yte, device, batch_size=cfg.eval_batch_size,
+                                 channels_last=s.channels_last, precision=s.precision,
+                                 on_batch=lambda done, total: cb(done, total, "test"), ctx=ctx)
+        mte = epoch_metrics(d.yte.numpy(), te_p, te_loss)
+        rec = {"epoch": epoch, **{f"train_{k}": v for k, v in epoch_metrics(tr[1], tr[2], tr[0]).items()},
                **{f"test_{k}": v for k, v in mte.items()}, "seconds": round(time.time() - t0, 3)}
         if mte["auc"] is None:
             rec["warning"] = "test AUC undefined: the test split holds one class only"
-        is_best = mte["f1"] > best_f1
-        best_f1 = max(best_f1, mte["f1"])
-        rng = {"gen": gen.get_state(), "torch": torch.get_rng_state()}
-        if ctx.enabled:  # each rank's dropout stream, so a resumed run continues every one of them
-            rng["torch_ranks"] = ctx.gather(torch.get_rng_state())
+        is_best = mte["f1"] > s.best_f1
+        s.epoch, s.best_f1 = epoch, max(s.best_f1, mte["f1"])
+        ck = {**about, **s.saved(), "metrics": rec}  # every rank: saved() gathers the ranks' random state
         if ctx.main:
-            run.write_json("errors.json", _errors(test_paths, yte.numpy(), te_p, epoch))
-            ck = {**base, "epoch": epoch, "metrics": rec, "best_f1": best_f1,
-                  "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-                  "optimizer": opt.state_dict(), "rng": rng,
-                  **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}
-            if is_best:  # best.pt needs no optimiser: it is for using, not resuming
-                checkpoint.save(run.best_ckpt, {k: v for k, v in ck.items() if k not in ("optimizer", "rng", "scaler")})
-            checkpoint.save(run.last_ckpt, ck)
-            run.append_metrics(rec)
+            _save_epoch(run, ck, rec, is_best, _errors(d.test_paths, d.yte.numpy(), te_p, epoch))
         yield rec
+
+
+def _about(cfg: TrainConfig, s: TrainState, d: Splits) -> dict:
+    """What a checkpoint says about itself besides its weights: how to use it, how it was made."""
+    size = spec(cfg.net).input_size
+    return {"net": cfg.net, "input_size": size, "preprocessing": preprocessing_info(size),
+            "classes": list(CLASS_NAMES), "threshold": 0.5, "config": cfg.to_dict(),
+            # the precision the weights were trained in (they are saved as fp32 whatever it was)
+            "precision": s.precision.name, "channels_last": s.channels_last,
+            "data": {"root": str(d.ds.root), "layout": d.ds.layout, "held_out": d.ds.held_out,
+                     "counts": {k: {0: int((v == 0).sum()), 1: int((v == 1).sum())}  # what it trained on
+                                for k, v in (("train", d.ytr), ("test", d.yte))},
+                     "skipped": len(d.ds.skipped)}}
+
+
+def _save_epoch(run: Run, ck: dict, rec: dict, is_best: bool, errors: dict) -> None:
+    """An epoch on disk: the error gallery, best.pt when it is the best so far, last.pt, and then,
+    last, its metrics line (a reader that sees the line finds the checkpoints of that epoch)."""
+    run.write_json("errors.json", errors)
+    if is_best:  # best.pt needs no optimiser: it is for using, not resuming
+        checkpoint.save(run.best_ckpt, {k: v for k, v in ck.items() if k not in ("optimizer", "rng", "scaler")})
+    checkpoint.save(run.last_ckpt, ck)
+    run.append_metrics(rec)
 
 
 def _errors(paths, y, p, epoch) -> dict:
     wrong = mistakes(y, p)
     return {"epoch": epoch, "n_wrong": len(wrong), "n": len(y),
             "images": [{"path": paths[i], "label": int(y[i]), "p_mask": float(p[i])} for i in wrong[:N_ERRORS_KEPT]]}
-
-
-class TrainingJob(BackgroundJob):
-    """Runs fit() on a daemon thread (``jobs.BackgroundJob``). Never touches Streamlit; pages poll it.
-
-    ``history()`` and ``progress()`` hand out copies under a lock, ``stop()`` sets an Event that
-    fit() polls before every batch, and a failure becomes status "failed" with the error text,
-    also in the run's status file. ``slots`` makes extra jobs wait visibly as "queued".
-    """
-    USER_ERRORS = (ValueError, TrainingFailed, OSError)
-
-    def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None):
-        super().__init__(f"train-{run.id}", slots)
-        self.cfg, self.run = cfg, run
-        self._history: list[dict] = list(run.metrics())
-
-    def start(self) -> "TrainingJob":
-        self.run.set_status("queued")
-        return super().start()
-
-    def history(self) -> list[dict]:
-        with self._lock:
-            return list(self._history)
-
-    def _set(self, status: str, error: str | None = None) -> None:
-        self.status, self.error = status, error
-        try:
-            self.run.set_status(status, **({"error": error} if error else {}))
-        except OSError:
-            # Disk full: the in-memory status still informs the pages; on disk the run reads
-            # 'running' until this process ends, then 'interrupted' - never a torn file.
-            pass
-
-    def _work(self) -> None:
-        for rec in fit(self.cfg, self.run, self._stop.is_set, self._set_progress):
-            with self._lock:
-                self._history.append(rec)
-        self._set(end_state(self.run))
-
-
-class TorchrunJob(TrainingJob):
-    """A TrainingJob whose training runs as ``torchrun --nproc_per_node N -m maskrec train --resume
-    RUN_DIR`` on this machine (one process per GPU). The run folder is the database: history and
-    the final state are read from it (rank 0 writes them); ``stop()`` sends SIGTERM to torchrun,
-    which passes it to every rank, and the ranks stop together at the next batch, resumable.
-    Output goes to ``torchrun.log`` in the run folder; how it was launched to ``launch.json``."""
-
-    def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None, nproc: int = 2):
-        super().__init__(cfg, run, slots)
-        self.nproc = nproc
-        self._proc: subprocess.Popen | None = None
-        self._signalled = False
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._signal()
-
-    def _signal(self) -> None:
-        with self._lock:  # once: a second SIGTERM would cut torchrun's graceful shutdown short
-            if self._proc is not None and not self._signalled and self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGTERM)
-                self._signalled = True
-
-    def history(self) -> list[dict]:
-        return self.run.metrics()
-
-    def progress(self) -> BatchProgress | None:
-        return None  # batch progress stays inside the ranks; epochs show through history()
-
-    def _work(self) -> None:
-        cmd = distributed.torchrun_command(self.run.dir, self.nproc)
-        self.run.write_json("launch.json", {"nproc": self.nproc, "command": cmd})
-        with open(self.run.dir / "torchrun.log", "ab") as log:
-            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
-            with self._lock:
-                self._proc = proc
-            if self._stop.is_set():  # stopped while starting
-                self._signal()
-            code = proc.wait()
-        st = self.run.status()
-        if st.get("state") in ("done", "stopped", "failed"):  # rank 0's own last word
-            self.status, self.error = st["state"], st.get("error")
-        else:  # torchrun or a rank died before rank 0 could say how it ended
-            tail = (self.run.dir / "torchrun.log").read_text(errors="replace").strip().splitlines()[-15:]
-            self._set("failed", f"torchrun exited with code {code}:\n" + "\n".join(tail))
-
-
-def launched_nproc(run: Run) -> int:
-    """How many processes trained this run last (1 unless a TorchrunJob launched it)."""
-    return int((run.read_json("launch.json") or {}).get("nproc", 1))
-
-
-class JobRegistry:
-    """Every TrainingJob of this process, by run id. Shared by all browser sessions (the pages keep
-    it in ``st.cache_resource``); ``max_parallel`` jobs train at once, the rest queue visibly."""
-
-    def __init__(self, max_parallel: int = 1):
-        self._jobs: dict[str, TrainingJob] = {}
-        self._lock = threading.Lock()
-        self._slots = threading.Semaphore(max_parallel)
-
-    def start(self, cfg: TrainConfig, run: Run, nproc: int = 1) -> TrainingJob:
-        """Train run in this process, or with nproc > 1 as a torchrun job of nproc processes."""
-        with self._lock:
-            old = self._jobs.get(run.id)
-            if old is not None and old.alive:
-                return old  # a second click or a second tab must not start the run twice
-            job = TorchrunJob(cfg, run, self._slots, nproc) if nproc > 1 else TrainingJob(cfg, run, self._slots)
-            self._jobs[run.id] = job
-        return job.start()
-
-    def get(self, run_id: str) -> TrainingJob | None:
-        with self._lock:
-            return self._jobs.get(run_id)
-
-    def active(self) -> list[TrainingJob]:
-        with self._lock:
-            return [j for j in self._jobs.values() if j.alive]

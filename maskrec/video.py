@@ -313,7 +313,8 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
     has (status "stopped") and its output plays up to there. ``on_frame(index, t, seen)``: each
     frame's tracked faces (for evaluation). Raises VideoError for a file that is not a usable video.
     """
-    from .recognize import data_url, draw_tracked
+    from .data import data_url
+    from .recognize import draw_tracked
     container, stream = _open(src)
     info = _info(container, stream)
     declared = int(stream.frames or 0)  # stated by the container (MP4/MOV), not estimated
@@ -435,14 +436,14 @@ class VideoJob(BackgroundJob):
         super().__init__(f"video-{self.folder.name}", slots)
         self.out = self.folder / f"annotated{output_suffix()}"
         self._result: VideoResult | None = None
-        self.error = ""
+        self._error = ""
 
     def result(self) -> VideoResult | None:
         with self._lock:
             return self._result
 
     def _set(self, status: str, error: str | None = None) -> None:
-        self.status, self.error = status, error or ""
+        super()._set(status, error or "")
 
     def _user_message(self, e: BaseException) -> str:
         return str(e)
@@ -453,7 +454,7 @@ class VideoJob(BackgroundJob):
         save(self.folder, res)
         with self._lock:
             self._result = res
-        self.status = res.summary["status"]
+        self._set(res.summary["status"])
 
 
 # ------------------------------------------------------------------------ clips with known truth
@@ -557,7 +558,7 @@ def clip_metrics(frames: Sequence[Sequence[Seen]], truth: Sequence[Sequence[Clip
     """
     from scipy.optimize import linear_sum_assignment
 
-    from .recognize import COVERED
+    from .faces import COVERED
     sides: dict[int, list[float]] = {}
     labels: dict[int, str] = {}
     for faces in truth:

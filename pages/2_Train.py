@@ -8,8 +8,10 @@ import torch
 
 from maskrec import plots
 from maskrec.config import PRESETS, SCHEDULES, sized_recipe
-from maskrec.runs import list_runs, new_run, open_run, resumable, summary
-from maskrec.train import launched_nproc
+from maskrec.models import spec
+from maskrec.runs import list_runs, new_run, open_run, summary
+from maskrec.runstate import shown
+from maskrec.trainjobs import launched_nproc
 from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb, train_images
 
 RUN_KEY = "run_select"
@@ -42,7 +44,8 @@ with st.container(border=True):
     wd = c[3].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
     c = st.columns(4)
     dropout = c[0].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
-                                disabled=net == "net1", help="Net1 has no dropout layers (the report used weight decay only).")
+                                disabled=not spec(net).has_dropout,
+                                help="Net1 has no dropout layers (the report used weight decay only).")
     seed = c[1].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
     devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
     device = c[2].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
@@ -100,19 +103,15 @@ def monitor(run_id: str):
     run = open_run(run_id)
     cfg = run.config()
     job = registry().get(run_id)
-    live = job is not None and job.alive
-    status = run.status()
-    # A job of this process knows best (its status file may be unwritable, e.g. disk full).
-    state = job.status if job is not None else status.get("state")
-    error = job.error if job is not None else status.get("error")
-    history = job.history() if job is not None else run.metrics()
+    view = shown(run, job)  # the one answer to "what is this run doing?"
+    state, error, history, live, prog = view.state, view.error, view.history, view.live, view.progress
 
     head = st.columns([3, 1, 1])
     head[0].markdown(f"**{run_id}** · {cfg.net.upper()} · batch {cfg.batch_size} · lr {cfg.lr} · "
                      f"data `{cfg.data or 'demo'}` · state **{state}**")
     if live and head[1].button("Stop", key=f"stop_{run_id}"):
         job.stop()
-    if not live and resumable(run, state) and head[1].button("Resume", key=f"resume_{run_id}"):
+    if view.can_resume and head[1].button("Resume", key=f"resume_{run_id}"):
         registry().start(cfg, run, nproc=launched_nproc(run))
     if state == "failed":
         st.error(f"Training failed: {error or 'unknown error'}")
@@ -123,8 +122,7 @@ def monitor(run_id: str):
         others = [j.run.id for j in registry().active() if j.run.id != run_id and j.status == "running"]
         st.info(f"Queued: {others[0]} is training; this run starts when it ends." if others else "Starting…")
 
-    prog = job.progress() if live else None
-    if live and prog is not None:
+    if prog is not None:
         if prog.phase == "load":
             st.progress(prog.batch / max(prog.batches, 1), text=f"Loading and decoding images {prog.batch}/{prog.batches}")
         else:
@@ -148,9 +146,9 @@ def monitor(run_id: str):
     if errors and errors.get("images"):
         st.subheader(f"Test images the model gets wrong (epoch {errors['epoch']}: "
                      f"{errors['n_wrong']} of {errors['n']})")
-        shown = errors["images"][:16]
-        thumbs = [thumb(e["path"]) for e in shown]
-        image_grid(thumbs, [f"label {e['label']} · P(mask) {e['p_mask']:.2f}" for e in shown], cols=8, width=96)
+        wrong = errors["images"][:16]
+        thumbs = [thumb(e["path"]) for e in wrong]
+        image_grid(thumbs, [f"label {e['label']} · P(mask) {e['p_mask']:.2f}" for e in wrong], cols=8, width=96)
 
 
 monitor(run_id)

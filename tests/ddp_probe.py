@@ -54,10 +54,10 @@ def main() -> int:
     import maskrec.atomic
     real_write = maskrec.atomic.atomic_write
 
-    def logged_write(path, write):  # every MaskRec file write goes through here
+    def logged_write(path, write, *args, **kw):  # every MaskRec file write goes through here
         with open(target / f"writes-{rank}.txt", "a") as f:
             f.write(f"{Path(path).resolve()}\n")
-        real_write(path, write)
+        real_write(path, write, *args, **kw)
     maskrec.atomic.atomic_write = logged_write  # before anything imports it by name
 
     import maskrec.train

@@ -18,7 +18,8 @@ from maskrec.data import discover, load_split
 from maskrec.metrics import epoch_metrics
 from maskrec.models import build
 from maskrec.runs import new_run, open_run
-from maskrec.train import TorchrunJob, augment_batch, evaluate, fit
+from maskrec.train import augment_batch, evaluate, fit
+from maskrec.trainjobs import TorchrunJob
 from tests.conftest import REPO
 from tests.ddp_probe import one_step
 

@@ -1,38 +1,27 @@
 """Doors a clumsy or hostile user opens: each gets a clear word, and nothing already saved is lost."""
-import builtins
 import errno
 import json
 import os
-import struct
 import threading
 import time
 import zipfile
-import zlib
 from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from maskrec import atomic, checkpoint
 from maskrec import train as train_mod
 from maskrec.config import PRESETS
 from maskrec.data import DataError, discover, scan
 from maskrec.runs import new_run
-from maskrec.train import JobRegistry, TrainingJob, fit
-from tests.conftest import save_image
-
-
-def _report(root, test_labels=(0, 1, 0, 1)):
-    for i in range(8):
-        save_image(root / "train" / f"{i:06d}_{i % 2}.jpg")
-    for i, lab in enumerate(test_labels):
-        save_image(root / "test" / f"{100 + i:06d}_{lab}.jpg")
-    return root
+from maskrec.train import fit
+from maskrec.trainjobs import JobRegistry, TrainingJob
+from tests.salted import report_layout
 
 
 def test_a_symlink_loop_in_a_dataset_is_reported_not_followed(tmp_path):
-    root = _report(tmp_path / "d")
+    root = report_layout(tmp_path / "d")
     os.symlink(root / "train", root / "train" / "loop")
     ds = discover(root)
     assert ds.counts()["train"] == {0: 4, 1: 4}
@@ -53,14 +42,14 @@ def test_zip_symlinks_and_zip_bombs_are_refused(tmp_path):
 
 
 def test_a_class_missing_from_the_test_split_warns_instead_of_failing(tmp_path):
-    root = _report(tmp_path / "d", test_labels=(1, 1, 1))
+    root = report_layout(tmp_path / "d", test_labels=(1, 1, 1))
     cfg = replace(PRESETS["net1"], data=str(root), epochs=1, batch_size=4)
     (rec,) = fit(cfg, new_run(cfg, run_dir=tmp_path / "r"))
     assert rec["test_auc"] is None and "one class" in rec["warning"]
 
 
 def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
-    root = _report(tmp_path / "d")
+    root = report_layout(tmp_path / "d")
     cfg = replace(PRESETS["net1"], data=str(root), epochs=3, batch_size=4)
     run = new_run(cfg, run_dir=tmp_path / "r")
     good = None
@@ -83,7 +72,7 @@ def test_disk_full_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeyp
 
 
 def test_disk_full_fails_the_job_with_a_clear_status(tmp_path, monkeypatch):
-    root = _report(tmp_path / "d")
+    root = report_layout(tmp_path / "d")
     cfg = replace(PRESETS["net1"], data=str(root), epochs=2, batch_size=4)
     run = new_run(cfg, run_dir=tmp_path / "r")
     real = atomic.os.fsync
@@ -100,79 +89,8 @@ def test_disk_full_fails_the_job_with_a_clear_status(tmp_path, monkeypatch):
     assert [r["epoch"] for r in job.history()] == [1]
 
 
-def _png_bomb(path, side=20_000):
-    """A 1-bit PNG of side x side pixels (400 M, over twice Pillow's limit) in ~50 KB: the pixels
-    are all zero, so they compress ~1000:1. Written by hand so the test never holds them."""
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    z = zlib.compressobj(9)
-    row = b"\0" * (1 + side // 8)  # filter byte + packed bits
-    idat = b"".join(z.compress(row * 1000) for _ in range(side // 1000)) + z.flush()
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
-                     + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
-    return path
-
-
-def _salted(root):
-    """8 good train images, 4 good test images, the odd-but-valid formats, and every kind of bad file.
-    Returns (kept names, {bad name: word its scan reason must hold})."""
-    _report(root)
-    tr = root / "train"
-    save_image(tr / "000060_0.jpg", mode="CMYK", fmt="JPEG")
-    save_image(tr / "000061_1.png", mode="P")
-    save_image(tr / "000062_0.png", mode="RGBA")
-    Image.fromarray((np.arange(48 * 40).reshape(40, 48) * 30).astype(np.uint16)).save(tr / "000063_1.png")
-    (tr / "000050_1.jpg").write_bytes(b"")
-    good = (tr / "000000_0.jpg").read_bytes()
-    (tr / "000051_0.jpg").write_bytes(good[: len(good) // 2])
-    (tr / "000052_1.jpg").write_text("not an image at all")
-    save_image(tr / "000053_7.jpg")
-    save_image(tr / "000054_1.png", size=(1, 1))
-    _png_bomb(tr / "000055_0.png")
-    save_image(tr / "000056_1.jpg")  # made unreadable by the test
-    os.symlink(tr / "000057_1.jpg", tr / "000058_1.jpg")  # a file link loop: 57 -> 58 -> 57
-    os.symlink(tr / "000058_1.jpg", tr / "000057_1.jpg")
-    os.symlink(tr, tr / "loop")  # a folder link loop
-    (tr / "notes.txt").write_text("hello")
-    (tr / "Thumbs.db").write_bytes(b"\0" * 64)
-    (tr / ".DS_Store").write_bytes(b"\0" * 64)
-    kept = {f"{i:06d}_{i % 2}.jpg" for i in range(8)} | {"000060_0.jpg", "000061_1.png", "000062_0.png", "000063_1.png"}
-    bad = {"000050_1.jpg": "empty", "000051_0.jpg": "truncated", "000052_1.jpg": "not an image",
-           "000053_7.jpg": "_0 or _1", "000054_1.png": "too small", "000055_0.png": "decompression bomb",
-           "000056_1.jpg": "Permission denied", "000057_1.jpg": "broken link", "000058_1.jpg": "broken link",
-           "loop": "linked folder not followed", "notes.txt": "not an image file", "Thumbs.db": "not an image file",
-           ".DS_Store": "hidden file"}
-    return kept, bad
-
-
-def _unreadable(monkeypatch, path):
-    """Reading ``path`` fails with EACCES. The tests run as root, for whom chmod 000 stops no read,
-    so the fault is injected where the OS would raise it: at open() (Pillow opens files through
-    builtins.open, maskrec.data's header probe through os.open); stat() still works, as it does on a
-    chmod-000 file."""
-    real_open, real_os_open = builtins.open, os.open
-
-    def denied(file) -> bool:
-        return isinstance(file, (str, os.PathLike)) and os.path.abspath(file) == str(path)
-
-    def guarded(file, *a, **kw):
-        if denied(file):
-            raise PermissionError(errno.EACCES, "Permission denied", str(file))
-        return real_open(file, *a, **kw)
-
-    def guarded_os(file, *a, **kw):
-        if denied(file):
-            raise PermissionError(errno.EACCES, "Permission denied", str(file))
-        return real_os_open(file, *a, **kw)
-    monkeypatch.setattr(builtins, "open", guarded)
-    monkeypatch.setattr(os, "open", guarded_os)
-
-
-def test_a_salted_dataset_scans_and_trains_on_the_good_files_and_says_why_for_each_bad_one(tmp_path, monkeypatch):
-    root = tmp_path / "d"
-    kept, bad = _salted(root)
-    _unreadable(monkeypatch, root / "train" / "000056_1.jpg")
-
+def test_a_salted_dataset_scans_and_trains_on_the_good_files_and_says_why_for_each_bad_one(tmp_path, salted):
+    root, kept, bad = salted.root, salted.kept, salted.bad
     ds = discover(root)
     info = scan(ds)
     reasons = {os.path.basename(s["path"]): s["reason"] for s in info["summary"]["skipped"]}
@@ -194,7 +112,7 @@ def test_a_salted_dataset_scans_and_trains_on_the_good_files_and_says_why_for_ea
 
 
 def test_an_empty_test_split_fails_the_run_with_a_clear_message(tmp_path):
-    root = _report(tmp_path / "d", test_labels=())
+    root = report_layout(tmp_path / "d", test_labels=())
     (root / "test").mkdir()
     (root / "test" / "000100_0.jpg").write_bytes(b"")  # the only test "image" is an empty file
     cfg = replace(PRESETS["net1"], data=str(root), epochs=1, batch_size=4)
@@ -207,7 +125,7 @@ def test_an_empty_test_split_fails_the_run_with_a_clear_message(tmp_path):
 
 
 def test_several_runs_at_once_two_train_in_parallel_a_third_queues_and_all_finish_intact(tmp_path, monkeypatch):
-    root = _report(tmp_path / "d")
+    root = report_layout(tmp_path / "d")
     gate = threading.Event()  # holds the running jobs in data loading until the test has seen them
     real = train_mod.resolve_data
 

@@ -5,8 +5,10 @@ import pytest
 
 from maskrec.config import PRESETS, TrainConfig
 from maskrec.inference import Predictor
-from maskrec.runs import METRIC_KEYS, new_run, open_run, resumable
-from maskrec.train import TrainingFailed, TrainingJob, fit
+from maskrec.runs import METRIC_KEYS, new_run, open_run
+from maskrec.runstate import resumable
+from maskrec.train import TrainingFailed, fit
+from maskrec.trainjobs import TrainingJob
 
 
 # The claims "same seed, same metrics" and "stopped then resumed equals uninterrupted" are checked in

@@ -1,0 +1,138 @@
+"""Training in the background, for the app: a job per run, in this process or as a torchrun job.
+
+The Train page keeps one :class:`JobRegistry` (shared by every browser session) and asks it to
+start, find or stop jobs; it never touches a thread itself. Each job moves its run's
+:class:`runstate.RunState` (the one writer of the run's state) and never touches Streamlit.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import threading
+
+from . import distributed
+from .config import REPO_ROOT, TrainConfig
+from .jobs import BackgroundJob
+from .runs import Run
+from .runstate import RunState
+from .train import BatchProgress, TrainingFailed, fit
+
+
+class TrainingJob(BackgroundJob):
+    """Runs fit() on a daemon thread (``jobs.BackgroundJob``). Never touches Streamlit; pages poll it.
+
+    ``history()`` and ``progress()`` hand out copies under a lock, ``stop()`` sets an Event that
+    fit() polls before every batch, and a failure becomes state "failed" with the error text.
+    ``slots`` makes extra jobs wait visibly as "queued". ``state`` is the run's RunState: ``status``
+    and ``error`` read it.
+    """
+    USER_ERRORS = (ValueError, TrainingFailed, OSError)
+
+    def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None):
+        super().__init__(f"train-{run.id}", slots)
+        self.cfg, self.run = cfg, run
+        self.state = RunState(run)
+        self._history: list[dict] = list(run.metrics())
+
+    @property
+    def status(self) -> str | None:
+        return self.state.state
+
+    @property
+    def error(self) -> str | None:
+        return self.state.error
+
+    def start(self) -> "TrainingJob":
+        self.state.to("queued")
+        return super().start()
+
+    def history(self) -> list[dict]:
+        with self._lock:
+            return list(self._history)
+
+    def _set(self, status: str, error: str | None = None) -> None:
+        self.state.to(status, error)
+
+    def _work(self) -> None:
+        for rec in fit(self.cfg, self.run, self._stop.is_set, self._set_progress):
+            with self._lock:
+                self._history.append(rec)
+        self.state.finish()
+
+
+class TorchrunJob(TrainingJob):
+    """A TrainingJob whose training runs as ``torchrun --nproc_per_node N -m maskrec train --resume
+    RUN_DIR`` on this machine (one process per GPU). The run folder is the database: history and
+    the final state are read from it (rank 0 writes them, through its own RunState); ``stop()``
+    sends SIGTERM to torchrun, which passes it to every rank, and the ranks stop together at the
+    next batch, resumable. Output goes to ``torchrun.log`` in the run folder; how it was launched
+    to ``launch.json``."""
+
+    def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None, nproc: int = 2):
+        super().__init__(cfg, run, slots)
+        self.nproc = nproc
+        self._proc: subprocess.Popen | None = None
+        self._signalled = False
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._signal()
+
+    def _signal(self) -> None:
+        with self._lock:  # once: a second SIGTERM would cut torchrun's graceful shutdown short
+            if self._proc is not None and not self._signalled and self._proc.poll() is None:
+                self._proc.send_signal(signal.SIGTERM)
+                self._signalled = True
+
+    def history(self) -> list[dict]:
+        return self.run.metrics()
+
+    def progress(self) -> BatchProgress | None:
+        return None  # batch progress stays inside the ranks; epochs show through history()
+
+    def _work(self) -> None:
+        cmd = distributed.torchrun_command(self.run.dir, self.nproc)
+        self.run.write_json("launch.json", {"nproc": self.nproc, "command": cmd})
+        with open(self.run.dir / "torchrun.log", "ab") as log:
+            proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT)
+            with self._lock:
+                self._proc = proc
+            if self._stop.is_set():  # stopped while starting
+                self._signal()
+            code = proc.wait()
+        if self.state.adopt() is None:  # torchrun or a rank died before rank 0 could say how it ended
+            tail = (self.run.dir / "torchrun.log").read_text(errors="replace").strip().splitlines()[-15:]
+            self._set("failed", f"torchrun exited with code {code}:\n" + "\n".join(tail))
+
+
+def launched_nproc(run: Run) -> int:
+    """How many processes trained this run last (1 unless a TorchrunJob launched it)."""
+    return int((run.read_json("launch.json") or {}).get("nproc", 1))
+
+
+class JobRegistry:
+    """Every TrainingJob of this process, by run id. Shared by all browser sessions (the pages keep
+    it in ``st.cache_resource``); ``max_parallel`` jobs train at once, the rest queue visibly."""
+
+    def __init__(self, max_parallel: int = 1):
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+        self._slots = threading.Semaphore(max_parallel)
+
+    def start(self, cfg: TrainConfig, run: Run, nproc: int = 1) -> TrainingJob:
+        """Train run in this process, or with nproc > 1 as a torchrun job of nproc processes."""
+        with self._lock:
+            old = self._jobs.get(run.id)
+            if old is not None and old.alive:
+                return old  # a second click or a second tab must not start the run twice
+            job = TorchrunJob(cfg, run, self._slots, nproc) if nproc > 1 else TrainingJob(cfg, run, self._slots)
+            self._jobs[run.id] = job
+        return job.start()
+
+    def get(self, run_id: str) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(run_id)
+
+    def active(self) -> list[TrainingJob]:
+        with self._lock:
+            return [j for j in self._jobs.values() if j.alive]
