@@ -86,6 +86,7 @@ def _cpu_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads CPU times from /proc (Linux)")
 def test_training_beside_runs_a_training_load_for_the_block_only():
     """The busy rows are only worth something if the load really trains during the block: the

@@ -55,6 +55,7 @@ def test_threshold_is_saved_into_the_checkpoint(tmp_path):
 
 
 # Floors a little under what each shipped file measured at its own threshold (see checkpoints/README.md)
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 @pytest.mark.parametrize("name,goal", [("net1", 0.965), ("net2", 0.945)])
 def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
     import numpy as np
@@ -80,6 +81,7 @@ PIPELINE_FLOORS = {"net1": {"label_accuracy": 0.92, "bare_called_mask": 0.09, "c
                             "crop_mask_found": 0.92}}
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 @pytest.mark.parametrize("name", list(PIPELINE_FLOORS))
 def test_shipped_checkpoint_on_the_held_out_dev_scenes(name):
     from tests.conftest import SCENES

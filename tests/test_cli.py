@@ -154,6 +154,28 @@ def test_predict_exits_0_when_all_worked_and_2_on_a_bad_checkpoint(capsys, input
     assert code == 2 and out == "" and err.startswith("error: no checkpoint file")
 
 
+def test_predict_and_evaluate_take_an_engine(capsys, inputs, demo_dir):
+    """--engine picks the inference engine: the exact ones agree on P(mask); evaluate defaults to an
+    exact one (the checkpoint's own scores), so asking for torch gives the same figures."""
+    from maskrec.engines import available
+    good, _ = inputs
+    p = {}
+    for engine in [e for e in ("torch", "onnx") if e in available()]:
+        code, out, _ = run_cli(capsys, "predict", NET1, good, "--detector", "none", "--json", "--engine", engine)
+        assert code == 0
+        p[engine] = json.loads(out)["faces"][0]["p_mask"]
+    assert max(p.values()) - min(p.values()) <= 1e-3, p
+    figures = []
+    for extra in ([], ["--engine", "torch"]):
+        code, out, _ = run_cli(capsys, "evaluate", NET1, "--data", demo_dir, "--json", *extra)
+        assert code == 0
+        figures.append(json.loads(out.splitlines()[-1]))
+    assert figures[0]["f1"] == pytest.approx(figures[1]["f1"], abs=1e-9) and figures[0]["auc"] == pytest.approx(figures[1]["auc"], abs=1e-6)
+    with pytest.raises(SystemExit) as e:  # argparse: not one of the registry's engines
+        main(["predict", str(NET1), str(good), "--engine", "warp"])
+    assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(bool(faces.available()[faces.DEFAULT]), reason=faces.available()[faces.DEFAULT] or "ok")
 def test_predict_with_the_default_detector_reports_bad_inputs_too(capsys, inputs):
     good, bad = inputs

@@ -56,6 +56,7 @@ def test_approximate_engines_keep_the_labels_on_demo_faces(net, engine, demo_dir
     assert abs(at_threshold(y, got, thr)["f1"] - at_threshold(y, want, thr)["f1"]) <= 0.03
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 @pytest.mark.parametrize("engine", APPROX)
 @pytest.mark.parametrize("net", NETS)
 def test_approximate_engines_keep_f1_on_the_dev_test_split(net, engine, dev_data):

@@ -298,6 +298,7 @@ FLOORS = {faces.PHOTO_DEFAULT: (0.965, 0.94, 10), faces.LIVE_DEFAULT: (0.965, 0.
           "blazeface-tiles": (0.88, 0.92, 2)}
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.skipif(bool(WHY[n]), reason=WHY[n] or "ok")) for n in FLOORS])
 def test_detector_floors_on_dev_scenes(detectors, name):

@@ -11,6 +11,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from maskrec.data import discover
@@ -28,6 +29,7 @@ def test_no_pairs_on_the_small_demo_set(demo_dir):
     assert_no_pairs(duplicates(discover(demo_dir)))
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 def test_no_pairs_on_the_apps_default_demo_set():
     # The app's own demo set (n=2000, seed 0): the 8x8 aHash rule reported 16 near pairs here,
     # 3 of them train/test leaks and 6 with conflicting labels, all between different cartoons.
@@ -113,6 +115,7 @@ def _build_rule_pairs(root: Path, rows: list[dict]) -> set[frozenset[str]]:
     return out
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 def test_dev_set_near_pairs_are_real_and_most_are_found(dev_data):
     rows = _manifest(dev_data)
     group = {r["file"]: r["group"] for r in rows}

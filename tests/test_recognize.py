@@ -133,6 +133,7 @@ def test_draw_keeps_shape_and_colours_boxes_by_label(predictor):
     assert big[240, 40][1] > 150 and big[240, 360][0] > 150
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 def test_pipeline_floor_on_the_dev_scenes():
     pairs = scenes_or_skip()
     m = evaluate_scenes(Recognizer.load(NET1, detector="blazeface-tiles"), pairs)

@@ -115,6 +115,7 @@ def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
     assert info["train_faces_boxed_by_detector"] >= 0.8 * kept_train
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 def test_the_dataset_page_explores_annotated_photos_and_joined_folders(tmp_path, demo_dir, monkeypatch):
     from streamlit.testing.v1 import AppTest
 

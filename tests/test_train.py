@@ -144,6 +144,7 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
         replace(const, schedule="step").validate()
 
 
+@pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
 def test_bf16_training_learns_like_fp32_and_saves_fp32_weights(demo_dir, tmp_path):
     """bf16 autocast (forced on, whatever this CPU supports) reaches about fp32's F1 on the demo data,
     and its checkpoints hold float32 weights that load and predict in plain fp32 anywhere."""
