@@ -220,7 +220,7 @@ def cmd_evaluate(a):
     from .engines import choose
     from .inference import Predictor
     from .metrics import at_threshold
-    pred = Predictor.load(a.checkpoint, engine=choose(exact=True))  # the checkpoint's own scores
+    pred = Predictor.load(a.checkpoint, engine=a.engine or choose(exact=True))  # the checkpoint's own scores
     res = score(pred, a.data, _progress_bar("decoding"))
     m = at_threshold(res.y, res.p, pred.threshold)
     m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint)})
@@ -241,7 +241,7 @@ def cmd_threshold(a):
     from .engines import choose
     from .inference import Predictor, set_threshold
     from .metrics import at_threshold, best_f1_threshold, threshold_for_fpr
-    pred = Predictor.load(a.checkpoint, engine=choose(exact=True))  # the checkpoint's own scores
+    pred = Predictor.load(a.checkpoint, engine=a.engine or choose(exact=True))  # the checkpoint's own scores
     res = score(pred, a.data, _progress_bar("decoding"))
     if a.max_fpr is not None:
         t, how = threshold_for_fpr(res.y, res.p, a.max_fpr), f"false-positive rate <= {a.max_fpr} on {a.data}"
@@ -262,7 +262,7 @@ def cmd_predict(a):
     from .data import BadImage, open_rgb
     from .faces import PHOTO_SIDE, available
     from .inference import Predictor
-    pred = Predictor.load(a.checkpoint)
+    pred = Predictor.load(a.checkpoint, engine=a.engine)
     if a.detector != "none":  # a detector that cannot run is the command's error (2), not each image's
         why = available()[a.detector]
         if why:
@@ -397,6 +397,9 @@ def cmd_bench(a):
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m maskrec", description="MaskRec: face-mask recognition (data, training, recognition).")
     sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+    from .engines import ENGINES  # the registry of inference engines
+    engine_help = ("inference engine (default: the fastest that runs here; evaluate and threshold default to "
+                   "an exact fp32 one, so they report the checkpoint's own scores)")
 
     s = sub.add_parser("demo-data", help="write the built-in demo dataset (report layout)")
     s.add_argument("out", help="folder to write train/ and test/ into")
@@ -439,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("checkpoint")
     s.add_argument("--data", required=True)
     s.add_argument("--json", action="store_true", help="last line: one JSON object")
+    s.add_argument("--engine", choices=list(ENGINES), help=engine_help)
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("threshold", help="pick a checkpoint's decision threshold on a dataset and save it")
@@ -449,12 +453,14 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--best-f1", action="store_true", help="the threshold of best F1 (the default)")
     s.add_argument("--dry-run", action="store_true", help="print, do not save")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--engine", choices=list(ENGINES), help=engine_help)
     s.set_defaults(func=cmd_threshold)
 
     s = sub.add_parser("predict", help="classify faces in images")
     s.add_argument("checkpoint")
     s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="one JSON object per image")
+    s.add_argument("--engine", choices=list(ENGINES), help=engine_help)
     from .faces import DEFAULT, DETECTORS  # the registry; cheap: cv2 and torch load on first use
     s.add_argument("--detector", default=DEFAULT, choices=[*DETECTORS, "none"],
                    help=f"face detector (default {DEFAULT}: best recall on photos; "
