@@ -79,7 +79,8 @@ threshold = c_thr.slider("P(mask) threshold", 0.0, 1.0, float(saved), 0.01, key=
                               f"Saved in the checkpoint: {saved:.3f}.")
 saliency_on = st.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
 st.caption(f"{rec_photo.predictor.net}, {rec_photo.predictor.input_size}×{rec_photo.predictor.input_size} "
-           f"input. Green box: mask, red: no mask; the number is P(mask).")
+           f"input, run by the {rec_photo.predictor.engine_name} engine (the fastest here that keeps the "
+           f"checkpoint's F1). Green box: mask, red: no mask; the number is P(mask).")
 
 
 def ms(v: float) -> str:
