@@ -19,6 +19,7 @@ serves one process and many.
 """
 from __future__ import annotations
 
+import math
 import os
 import sys
 from contextlib import contextmanager
@@ -55,6 +56,15 @@ class Context:
     def shard(self, batch):
         """This rank's share of a global batch (a tensor or a sequence): positions rank::world."""
         return batch[self.rank::self.world]
+
+    def batches(self, order: torch.Tensor, size: int):
+        """(index, global batch, this rank's share of it) for consecutive batches of ``size`` from
+        order. A last batch too small to give every rank an image is left out."""
+        for b in range(math.ceil(len(order) / size)):
+            batch = order[b * size:(b + 1) * size]
+            if len(batch) < self.world:
+                return
+            yield b, batch, self.shard(batch)
 
     @property
     def rows(self) -> slice:

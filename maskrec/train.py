@@ -229,13 +229,9 @@ def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainC
     order = torch.randperm(len(X), generator=s.gen)
     n_batches = math.ceil(len(X) / cfg.batch_size)
     total, seen, labels, scores = 0.0, 0, [], []
-    for b in range(n_batches):
+    for b, batch, idx in ctx.batches(order, cfg.batch_size):  # under torchrun idx is this rank's share
         if ctx.any(should_stop()):  # all ranks stop at the same batch
             return None
-        batch = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-        if len(batch) < ctx.world:  # a tail too small to give every rank an image is left out
-            break
-        idx = ctx.shard(batch)
         xb, yb = s.prepare(X[idx]), _to(y[idx], s.device)
         if cfg.augment:
             xb = augment_batch(xb, s.gen, n=len(batch), keep=ctx.rows)
