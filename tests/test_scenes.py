@@ -1,5 +1,6 @@
 """A folder of VOC-annotated photos is a dataset of face crops, split by scene."""
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -87,6 +88,18 @@ def test_voc_lists_decide_the_split_and_datasets_combine(tmp_path, demo_dir):
     assert both.layout == "report+voc-scenes"
     assert len(both.items) == len(discover(demo_dir).items) + len(ds.items)
     assert both.counts()["test"][1] == discover(demo_dir).counts()["test"][1] + ds.counts()["test"][1]
+
+
+def test_a_combination_given_by_relative_paths_decodes(tmp_path, demo_dir, monkeypatch):
+    """`--data ../a:/abs/b` as typed on a command line: the parts' relative and absolute paths must
+    not break the cache key (they once did: Path.relative_to refused the mix)."""
+    from maskrec.data import decode_all
+    src = voc_folder(tmp_path / "photos", n_scenes=3)
+    monkeypatch.chdir(tmp_path)
+    both = discover(f"{os.path.relpath(demo_dir, tmp_path)}:{src}")
+    dec = decode_all(both, 32)
+    assert len(dec.X) == len(both.items) - len(dec.dataset.skipped) > 0
+    assert both.fingerprint() == discover(f"{demo_dir}:{src}").fingerprint()
 
 
 def test_a_voc_folder_without_a_usable_face_is_a_clear_error(tmp_path):

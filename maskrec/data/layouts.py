@@ -78,7 +78,8 @@ class Dataset:
         h = hashlib.sha1()
         for it in self.items:
             st = it.path.stat()
-            h.update(f"{it.path.relative_to(self.root)}|{it.label}|{it.split}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            # relpath, not Path.relative_to: a combined dataset's parts may be given as relative paths
+            h.update(f"{os.path.relpath(it.path, self.root)}|{it.label}|{it.split}|{st.st_size}|{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
     def without(self, bad: Iterable[Skipped]) -> Dataset:
@@ -232,7 +233,7 @@ def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: 
 def _combine(parts: list[Dataset]) -> Dataset:
     """Several datasets as one (``"a:b"``, os.pathsep-separated, like PATH): each keeps its own split,
     so facemask-dev's test images stay test images beside a scene folder's held-out crops."""
-    root = Path(os.path.commonpath([str(d.root.resolve()) for d in parts]))
+    root = Path(os.path.commonpath([os.path.abspath(d.root) for d in parts]))
     return Dataset(root=root, layout="+".join(d.layout for d in parts), items=[it for d in parts for it in d.items],
                    skipped=[s for d in parts for s in d.skipped], held_out=any(d.held_out for d in parts))
 
