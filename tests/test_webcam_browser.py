@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.browser,
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 
 # The clip runs at 30 fps, not 15: a 15 fps camera would cap the measured rate at the goal itself.
-W, H, FPS_IN = 640, 480, 30
+# MASKREC_CLIP_FPS=60 measures past 30 (issue 14's goal for the live page).
+W, H, FPS_IN = 640, 480, int(os.environ.get("MASKREC_CLIP_FPS", "30"))
 # Scenes with several large faces, covered and bare, so the live detector finds them at 640x480.
 CLIP_SCENES = ("maksssksksss110", "maksssksksss141", "maksssksksss104")
 PHOTO = "maksssksksss110"
