@@ -201,19 +201,33 @@ def test_no_request_leaves_the_machine_and_no_console_error(server, browser):
         if u.scheme not in ("data", "blob", "about") and u.hostname not in ("127.0.0.1", "localhost"):
             foreign.append(req.url)
     page.on("request", on_request)
-    page.on("console", lambda m: errors.append(f"{m.type}: {m.text} ({m.location.get('url')})") if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
-    page.on("requestfailed", lambda r: errors.append(f"request failed: {r.url} {r.failure}"))
+    on = ["Home"]  # the page being looked at, named in each error
+    page.on("console", lambda m: errors.append(f"{on[0]}: {m.type}: {m.text} ({m.location.get('url')})")
+            if m.type == "error" and not ("status of 404" in m.text and left_behind.search(m.location.get("url") or ""))
+            else None)
+    page.on("pageerror", lambda e: errors.append(f"{on[0]}: page error: {e}"))
+    # Leaving a page cancels what it still loads (net::ERR_ABORTED), and Streamlit drops a left page's
+    # media files, so a late request for one answers 404: both are the navigation, not a fault of the
+    # app (measured: in isolation this test met one or the other 4 runs in 4). Every other failed
+    # request or console error still fails it.
+    left_behind = re.compile(r"/media/[0-9a-f]+\.(png|jpg|jpeg|webp)\)?$")
+    page.on("requestfailed", lambda r: None if r.failure == "net::ERR_ABORTED" else
+            errors.append(f"{on[0]}: request failed: {r.url} {r.failure}"))
     page.goto(server.url)
     page.get_by_text("What it does").first.wait_for(timeout=120_000)
     for name, text in [("Dataset", "Pairs leaking"), ("Train", "Start training"),
                        ("Evaluate", "Mistakes at this threshold"), ("Recognize", "Upload photos"), ("Home", "What it does")]:
+        on[0] = f"{on[0]} -> {name}"
         page.get_by_role("link", name=name).first.click()  # through the app's navigation, as a user goes
         page.get_by_text(text).first.wait_for(timeout=120_000)
         idle(page)
         # a user looks at the page before leaving it: its images have loaded (leaving earlier cancels
         # them, and Streamlit then drops the media files of the page left, which reads as 404s)
         page.wait_for_function("() => [...document.images].every(i => i.complete)", timeout=60_000)
+        # and its components (the live stream's iframe) have loaded their scripts: leaving while they
+        # load aborts them (net::ERR_ABORTED), which a user who looked at the page would not cause
+        page.wait_for_function("() => [...document.querySelectorAll('iframe')].every(f => !f.contentDocument"
+                               " || f.contentDocument.readyState === 'complete')", timeout=60_000)
         no_errors(page)
     assert page.evaluate("() => document.querySelector('link[rel*=icon]')?.href || ''").startswith(server.url)
     assert foreign == [], foreign
