@@ -118,6 +118,12 @@ def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
     return t.to(device, non_blocking=True)
 
 
+def _prepare(xb: torch.Tensor, device: torch.device, channels_last: bool) -> torch.Tensor:
+    """uint8 rows -> the float batch the network takes, on the device, in its memory layout."""
+    xb = batch_to_float(_to(xb, device))
+    return xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
+
+
 class Precision:
     """The mixed-precision seam: the autocast a forward pass runs under, and the loss scaler fp16
     needs against gradient underflow (a pass-through in fp32 and bf16)."""
@@ -161,9 +167,7 @@ class TrainState:
     best_f1: float = -1.0
 
     def prepare(self, xb: torch.Tensor) -> torch.Tensor:
-        """uint8 rows -> the float batch the network takes, on the device, in its memory layout."""
-        xb = batch_to_float(_to(xb, self.device))
-        return xb.contiguous(memory_format=torch.channels_last) if self.channels_last else xb
+        return _prepare(xb, self.device, self.channels_last)
 
     def step(self, loss: torch.Tensor) -> None:
         """One optimiser step on loss (under torchrun DDP averages the ranks' gradients in backward)."""
@@ -268,9 +272,7 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.d
     n_batches = math.ceil(len(X) / batch_size)
     for b in range(n_batches):
         sl = slice(b * batch_size, (b + 1) * batch_size)
-        xb = batch_to_float(_to(X[sl], device))
-        if channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
+        xb = _prepare(X[sl], device, channels_last)
         with precision.autocast():
             out = model(xb).float()
         total += F.nll_loss(out, _to(y[sl], device), reduction="sum").item()
