@@ -12,12 +12,18 @@ CLI take such a folder as they are, and users with photos and boxes never cut cr
   each side. In a training scene the box is the photo detector's own box for that face (its detection
   that overlaps the annotation best, IoU >= 0.4), the annotated box where the detector missed the face,
   so the net learns the framing the Recognize page will show it (RetinaFace's boxes sit differently from
-  annotators' boxes); each training face also gives ``JITTER`` copies with that box moved and scaled a
-  little. A test scene gives one plain crop of each annotated box, whatever the detector finds.
+  annotators' boxes). A test scene gives one plain crop of each annotated box, whatever the detector finds.
+- **Each annotated face is one crop, one dataset item**: the scan, the Dataset page and data health
+  count the faces in the folder. Jitter is augmentation: each training face also gets ``JITTER`` views
+  with its box moved and scaled a little, kept apart in ``views/`` and listed in ``crops.json`` under
+  ``"views"`` as belonging to their face; ``discover`` hands them over as ``Dataset.views``, which only
+  the trainer reads (``data.Decoded.train_views``: one framing per face drawn each epoch). Test faces
+  get none.
 - Labels: ``with_mask`` and ``mask_weared_incorrect`` (a mask below the nose is still a face cover) are
   1, ``without_mask`` is 0 (``faces.COVERED``); other names are left out and counted.
 
     crops_root = crops(Path("photos"))    # <cache>/scene-crops/<key>/{train,test}/<scene>-<k>_<label>.jpg
+    training_views(crops_root)            # {face crop: (views/<scene>-<k>j1_<label>.jpg, ...)}
 """
 from __future__ import annotations
 
@@ -33,9 +39,11 @@ from PIL import Image
 from .atomic import atomic_write_text
 from .config import cache_dir
 
-CROPS_VERSION = 2  # bump when the cutting rule changes: old crops are then cut again
+# bump when the cutting rule changes: old crops are then cut again. 3: jittered copies are views of
+# their face in views/, no longer crops of their own in train/
+CROPS_VERSION = 3
 TEST_FRACTION, SPLIT_SEED = 0.25, 0
-JITTER = 2  # extra crops per training face
+JITTER = 2  # extra views per training face (augmentation, not dataset items)
 # A detector's box against the annotator's, as a share of the box side: BlazeFace's boxes are
 # tighter (eyes to mouth) and sit a little off-centre on turned heads.
 SHIFT, SCALE = 0.08, (0.85, 1.1)
@@ -145,6 +153,7 @@ def crops(folder: Path, progress=None) -> Path:
     counts = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
     left_out: dict[str, int] = {}
     from_detector = 0  # training faces whose crop came from the detector's box
+    views: dict[str, list[str]] = {}  # training face crop -> its jittered views, paths relative to out
     for k, (img_path, xml) in enumerate(pairs):
         part = split.get(img_path.stem)
         if part is not None:
@@ -165,14 +174,24 @@ def crops(folder: Path, progress=None) -> Path:
                         continue
                     if part == "train":
                         from_detector += box0 != tuple(t[:4])
+                    face = f"{img_path.stem}-{j:03d}"
                     for c, box in enumerate(_boxes(rng, box0, JITTER if part == "train" else 0)):
                         x0, y0, x1, y1 = crop_box(box, rgb.shape, MARGIN)
                         if x1 - x0 < 2 or y1 - y0 < 2:
+                            if c == 0:  # the face itself is off the photo: no item, hence no views
+                                left_out["box outside the photo"] = left_out.get("box outside the photo", 0) + 1
+                                break
                             continue
-                        dest = tmp / part / f"{img_path.stem}-{j:03d}{'' if c == 0 else f'j{c}'}_{label}.jpg"
+                        # the face in its split's folder; its jittered views apart, named after it so
+                        # their scene reads back from the name as the face's does
+                        rel = f"{part}/{face}_{label}.jpg" if c == 0 else f"views/{face}j{c}_{label}.jpg"
+                        dest = tmp / rel
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         Image.fromarray(rgb[y0:y1, x0:x1]).save(dest, quality=QUALITY)
-                        counts[part][label] += 1
+                        if c == 0:
+                            counts[part][label] += 1
+                        else:
+                            views.setdefault(f"{part}/{face}_{label}.jpg", []).append(rel)
         if progress:
             progress(k + 1, len(pairs))
     if not any(sum(c.values()) for c in counts.values()):
@@ -183,7 +202,8 @@ def crops(folder: Path, progress=None) -> Path:
         "source": str(folder.resolve()), "scenes": {s: sum(1 for v in split.values() if v == s) for s in ("train", "test")},
         "test_scenes": sorted(n for n, v in split.items() if v == "test"),
         "crops": counts, "left_out": left_out, "margin": MARGIN, "jitter": JITTER, "version": CROPS_VERSION,
-        "train_boxes_from": boxes_from, "train_faces_boxed_by_detector": from_detector}, indent=1))
+        "train_boxes_from": boxes_from, "train_faces_boxed_by_detector": from_detector,
+        "n_views": sum(len(v) for v in views.values()), "views": views}, indent=1))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)  # whole or not at all: a half-cut folder is never picked up
     return out
@@ -193,3 +213,13 @@ def held_out_scenes(folder: Path) -> list[str]:
     """Names of the scenes the crop dataset of folder holds out for test."""
     info = json.loads((crops(folder) / "crops.json").read_text())
     return info["test_scenes"]
+
+
+def training_views(crops_root: Path) -> dict[Path, tuple[Path, ...]]:
+    """{training face crop: its jittered views} of a crop dataset that ``crops`` cut (paths under
+    crops_root); {} for a folder without views."""
+    try:
+        listed = json.loads((crops_root / "crops.json").read_text()).get("views", {})
+    except (OSError, ValueError):
+        return {}
+    return {crops_root / face: tuple(crops_root / v for v in vs) for face, vs in listed.items()}

@@ -266,3 +266,39 @@ def test_fast_jpeg_header_leaves_what_it_cannot_read_to_pillow(tmp_path):
     cut.write_bytes(good.read_bytes()[:400])
     with pytest.raises(data.BadImage, match="truncated"):
         data.probe(cut)
+
+
+def test_views_are_training_framings_not_items(tmp_path):
+    """Dataset.views (a scene face's jittered crops) reach the trainer through train_views and
+    nothing else: not the counts, the scan or the decoded rows that data health and evaluation read."""
+    root = make_report_layout(tmp_path / "d")
+    plain = discover(root)
+    first, test_face = next(it.path for it in plain.items if it.split == "train"), \
+        next(it.path for it in plain.items if it.split == "test")
+    view = save_image(tmp_path / "views" / "a.jpg", color=(10, 200, 10))
+    broken = tmp_path / "views" / "b.jpg"
+    broken.write_bytes(b"not an image")
+    ds = dataclasses.replace(plain, views={first: (view, broken), test_face: (view,)})
+    assert ds.counts() == plain.counts() and scan(ds)["summary"]["total"] == len(plain.items) == 10
+    assert scan(ds)["summary"]["training_views"] == 3
+    dec = data.decode_all(ds, 32)
+    Xtr, _, paths = dec.split("train")
+    assert len(dec.X) == 10
+    tv = dec.train_views()
+    assert tv.n_views == 2 and len(tv.extra) == 1  # the broken view is left out, its face still trains
+    assert tv.index[paths.index(str(first))].tolist() == [-1, 0] and (tv.index[:, 1] == -1).sum() == len(Xtr) - 1
+    assert np.array_equal(tv.extra[0].numpy(), to_input(open_rgb(view), 32).transpose(2, 0, 1))
+    # a face that is dropped (it failed to decode) takes its views with it
+    gone = ds.without([data.Skipped(str(first), "test")])
+    assert gone.views_of().keys() == {test_face}
+
+
+def test_without_views_training_draws_the_split_itself(salted):
+    import torch
+    dec = data.decode_all(discover(salted.root), 32)
+    tv = dec.train_views()
+    assert tv.n_views == 1 and len(tv.extra) == 0
+    gen = torch.Generator().manual_seed(0)
+    state = gen.get_state()
+    assert tv.draw(gen) is tv.faces and torch.equal(tv.faces, dec.split("train")[0])
+    assert torch.equal(gen.get_state(), state)  # no number drawn: such a run trains as it did before views

@@ -137,3 +137,17 @@ def test_dev_set_near_pairs_are_real_and_most_are_found(dev_data):
     # Measured 115 / 170 = 0.68. The pairs missed are mostly different photos of one RMFD person
     # (and rotated augmentations), which the coarse 8x8 rule joined and a real copy check should not.
     assert recall >= 0.65, recall
+
+
+def test_a_voc_folder_is_checked_face_by_face_not_jittered_copy_by_copy(tmp_path):
+    """Health reads the dataset's faces, once each: a training face's jittered views (augmentation)
+    are neither rows nor near-duplicate pairs of it."""
+    from maskrec.scenes import JITTER
+    from tests.test_scenes import annotated_faces, voc_folder
+    src = voc_folder(tmp_path / "photos", n_scenes=6)
+    ds = discover(src)
+    report = duplicates(ds)
+    assert report["n"] == len(annotated_faces(src)) == 18
+    assert len(ds.views) == sum(ds.counts()["train"].values()) > 0 and JITTER > 0
+    views = {str(v) for _, vs in ds.views for v in vs}
+    assert not any(p["a"] in views or p["b"] in views for p in report["pairs"])

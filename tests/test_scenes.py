@@ -1,6 +1,7 @@
 """A folder of VOC-annotated photos is a dataset of face crops, split by scene."""
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 
 from maskrec import scenes
-from maskrec.data import discover, load_split
+from maskrec.data import decode_all, discover, load_split, scan
 from maskrec.faces import crop_box, load_voc
 from maskrec.recognize import MARGIN
 from tests.conftest import SCENES
@@ -53,7 +54,7 @@ def test_a_voc_folder_is_a_crop_dataset_split_by_scene(tmp_path):
     assert test == set(info["test_scenes"]) and not train & test  # every face of a scene on one side
     c = ds.counts()
     assert sum(c["test"].values()) == 3 * 3  # one plain crop per test face
-    assert sum(c["train"].values()) == 9 * 3 * (1 + scenes.JITTER)  # plus jittered copies in training
+    assert sum(c["train"].values()) == 9 * 3  # and per training face: its jittered views are not items
     # labels follow the annotation, and a test crop is the box grown by the Recognizer's margin
     it = sorted(i for i in ds.items if i.split == "test")[0]
     name, j = it.path.stem.split("_")[0].split("-")
@@ -63,6 +64,60 @@ def test_a_voc_folder_is_a_crop_dataset_split_by_scene(tmp_path):
     assert Image.open(it.path).size == (x1 - x0, y1 - y0)
     X, y, _ = load_split(ds, "train", 32)
     assert X.shape[0] == len(y) == sum(c["train"].values())
+
+
+def annotated_faces(src: Path) -> set[tuple[str, int, int]]:
+    """(scene, k, label) of every annotated box of a known label and at least scenes.MIN_SIDE px."""
+    from maskrec.faces import COVERED
+    return {(xml.stem, k, COVERED[t.label]) for xml in (src / "annotations").glob("*.xml")
+            for k, t in enumerate(load_voc(xml))
+            if t.label in COVERED and min(t.x1 - t.x0, t.y1 - t.y0) >= scenes.MIN_SIDE}
+
+
+def named(path) -> tuple[str, int, int]:
+    """(scene, k, label) read back from a crop's name, <scene>-<k>[jN]_<label>.jpg."""
+    m = re.fullmatch(r"(?P<scene>.+)-(?P<k>\d+)(?:j\d+)?_(?P<label>[01])", Path(path).stem)
+    assert m, path
+    return m["scene"], int(m["k"]), int(m["label"])
+
+
+def test_a_scan_counts_each_annotated_face_once_and_jitter_is_views_of_train_faces(tmp_path):
+    """The explorer shows what is in the folder (issue 18, item 6: 3,093 boxes once scanned as 6,629
+    faces); the jittered framings reach training only, as views of their face."""
+    import torch
+    src = voc_folder(tmp_path / "photos", n_scenes=8)
+    faces = annotated_faces(src)
+    assert len(faces) == 8 * 3
+    ds = discover(src)
+    info = scan(ds)
+    assert info["summary"]["total"] == len(info["images"]) == len(faces)  # each face once, no jitter
+    assert {named(r["path"]) for r in info["images"]} == faces
+    assert sum(n for split in info["summary"]["counts"].values() for n in split.values()) == len(faces)
+    assert info["summary"]["training_views"] == scenes.JITTER * sum(ds.counts()["train"].values())
+
+    dec = decode_all(ds, 32)
+    Xtr, _, train_paths = dec.split("train")
+    _, _, test_paths = dec.split("test")
+    assert len(dec.X) == len(faces)  # what data health reads: the faces only
+    views = dec.train_views()
+    assert views.faces.shape == Xtr.shape and views.n_views == 1 + scenes.JITTER
+    assert (views.index[:, 0] == -1).all() and (views.index[:, 1:] >= 0).all()  # every train face: itself + JITTER
+    assert len(views.extra) == scenes.JITTER * len(Xtr)
+    of = ds.views_of()
+    assert set(of) == {Path(p) for p in train_paths} and not set(of) & {Path(p) for p in test_paths}
+    for p, vs in of.items():  # a view is named after its face (same scene, same k, same label)
+        assert [named(v) for v in vs] == [named(p)] * scenes.JITTER and all(v.parent.name == "views" for v in vs)
+    # a view is the jittered framing cut from the photo: like its face, not the same pixels
+    assert not torch.equal(views.extra[views.index[0, 1]], Xtr[0])
+
+    drawn = views.draw(torch.Generator().manual_seed(0))
+    assert drawn.shape == Xtr.shape
+    choices = torch.stack([views.faces, *(views.extra[views.index[:, v]] for v in range(1, views.n_views))], 1)
+    same = (drawn[:, None] == choices).flatten(2).all(2)  # (N, V): which framing each row is
+    assert same.any(1).all()  # every row is its face or one of that face's views
+    assert same[:, 1:].any(1).sum() > len(Xtr) / 3  # about 2/3 drawn jittered
+    kept = views.take(torch.arange(5))  # what a validation carve leaves
+    assert kept.faces.shape[0] == kept.index.shape[0] == 5 and torch.equal(kept.faces, Xtr[:5])
 
 
 def test_crops_are_cut_once_and_again_when_the_scenes_change(tmp_path):
@@ -120,8 +175,10 @@ def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
     assert info["scenes"] == {"train": 150, "test": 50}
     faces = sum(len(load_voc(x)) for x in (SCENES / "annotations").glob("*.xml"))
     kept_test = sum(ds.counts()["test"].values())
-    kept_train = sum(ds.counts()["train"].values()) // (1 + scenes.JITTER)
+    kept_train = sum(ds.counts()["train"].values())
     assert kept_test + kept_train + sum(info["left_out"].values()) == faces == 979
+    assert scan(ds)["summary"]["total"] == kept_test + kept_train == 751  # the faces of >= 12 px, once each
+    assert info["n_views"] == scenes.JITTER * kept_train  # the jittered views, for training only
     assert set(info["left_out"]) == {f"face under {scenes.MIN_SIDE} px"}
     from maskrec.faces import PHOTO_DEFAULT
     assert info["train_boxes_from"] == PHOTO_DEFAULT  # training crops framed as the Recognize page frames them

@@ -18,8 +18,13 @@ files they found unusable moved to ``skipped``. Use::
     info = scan(ds)                          # header-only sizes/formats, cached
     X, y, paths = load_split(ds, "train", size=32)  # (N, 3, 32, 32) uint8, (N,) int64; decoded once
     ds = decode_all(ds, 32).dataset          # ... and the files that failed to decode, in ds.skipped
+    views = decode_all(ds, 32).train_views() # TrainViews: a scene face's jittered framings, for training
+    X = views.draw(gen)                      # (N, 3, 32, 32) uint8: one framing per train face, per epoch
+
+A scene folder's dataset holds each annotated face once; jitter is augmentation (``Dataset.views``),
+which only ``train_views`` reads.
 """
-from .cache import Decoded, decode_all, load_split
+from .cache import Decoded, TrainViews, decode_all, load_split
 from .errors import BadImage, DataError
 from .headers import probe, scan, summarize
 from .image import (MIN_SIDE, PHOTO_MAX_PIXELS, PREPROCESSING_VERSION, batch_to_float, data_url, network_views,
@@ -30,4 +35,4 @@ from .zips import extract_zip, resolve_source
 __all__ = ["BadImage", "CLASS_FOLDERS", "DataError", "Dataset", "Decoded", "Item", "MIN_SIDE", "PHOTO_MAX_PIXELS",
            "PREPROCESSING_VERSION", "SPLIT_NAMES", "Skipped", "batch_to_float", "data_url", "decode_all", "discover",
            "extract_zip", "load_split", "network_views", "open_rgb", "preprocessing_info", "probe",
-           "resolve_source", "scan", "summarize", "to_input"]
+           "resolve_source", "scan", "summarize", "to_input", "TrainViews"]

@@ -1,7 +1,9 @@
 """The header scan: each image's size and format from its first bytes, and the dataset summary.
 
 What the Dataset page and ``python -m maskrec scan`` show: counts per split and label, width and
-height statistics, formats, and every skipped file with its reason. Nothing is decoded: a JPEG's
+height statistics, formats, and every skipped file with its reason. Only the dataset's items are
+counted, one per image (for annotated scenes one per face): a scene face's jittered framings are
+augmentation (``Dataset.views``), reported as a number beside the counts and never scanned. Nothing is decoded: a JPEG's
 size comes from walking its segment markers (``_jpeg_header``), other formats from Pillow's
 header parse, and a cut-off file from its missing end marker. Sizes are as shown (an EXIF turn of
 90 degrees swaps them), as ``image.open_rgb`` will decode them. Results are cached per file (path,
@@ -174,6 +176,7 @@ def summarize(ds: Dataset, rows: list[dict]) -> dict:
     return {
         "root": str(ds.root), "layout": ds.layout, "held_out": ds.held_out,
         "counts": ds.counts(), "total": len(ds.items),
+        "training_views": sum(len(vs) for _, vs in ds.views),  # jittered framings: augmentation, not counted
         "formats": dict(Counter(r["format"] for r in rows)),
         "width": stats(ws), "height": stats(hs),
         "share_shorter_side_ge_32": round(sum(s >= 32 for s in short) / n, 3),

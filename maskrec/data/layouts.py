@@ -6,7 +6,9 @@ Layouts (a folder, or a ``.zip`` of one; see ``zips``):
    e.g. ``train/000123_1.jpg``;
 2. class folders (``with_mask``/``without_mask``, ``WithMask``/``WithoutMask``, ``mask``/``no_mask``,
    ``1``/``0``), at the top or inside ``train/`` and ``test/`` (``val``/``validation`` count as test);
-3. annotated photos (PASCAL VOC), cut into face crops once by ``maskrec.scenes``, then layout 2.
+3. annotated photos (PASCAL VOC), cut into face crops once by ``maskrec.scenes``, then layout 1:
+   one item per annotated face; the jittered framings of training faces are not items but
+   ``Dataset.views``, augmentation material that only the trainer reads (``cache.Decoded.train_views``).
 
 Several folders joined by ``os.pathsep`` (``"a:b"``, like PATH) are one dataset, each keeping its
 own split. Without a test split a stratified, seeded 25% is held out. Files that cannot be used are
@@ -60,12 +62,21 @@ class Dataset:
     items: tuple[Item, ...]
     skipped: tuple[Skipped, ...] = ()
     held_out: bool = False  # True when the test split was drawn from a dataset without one
+    # (item path, its extra framings): a scene face's jittered crops. Augmentation for training, not
+    # items: counts, the scan, the explorer and data health never see them. A dict is accepted.
+    views: tuple[tuple[Path, tuple[Path, ...]], ...] = ()
 
     def __post_init__(self):
         # Tuples, so a caller cannot append to a dataset that another caller (a cached page, a
         # job) holds too. Lists are accepted and converted.
         object.__setattr__(self, "items", tuple(self.items))
         object.__setattr__(self, "skipped", tuple(self.skipped))
+        views = self.views.items() if isinstance(self.views, dict) else self.views
+        object.__setattr__(self, "views", tuple((Path(p), tuple(vs)) for p, vs in views))
+
+    def views_of(self) -> dict[Path, tuple[Path, ...]]:
+        """{item path: its extra framings} (see ``views``)."""
+        return dict(self.views)
 
     def counts(self) -> dict[str, dict[int, int]]:
         out = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
@@ -95,7 +106,8 @@ class Dataset:
             return self
         gone = {b.path for b in fresh}
         return replace(self, items=[it for it in self.items if str(it.path) not in gone],
-                       skipped=self.skipped + tuple(fresh))
+                       skipped=self.skipped + tuple(fresh),
+                       views=[(p, vs) for p, vs in self.views if str(p) not in gone])
 
 
 def _norm(name: str) -> str:
@@ -227,7 +239,10 @@ def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: 
     if held_out:
         items = _hold_out(items, cfg.test_fraction, cfg.split_seed)
     layout = "voc-scenes" if voc else layouts.pop() if len(layouts) == 1 else "mixed"
-    return Dataset(root=root, layout=layout, items=items, skipped=skipped, held_out=held_out)
+    views = scenes.training_views(root) if voc else {}
+    kept = {it.path for it in items}
+    return Dataset(root=root, layout=layout, items=items, skipped=skipped, held_out=held_out,
+                   views=[(p, vs) for p, vs in views.items() if p in kept])
 
 
 def _combine(parts: list[Dataset]) -> Dataset:
@@ -235,7 +250,8 @@ def _combine(parts: list[Dataset]) -> Dataset:
     so facemask-dev's test images stay test images beside a scene folder's held-out crops."""
     root = Path(os.path.commonpath([os.path.abspath(d.root) for d in parts]))
     return Dataset(root=root, layout="+".join(d.layout for d in parts), items=[it for d in parts for it in d.items],
-                   skipped=[s for d in parts for s in d.skipped], held_out=any(d.held_out for d in parts))
+                   skipped=[s for d in parts for s in d.skipped], held_out=any(d.held_out for d in parts),
+                   views=[v for d in parts for v in d.views])
 
 
 def _hold_out(items: list[Item], fraction: float, seed: int) -> list[Item]:
