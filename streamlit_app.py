@@ -1,12 +1,15 @@
 """MaskRec: explore a face dataset, train the report's networks, judge them, recognise masks.
 
-Run with ``streamlit run streamlit_app.py``. Pages are thin; the work is in the ``maskrec`` package.
+Run with ``streamlit run streamlit_app.py``. Pages are thin; the work is in the ``maskrec`` package,
+their shared widgets in ``ui/`` (not in ``pages/``: Streamlit's legacy mode lists every ``pages/*.py``).
+
+On a cold server the first run is in that legacy mode: the browser is first sent the list of
+``pages/*.py`` (with this file as "streamlit app"), shown until ``st.navigation`` below replaces it.
+So nothing slow is imported before ``st.navigation``: a page's imports (torch) come with ``pg.run()``.
 """
 import streamlit as st
 
-from pages.common import app_icon
-
-st.set_page_config(page_title="MaskRec", page_icon=app_icon(), layout="wide")
+from ui.start import app_icon
 
 
 def home():
@@ -34,4 +37,5 @@ pg = st.navigation([
     st.Page("pages/3_Evaluate.py", title="Evaluate", icon=":material/target:"),
     st.Page("pages/4_Recognize.py", title="Recognize", icon=":material/photo_camera:"),
 ])
+st.set_page_config(page_title="MaskRec", page_icon=app_icon(), layout="wide")
 pg.run()

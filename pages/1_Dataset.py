@@ -1,4 +1,8 @@
 """Dataset explorer: counts, class balance, image sizes, samples, and data health."""
+from ui.start import through_navigation
+
+through_navigation()  # before the slow imports below: see ui/start.py
+
 import random
 
 import pandas as pd
@@ -7,9 +11,8 @@ import streamlit as st
 from maskrec import plots
 from maskrec.data import DataError, discover, network_views, open_rgb, scan
 from maskrec.health import duplicates
-from pages.common import dataset_picker, image_grid, memo, progress_callback, through_navigation
+from ui.common import dataset_picker, image_grid, memo, progress_callback
 
-through_navigation()
 st.title("Dataset explorer")
 path = dataset_picker()
 if path is None:

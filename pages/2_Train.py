@@ -1,4 +1,8 @@
 """Training: launch Net1/Net2 in the background, watch live charts, stop, resume, browse runs."""
+from ui.start import through_navigation
+
+through_navigation()  # before the slow imports below: see ui/start.py
+
 import time
 from dataclasses import replace
 
@@ -12,12 +16,11 @@ from maskrec.models import spec
 from maskrec.runs import list_runs, new_run, open_run, summary
 from maskrec.runstate import shown
 from maskrec.trainjobs import launched_nproc
-from pages.common import dataset_picker, image_grid, memo, registry, through_navigation, thumb, train_images
+from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
 
 RUN_KEY = "run_select"
 RECIPES = {"sized": "Sized to this dataset", "report": "Report recipe (for ~18k images)"}
 
-through_navigation()
 st.title("Train")
 data_path = dataset_picker()
 

@@ -1,4 +1,8 @@
 """Evaluate a checkpoint (curves, confusion matrix, threshold picker, mistakes) and compare runs."""
+from ui.start import through_navigation
+
+through_navigation()  # before the slow imports below: see ui/start.py
+
 from pathlib import Path
 
 import pandas as pd
@@ -12,10 +16,8 @@ from maskrec.engines import choose
 from maskrec.inference import Predictor, set_threshold
 from maskrec.metrics import at_threshold, best_f1_threshold, curves, mistakes, threshold_for_fpr
 from maskrec.runs import list_runs, summary
-from pages.common import (checkpoint_choices, dataset_picker, image_grid, memo, progress_callback,
-                          through_navigation, thumb)
+from ui.common import checkpoint_choices, dataset_picker, image_grid, memo, progress_callback, thumb
 
-through_navigation()
 st.title("Evaluate")
 data_path = dataset_picker()
 tab_eval, tab_compare = st.tabs(["Judge a checkpoint", "Compare runs"])

@@ -9,6 +9,10 @@ fragment reads.
 WebRTC and remote use: on 127.0.0.1 no STUN/TURN server is needed; a browser on another machine
 needs HTTPS and usually a TURN server, set in MASKREC_ICE_SERVERS (maskrec.webrtc says how).
 """
+from ui.start import through_navigation
+
+through_navigation()  # before the slow imports below: see ui/start.py
+
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +25,9 @@ from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
 from maskrec.recognize import LiveBuffer, Recognizer, face_crops, frame_callback, saliency
 from maskrec.webrtc import ice_servers
-from pages.common import checkpoint_choices, through_navigation
-from pages.video import video_tab
+from ui.common import checkpoint_choices
+from ui.video import video_tab
 
-through_navigation()
 st.title("Recognize")
 
 CROP = 96  # px, the face crops listed beside an image

@@ -268,3 +268,39 @@ def test_a_second_run_started_from_the_page_is_the_one_shown_live(server, browse
     page.get_by_text("state stopped").wait_for(timeout=120_000)
     no_errors(page)
     page.close()
+
+
+APP_PAGES = {"Home", "Dataset", "Train", "Evaluate", "Recognize"}
+LEGACY_HOME = "streamlit app"  # Streamlit's legacy name for the entry point (its file name)
+RECORD_NAV = """new MutationObserver(() => {
+    const nav = document.querySelector('[data-testid="stSidebarNav"]');
+    if (!nav) return;
+    const names = [...nav.querySelectorAll('[data-testid="stSidebarNavLink"]')].map(a => {
+        const icon = a.querySelector('[data-testid="stIconMaterial"]');
+        return a.textContent.replace(icon ? icon.textContent : '', '').trim(); });
+    const seen = (window.__navs = window.__navs || []);
+    if (!seen.length || seen[seen.length - 1].join('|') !== names.join('|')) seen.push(names);
+}).observe(document, {childList: true, subtree: true, characterData: true});"""
+
+
+@pytest.mark.parametrize("path, text", [("", "What it does"), ("/Train", "Start training")], ids=["home", "deep-link"])
+def test_the_first_visit_to_a_fresh_server_lists_only_the_app_pages(server, browser, path, text):
+    """A cold server starts in Streamlit's legacy pages mode, which lists every pages/*.py. Every
+    sidebar list the browser ever renders on the very first visit (recorded by a MutationObserver
+    from before the page loads) must name only the app's pages, and the page must show. On the home
+    page the entry point's st.navigation follows the legacy list at once, so only the app's titles
+    show; a bookmarked page first reruns through the entry point (ui/start.py), and meanwhile the
+    legacy list may show, naming the home page after its file."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.add_init_script(f"document.addEventListener('DOMContentLoaded', () => {{ {RECORD_NAV} }});")
+    page.goto(server.url + path)
+    page.get_by_text(text).first.wait_for(timeout=120_000)
+    page.get_by_role("link", name="Home").first.wait_for()
+    idle(page)
+    seen = page.evaluate("() => window.__navs || []")
+    assert seen, "no sidebar navigation was rendered"
+    allowed = APP_PAGES if not path else APP_PAGES | {LEGACY_HOME}
+    assert all(set(names) <= allowed for names in seen), seen
+    assert set(seen[-1]) == APP_PAGES, seen
+    page.screenshot(path=str(shots_dir() / f"first-visit{path.replace('/', '-')}.png"))
+    page.close()

@@ -79,7 +79,7 @@ def test_train_page_starts_a_run_and_shows_its_charts():
     assert not at.exception, at.exception
     runs = list_runs()
     assert len(runs) == 1 and runs[0].config().epochs == 2
-    from pages.common import registry  # the same cached registry the page used
+    from ui.common import registry  # the same cached registry the page used
     job = registry().get(runs[0].id)
     job.join(timeout=300)
     assert job.status == "done", job.error
@@ -150,7 +150,7 @@ def _start_run_and_wait(at):
     at.button(key="start_training").click().run()
     assert not at.exception, at.exception
     (run,) = list_runs()
-    from pages.common import registry  # the same cached registry the page used
+    from ui.common import registry  # the same cached registry the page used
     job = registry().get(run.id)
     job.join(timeout=300)
     assert not job.alive, "the run hangs"
@@ -224,7 +224,7 @@ def test_train_page_sizes_the_first_run_to_the_data_and_keeps_the_report_recipe_
     at.button(key="start_training").click().run()
     assert not at.exception, at.exception
     (run,) = list_runs()
-    from pages.common import registry
+    from ui.common import registry
     registry().get(run.id).stop()  # what is tested is the config the defaults start, not the training
     registry().get(run.id).join(timeout=120)
     assert run.config().batch_size == sized.batch_size and run.config().epochs == sized.epochs

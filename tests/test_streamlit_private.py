@@ -1,6 +1,6 @@
-"""What pages/_streamlit_private.py assumes about Streamlit's internals still holds.
+"""What ui/_streamlit_private.py assumes about Streamlit's internals still holds.
 
-A failure here means a Streamlit upgrade changed them: fix pages/_streamlit_private.py (or, better,
+A failure here means a Streamlit upgrade changed them: fix ui/_streamlit_private.py (or, better,
 drop it for a public API) before trusting deep links after a server restart.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import inspect
 import pytest
 from streamlit.runtime.pages_manager import PagesManager
 
-from pages._streamlit_private import leave_legacy_pages_mode
+from ui._streamlit_private import leave_legacy_pages_mode
 from tests.conftest import REPO
 
 

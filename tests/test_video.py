@@ -272,7 +272,7 @@ def test_no_faces_is_an_empty_result_and_big_frames_are_scaled_down(predictor, t
 def test_the_page_limits_uploads_and_says_so(monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from pages.common import MAX_UPLOAD_MB
+    from ui.common import MAX_UPLOAD_MB
     monkeypatch.chdir(REPO)
     at = AppTest.from_file(str(REPO / "pages" / "4_Recognize.py"), default_timeout=120)
     at.run()

@@ -9,7 +9,8 @@ multipage mode (every ``pages/*.py`` a page, run on its own) until some session 
 that request runs pages/2_Train.py without streamlit_app.py's navigation and page config. No public
 API leaves the mode; the public fix is a folder not named ``pages/`` (Streamlit's docs call it
 legacy), which moves every page file. Until then ``leave_legacy_pages_mode`` clears Streamlit's
-flag, the one thing ``st.navigation`` itself does to leave it.
+flag, the one thing ``st.navigation`` itself does to leave it (``ui.start.through_navigation``).
+The mode's list holds every ``pages/*.py``, which is why the pages' helpers live here in ``ui/``.
 """
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ from maskrec import video as V
 from maskrec.atomic import atomic_write_bytes
 from maskrec.config import cache_dir
 from maskrec.plots import compliance_chart
-from pages.common import MAX_UPLOAD_MB
+from ui.common import MAX_UPLOAD_MB
 
 JOB_KEY, UPLOAD_KEY = "recognize_video_job", "recognize_video_done"
 

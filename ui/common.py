@@ -16,34 +16,9 @@ from maskrec.atomic import atomic_write_bytes
 from maskrec.config import REPO_ROOT, cache_dir, confine, data_roots
 from maskrec.runs import list_runs
 from maskrec.trainjobs import JobRegistry
-from pages._streamlit_private import leave_legacy_pages_mode
 
 MAX_UPLOAD_MB = 1024  # keep in step with .streamlit/config.toml server.maxUploadSize
 DATASET_KEY = "dataset_path"
-
-
-def through_navigation() -> None:
-    """Call first on every page. When the very first request after a server start is a deep link
-    (say /Train after a restart), Streamlit runs pages/*.py directly in its old multipage mode, without
-    streamlit_app.py's navigation and page config. Leave that mode and rerun through the entry point
-    (no public API does it: pages/_streamlit_private.py)."""
-    if leave_legacy_pages_mode():
-        st.rerun()
-
-
-def app_icon():
-    """The favicon, drawn here: a ``:material/...:`` page icon makes the browser fetch it from a font
-    server on the internet, and the app must work offline and behind firewalls."""
-    from PIL import Image, ImageDraw
-    img = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
-    d = ImageDraw.Draw(img)
-    d.ellipse((8, 4, 56, 60), fill=(241, 194, 158, 255))  # face
-    d.ellipse((18, 20, 25, 27), fill=(40, 40, 40, 255))
-    d.ellipse((39, 20, 46, 27), fill=(40, 40, 40, 255))
-    d.rounded_rectangle((12, 32, 52, 54), radius=8, fill=(59, 130, 246, 255))  # mask
-    d.line((12, 36, 2, 30), fill=(59, 130, 246, 255), width=3)
-    d.line((52, 36, 62, 30), fill=(59, 130, 246, 255), width=3)
-    return img
 
 
 @st.cache_resource
