@@ -77,8 +77,14 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     augment: bool = False  # flip, small crop/scale, colour jitter
+    augment_strength: float = 1.0  # scales the crop/scale and colour ranges of augment (1 = train.augment_batch's)
     schedule: str = "constant"  # constant | cosine (warm-up, then cosine decay to 0; see train.lr_at)
     eval_batch_size: int = 512
+    # For small data (issue 18), each off by default: the report's recipe is none of them.
+    val_fraction: float = 0.0  # share of the train split held out as validation (stratified, by group; see validation.py)
+    label_smoothing: float = 0.0  # NLL target smoothed towards uniform: (1-e) * NLL + e * mean(-log p)
+    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is evaluated and saved
+    mixup: float = 0.0  # Beta(a, a) of mixup (0 = off): pairs of training images and their targets blended
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
     bf16: bool | None = None
@@ -100,6 +106,16 @@ class TrainConfig:
             problems.append(f"weight decay must be in [0, 1], got {self.weight_decay}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
+        if not 0 < self.augment_strength <= 3:
+            problems.append(f"augment strength must be in (0, 3], got {self.augment_strength}")
+        if not 0 <= self.val_fraction < 0.9:
+            problems.append(f"validation fraction must be in [0, 0.9), got {self.val_fraction}")
+        if not 0 <= self.label_smoothing < 0.5:
+            problems.append(f"label smoothing must be in [0, 0.5), got {self.label_smoothing}")
+        if not (self.ema == 0 or 0.5 <= self.ema < 1):
+            problems.append(f"EMA decay must be 0 (off) or in [0.5, 1), got {self.ema}")
+        if not 0 <= self.mixup <= 10:
+            problems.append(f"mixup alpha must be in [0, 10], got {self.mixup}")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):

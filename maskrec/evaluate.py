@@ -2,6 +2,7 @@
 
     res = score(Predictor.load(path), "data/folder")   # Scores(y, p, paths, split)
     at_threshold(res.y, res.p, 0.5)                      # metrics at a threshold
+    score(pred, "data/folder", split="val")             # the validation split the checkpoint's run carved
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from .data import DataError, discover, load_split
 from .inference import Predictor
+from .validation import carve
 
 
 class Scores(NamedTuple):
@@ -20,12 +22,25 @@ class Scores(NamedTuple):
     split: str  # "test", or "all" for a dataset without a test split
 
 
-def score(pred: Predictor, data: str, progress=None, batch: int = 512) -> Scores:
-    """On the test split when the dataset has one, else on all its images."""
-    ds = discover(data, hold_out=False)
-    split = "test" if any(it.split == "test" for it in ds.items) else "train"
-    X, y, paths = load_split(ds, split, pred.input_size, progress)
+def score(pred: Predictor, data: str, progress=None, batch: int = 512, split: str = "auto") -> Scores:
+    """On the test split when the dataset has one, else on all its images; ``split="val"``: on the
+    validation split that the checkpoint's training carved out of data's train split (its config's
+    ``val_fraction``; the same files, as ``validation.carve`` is deterministic)."""
+    if split == "val":
+        frac = float(pred.config.get("val_fraction") or 0)
+        if not frac:
+            raise DataError("this checkpoint was trained without a validation split (val_fraction 0)")
+        ds = discover(data)  # as the trainer found it: a test split held out where the data has none
+        X, y, paths = load_split(ds, "train", pred.input_size, progress)
+        _, va = carve(paths, y.numpy(), frac)
+        if len(va) == 0:
+            raise DataError(f"the validation share {frac} of {data}'s train split is empty")
+        X, y, paths = X[va], y[va], [paths[i] for i in va]
+    else:
+        ds = discover(data, hold_out=False)
+        split = "test" if any(it.split == "test" for it in ds.items) else "train"
+        X, y, paths = load_split(ds, split, pred.input_size, progress)
     if len(X) == 0:
         raise DataError(f"no usable images in the {split} split of {data}")
     p = np.concatenate([pred.predict_tensor(X[i:i + batch]) for i in range(0, len(X), batch)])
-    return Scores(y.numpy(), p, paths, split if split == "test" else "all")
+    return Scores(y.numpy(), p, paths, split if split in ("test", "val") else "all")

@@ -21,13 +21,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from . import checkpoint, distributed
 from .config import CLASS_NAMES, TrainConfig
-from .data import DataError, Dataset, batch_to_float, decode_all, discover, preprocessing_info
+from .data import DataError, Dataset, TrainViews, batch_to_float, decode_all, discover, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
 from .runs import Run
+from .validation import carve
 
 N_ERRORS_KEPT = 48  # misclassified test images kept per epoch for the gallery
 # Two classes start near ln 2 = 0.69; a mean batch loss this high means the true class gets
@@ -75,8 +77,9 @@ def speed_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, bool]:
 
 
 def augment_batch(x: torch.Tensor, gen: torch.Generator, n: int | None = None,
-                  keep: slice = slice(None)) -> torch.Tensor:
-    """Flip, small crop/scale and colour jitter on a float batch (B, 3, S, S) in [0, 1].
+                  keep: slice = slice(None), strength: float = 1.0) -> torch.Tensor:
+    """Flip, small crop/scale and colour jitter on a float batch (B, 3, S, S) in [0, 1]; ``strength``
+    scales the ranges (1: scale 0.9-1.1, shift +-8%, brightness and contrast 0.8-1.2).
 
     The random numbers are drawn for n images (default B) and rows ``keep`` of them used: under
     torchrun every rank draws for the whole global batch and keeps its share, so the ranks'
@@ -84,18 +87,38 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, n: int | None = None,
     n = x.shape[0] if n is None else n
     flip = (torch.rand(n, generator=gen) < 0.5)[keep]
     x = torch.where(flip[:, None, None, None].to(x.device), x.flip(3), x)
-    scale = (0.9 + 0.2 * torch.rand(n, generator=gen))[keep]
-    shift = ((torch.rand(n, 2, generator=gen) - 0.5) * 0.16)[keep]
+    k = strength
+    scale = (1 + k * (0.2 * torch.rand(n, generator=gen) - 0.1))[keep]
+    shift = ((torch.rand(n, 2, generator=gen) - 0.5) * 0.16 * k)[keep]
     b = x.shape[0]
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0] = theta[:, 1, 1] = scale
     theta[:, :, 2] = shift
     grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-    bright = (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=gen))[keep].to(x.device)
-    contrast = (0.8 + 0.4 * torch.rand(n, 1, 1, 1, generator=gen))[keep].to(x.device)
+    bright = (1 + k * (0.4 * torch.rand(n, 1, 1, 1, generator=gen) - 0.2)).clamp(min=0.05)[keep].to(x.device)
+    contrast = (1 + k * (0.4 * torch.rand(n, 1, 1, 1, generator=gen) - 0.2)).clamp(min=0.05)[keep].to(x.device)
     mean = x.mean(dim=(1, 2, 3), keepdim=True)
     return ((x - mean) * contrast + mean * bright).clamp_(0, 1)
+
+
+def nll(out: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
+    """The report's NLL loss on LogSoftmax outputs (B, 2), its target smoothed towards uniform by
+    ``smoothing``: (1 - e) * NLL + e * mean over classes of -log p."""
+    loss = F.nll_loss(out, y)
+    if smoothing:
+        loss = (1 - smoothing) * loss + smoothing * (-out.mean(dim=1)).mean()
+    return loss
+
+
+def mixup_draw(alpha: float, gen: torch.Generator, n: int, keep: slice = slice(None)) -> tuple[float, torch.Tensor]:
+    """(lambda, partner of each row) for mixup of a batch of this process's rows ``keep`` of n. Drawn
+    from the run's generator (lambda ~ Beta(alpha, alpha) by the inverse CDF of a uniform draw), so
+    a resumed run and every torchrun rank draw the same numbers; partners are within a rank's rows."""
+    from scipy.special import betaincinv  # scipy comes with scikit-learn
+    lam = float(betaincinv(alpha, alpha, torch.rand(1, generator=gen).item()))
+    order = torch.rand(n, generator=gen)[keep].argsort()
+    return max(lam, 1 - lam), order  # the kept image dominates, so its label stays the one counted
 
 
 def lr_at(cfg: TrainConfig, t: float) -> float:
@@ -165,6 +188,12 @@ class TrainState:
     ctx: distributed.Context = distributed.SINGLE
     epoch: int = 0  # last finished epoch
     best_f1: float = -1.0
+    ema: AveragedModel | None = None  # the averaged copy of the weights, when cfg.ema is on
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """What is evaluated and saved for use: the weights' moving average when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def prepare(self, xb: torch.Tensor) -> torch.Tensor:
         return _prepare(xb, self.device, self.channels_last)
@@ -176,6 +205,8 @@ class TrainState:
         scaler.scale(loss).backward()
         scaler.step(self.opt)
         scaler.update()
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
 
     def saved(self) -> dict:
         """Weights (on the CPU), optimiser, random state and loss scaler, for last.pt."""
@@ -183,14 +214,19 @@ class TrainState:
         if self.ctx.enabled:  # each rank's dropout stream, so a resumed run continues every one of them
             rng["torch_ranks"] = self.ctx.gather(torch.get_rng_state())
         scaler = self.precision.scaler
-        return {"epoch": self.epoch, "best_f1": self.best_f1,
-                "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+        cpu = lambda m: {k: v.detach().cpu() for k, v in m.state_dict().items()}
+        # "model" is what a Predictor loads (the average, with EMA); "train_model" what training resumes from
+        ema = {"train_model": cpu(self.model), "ema_n": int(self.ema.n_averaged)} if self.ema is not None else {}
+        return {"epoch": self.epoch, "best_f1": self.best_f1, "model": cpu(self.eval_model), **ema,
                 "optimizer": self.opt.state_dict(), "rng": rng,
                 **({"scaler": scaler.state_dict()} if scaler.is_enabled() else {})}
 
     def restore(self, ck: dict) -> None:
         """Continue from a last.pt: under torchrun every rank reads the same file."""
-        self.model.load_state_dict(ck["model"])
+        self.model.load_state_dict(ck.get("train_model", ck["model"]))
+        if self.ema is not None:
+            self.ema.module.load_state_dict(ck["model"])
+            self.ema.n_averaged.fill_(ck.get("ema_n", 1))
         self.opt.load_state_dict(ck["optimizer"])
         self.gen.set_state(ck["rng"]["gen"])
         torch_states = ck["rng"].get("torch_ranks") or [ck["rng"]["torch"]]
@@ -214,6 +250,8 @@ def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context =
     if ctx.rank:  # ranks > 0 draw their own dropout masks; rank 0 keeps the single-process stream
         torch.manual_seed(cfg.seed + ctx.rank)
     s = TrainState(model, model, opt, gen, pick_precision(cfg, device), device, channels_last, ctx)
+    if cfg.ema:  # buffers too: BatchNorm's running statistics follow the averaged weights
+        s.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
     if resume_from is not None and resume_from.exists():
         s.restore(checkpoint.load(resume_from, map_location=device))
     s.net = ctx.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
@@ -238,10 +276,16 @@ def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainC
             return None
         xb, yb = s.prepare(X[idx]), _to(y[idx], s.device)
         if cfg.augment:
-            xb = augment_batch(xb, s.gen, n=len(batch), keep=ctx.rows)
+            xb = augment_batch(xb, s.gen, n=len(batch), keep=ctx.rows, strength=cfg.augment_strength)
+        if cfg.mixup:
+            lam, partner = mixup_draw(cfg.mixup, s.gen, len(batch), ctx.rows)
+            partner = partner.to(s.device)
+            xb = lam * xb + (1 - lam) * xb[partner]
         with s.precision.autocast():
             out = s.net(xb)
-        loss = F.nll_loss(out.float(), yb)
+        loss = nll(out.float(), yb, cfg.label_smoothing)
+        if cfg.mixup:
+            loss = lam * loss + (1 - lam) * nll(out.float(), yb[partner], cfg.label_smoothing)
         batch_total = ctx.sum(loss.item() * len(idx))  # summed over the global batch, equal on every rank
         mean = batch_total / len(batch)
         if not math.isfinite(mean) or mean > DIVERGED_LOSS:
@@ -297,6 +341,10 @@ class Splits(NamedTuple):
     Xte: torch.Tensor
     yte: torch.Tensor
     test_paths: list[str]
+    Xva: torch.Tensor | None = None  # the validation split carved from train (cfg.val_fraction), else None
+    yva: torch.Tensor | None = None
+    val_paths: tuple[str, ...] = ()
+    views: TrainViews | None = None  # every framing of each train face (scene crops' jitter), drawn per epoch
 
 
 def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
@@ -310,8 +358,9 @@ def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
     load_cb = lambda done, total: on_progress(BatchProgress(0, done, total, "load", t_load))
     with distributed.local_first(ctx):
         decoded = decode_all(resolve_data(cfg), size, load_cb)  # both splits, one cache file
+        views = decoded.train_views(load_cb)  # a scene face's jittered framings: augmentation, not data
     ds = decoded.dataset  # the dataset as decoded: the files that failed are in its skipped list
-    Xtr, ytr, _ = decoded.split("train")
+    Xtr, ytr, train_paths = decoded.split("train")
     Xte, yte, test_paths = decoded.split("test")
     if ctx.main:
         run.write_json("skipped.json", [{"path": s.path, "reason": s.reason} for s in ds.skipped])
@@ -319,7 +368,18 @@ def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
         raise DataError("the train split has no usable images")
     if len(Xte) == 0:
         raise DataError("the test split has no usable images")
-    return Splits(ds, Xtr, ytr, Xte, yte, test_paths)
+    if not cfg.val_fraction:
+        return Splits(ds, Xtr, ytr, Xte, yte, test_paths, views=views)
+    tr, va = carve(train_paths, ytr.numpy(), cfg.val_fraction)
+    if len(va) == 0 or len(np.unique(ytr.numpy()[va])) < 2 or len(tr) == 0:
+        raise DataError(f"a validation share of {cfg.val_fraction} of {len(Xtr)} train images leaves "
+                        f"no usable validation or train split (it needs both classes in each)")
+    if ctx.main:
+        run.write_json("val.json", {"fraction": cfg.val_fraction, "n": len(va),
+                                    "paths": [str(train_paths[i]) for i in va]})
+    tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
+    return Splits(ds, Xtr[tr_t], ytr[tr_t], Xte, yte, test_paths, Xtr[va_t], ytr[va_t],
+                  tuple(str(train_paths[i]) for i in va), views.take(tr_t))  # validation: the plain crops
 
 
 def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: False,
@@ -339,20 +399,27 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
     for epoch in range(s.epoch + 1, cfg.epochs + 1):
         t0 = time.time()
         cb = lambda done, total, phase="train": on_progress(BatchProgress(epoch, done, total, phase, t0))
-        tr = train_one_epoch(s, d.Xtr, d.ytr, cfg, epoch, should_stop, cb)
+        X = d.views.draw(s.gen) if d.views is not None else d.Xtr  # one framing per face this epoch
+        tr = train_one_epoch(s, X, d.ytr, cfg, epoch, should_stop, cb)
         if tr is None:
             return
-        ctx.sync_buffers(s.model)  # the test pass and the checkpoint use rank 0's BatchNorm statistics
-        te_loss, te_p = evaluate(s.model, d.Xte, d.yte, device, batch_size=cfg.eval_batch_size,
-                                 channels_last=s.channels_last, precision=s.precision,
-                                 on_batch=lambda done, total: cb(done, total, "test"), ctx=ctx)
+        ctx.sync_buffers(s.eval_model)  # the test pass and the checkpoint use rank 0's BatchNorm statistics
+        judged = lambda X, y, phase: evaluate(s.eval_model, X, y, device, batch_size=cfg.eval_batch_size,
+                                              channels_last=s.channels_last, precision=s.precision,
+                                              on_batch=lambda done, total: cb(done, total, phase), ctx=ctx)
+        val = {}
+        if d.Xva is not None:
+            va_loss, va_p = judged(d.Xva, d.yva, "validation")
+            val = {f"val_{k}": v for k, v in epoch_metrics(d.yva.numpy(), va_p, va_loss).items()}
+        te_loss, te_p = judged(d.Xte, d.yte, "test")
         mte = epoch_metrics(d.yte.numpy(), te_p, te_loss)
         rec = {"epoch": epoch, **{f"train_{k}": v for k, v in epoch_metrics(tr[1], tr[2], tr[0]).items()},
-               **{f"test_{k}": v for k, v in mte.items()}, "seconds": round(time.time() - t0, 3)}
+               **val, **{f"test_{k}": v for k, v in mte.items()}, "seconds": round(time.time() - t0, 3)}
         if mte["auc"] is None:
             rec["warning"] = "test AUC undefined: the test split holds one class only"
-        is_best = mte["f1"] > s.best_f1
-        s.epoch, s.best_f1 = epoch, max(s.best_f1, mte["f1"])
+        judge = val["val_f1"] if val else mte["f1"]  # best.pt: picked on validation when there is one
+        is_best = judge > s.best_f1
+        s.epoch, s.best_f1 = epoch, max(s.best_f1, judge)
         ck = {**about, **s.saved(), "metrics": rec}  # every rank: saved() gathers the ranks' random state
         if ctx.main:
             _save_epoch(run, ck, rec, is_best, _errors(d.test_paths, d.yte.numpy(), te_p, epoch))
@@ -369,7 +436,9 @@ def _about(cfg: TrainConfig, s: TrainState, d: Splits) -> dict:
             "data": {"root": str(d.ds.root), "layout": d.ds.layout, "held_out": d.ds.held_out,
                      "counts": {k: {0: int((v == 0).sum()), 1: int((v == 1).sum())}  # what it trained on
                                 for k, v in (("train", d.ytr), ("test", d.yte))},
-                     "skipped": len(d.ds.skipped)}}
+                     "skipped": len(d.ds.skipped),
+                     **({"val": {"fraction": cfg.val_fraction, 0: int((d.yva == 0).sum()), 1: int((d.yva == 1).sum())}}
+                        if d.Xva is not None else {})}}
 
 
 def _save_epoch(run: Run, ck: dict, rec: dict, is_best: bool, errors: dict) -> None:
@@ -377,7 +446,8 @@ def _save_epoch(run: Run, ck: dict, rec: dict, is_best: bool, errors: dict) -> N
     last, its metrics line (a reader that sees the line finds the checkpoints of that epoch)."""
     run.write_json("errors.json", errors)
     if is_best:  # best.pt needs no optimiser: it is for using, not resuming
-        checkpoint.save(run.best_ckpt, {k: v for k, v in ck.items() if k not in ("optimizer", "rng", "scaler")})
+        checkpoint.save(run.best_ckpt, {k: v for k, v in ck.items()
+                                        if k not in ("optimizer", "rng", "scaler", "train_model", "ema_n")})
     checkpoint.save(run.last_ckpt, ck)
     run.append_metrics(rec)
 
