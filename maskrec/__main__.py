@@ -111,7 +111,9 @@ def cmd_train(a):
             raise UserError(f"unknown net {a.net!r} (choose from {', '.join(PRESETS)})")
         over = {k: v for k, v in dict(data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
                                       weight_decay=a.weight_decay, dropout=a.dropout, seed=a.seed,
-                                      device=a.device, schedule=a.schedule).items() if v is not None}
+                                      device=a.device, schedule=a.schedule, val_fraction=a.val_fraction,
+                                      augment_strength=a.augment_strength, label_smoothing=a.label_smoothing,
+                                      ema=a.ema, mixup=a.mixup).items() if v is not None}
         if a.augment:
             over["augment"] = True
         if a.precision:
@@ -180,15 +182,18 @@ def _train(a, cfg, run, ctx):
         if ctx.main:
             bar(p.batch, p.batches, f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")
 
+    val = bool(cfg.val_fraction)
     say(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
-        f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} {'test_f1':>7} {'sec':>6}")
+        f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} " + (f"{'val_f1':>7} " if val else "")
+        + f"{'test_f1':>7} {'sec':>6}")
     state = RunState(run, write=ctx.main)  # rank 0 alone writes the run's state
     state.to("running")
     try:
         for r in fit(cfg, run, stop.is_set, on_progress):
             say(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
                 f"{r['test_error']:>8.4f} {_fmt(r['train_auc']):>9} {_fmt(r['test_auc']):>8} "
-                f"{r['train_f1']:>8.4f} {r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
+                f"{r['train_f1']:>8.4f} " + (f"{r['val_f1']:>7.4f} " if val else "")
+                + f"{r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
             if "warning" in r:
                 say(f"warning: {r['warning']}")
     except KeyboardInterrupt:
@@ -210,9 +215,60 @@ def _train(a, cfg, run, ctx):
         print(f"error: rank {ctx.rank} of {ctx.world}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     state.finish()
-    best = max(run.metrics(), key=lambda r: r["test_f1"], default=None)
+    judge = "val_f1" if val else "test_f1"  # best.pt is picked on validation when there is one
+    best = max(run.metrics(), key=lambda r: r[judge], default=None)
     if best:
-        say(f"best test F1 {best['test_f1']:.4f} at epoch {best['epoch']}; checkpoints: {run.best_ckpt}, {run.last_ckpt}")
+        say(f"best {judge.replace('_f1', '')} F1 {best[judge]:.4f} at epoch {best['epoch']}; "
+            f"checkpoints: {run.best_ckpt}, {run.last_ckpt}")
+
+
+def cmd_sweep(a):
+    """Optuna trials of a net's recipe, judged on a validation split carved from the train data."""
+    from .sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
+    if a.resume:
+        try:
+            sw = open_sweep(a.resume)
+        except FileNotFoundError as e:
+            raise UserError(str(e))
+    else:
+        if not a.net:
+            raise UserError("sweep needs --net (net1 or net2), or --resume SWEEP_DIR")
+        cfg = SweepConfig(net=a.net, data=a.data or "", trials=a.trials, epochs=a.epochs or 0,
+                          timeout=a.timeout or 0.0, pruner=a.pruner, seed=a.seed, device=a.device or "auto",
+                          **({"val_fraction": a.val_fraction} if a.val_fraction is not None else {}))
+        try:
+            sw = new_sweep(cfg.validate(), sweep_dir=Path(a.out) if a.out else None)
+        except (ValueError, FileExistsError) as e:
+            raise UserError(str(e))
+    if not a.json:
+        print(f"sweep {sw.dir}: {sw.config().net}, {sw.config().trials} trials, judged on validation F1")
+    stop = threading.Event()
+    old = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    bar = _progress_bar("trial")
+
+    def on_progress(n, p):
+        bar(p.batch, p.batches, f"trial {n} epoch {p.epoch} {p.phase}" if p.epoch else f"trial {n} loading data")
+    try:
+        for t in run_sweep(sw, stop.is_set, on_progress):
+            if a.json:
+                print(json.dumps(t._asdict()), flush=True)
+            else:
+                v = "" if t.value is None else f" val F1 {t.value:.4f}"
+                print(f"trial {t.number:>3} {t.state:<8} after {t.epochs:>3} epochs{v}  {t.run}", flush=True)
+    except RuntimeError as e:  # another live process runs this sweep
+        raise UserError(str(e))
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+    b = best(sw)
+    if a.json:
+        print(json.dumps({"best": b}), flush=True)
+    elif b:
+        print(f"best: trial {b['trial']} val F1 {b['value']:.4f} {b['run']} {json.dumps(b['params'])}")
+    if stop.is_set():
+        print(f"stopped; resume with: python -m maskrec sweep --resume {sw.dir}", file=sys.stderr)
+        return 130
+    return 0
 
 
 def cmd_evaluate(a):
@@ -221,7 +277,7 @@ def cmd_evaluate(a):
     from .inference import Predictor
     from .metrics import at_threshold
     pred = Predictor.load(a.checkpoint, engine=a.engine or choose(exact=True))  # the checkpoint's own scores
-    res = score(pred, a.data, _progress_bar("decoding"))
+    res = score(pred, a.data, _progress_bar("decoding"), split=a.split)
     m = at_threshold(res.y, res.p, pred.threshold)
     m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint)})
     if a.json:
@@ -242,11 +298,12 @@ def cmd_threshold(a):
     from .inference import Predictor, set_threshold
     from .metrics import at_threshold, best_f1_threshold, threshold_for_fpr
     pred = Predictor.load(a.checkpoint, engine=a.engine or choose(exact=True))  # the checkpoint's own scores
-    res = score(pred, a.data, _progress_bar("decoding"))
+    res = score(pred, a.data, _progress_bar("decoding"), split=a.split)
+    on = f"{a.data}{' (its validation split, ' + str(len(res.y)) + ' images)' if res.split == 'val' else ''}"
     if a.max_fpr is not None:
-        t, how = threshold_for_fpr(res.y, res.p, a.max_fpr), f"false-positive rate <= {a.max_fpr} on {a.data}"
+        t, how = threshold_for_fpr(res.y, res.p, a.max_fpr), f"false-positive rate <= {a.max_fpr} on {on}"
     else:
-        t, how = best_f1_threshold(res.y, res.p), f"best F1 on {a.data}"
+        t, how = best_f1_threshold(res.y, res.p), f"best F1 on {on}"
     m = at_threshold(res.y, res.p, t)
     if not a.dry_run:
         set_threshold(a.checkpoint, t, how)
@@ -428,6 +485,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
     s.add_argument("--schedule", choices=["constant", "cosine"],
                    help="learning rate: constant (the report's) or cosine (warm-up, then decay to 0)")
+    s.add_argument("--augment-strength", type=float, help="scales --augment's ranges (default 1)")
+    s.add_argument("--val-fraction", type=float,
+                   help="hold this share of the train split out as validation (stratified, by scene and by "
+                        "near-duplicate group); best.pt and the sweep are judged on it (default 0: none)")
+    s.add_argument("--label-smoothing", type=float, help="smooth the NLL target towards uniform by this (default 0)")
+    s.add_argument("--ema", type=float, metavar="DECAY",
+                   help="evaluate and save a moving average of the weights with this decay, e.g. 0.995 (default off)")
+    s.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (default off)")
     s.add_argument("--recipe", choices=["report", "sized"], default="report",
                    help="report: the report's presets (default); sized: the batch scaled to the train split "
                         "(the Train page's default, see README); explicit options override either")
@@ -438,11 +503,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
     s.set_defaults(func=cmd_train)
 
+    s = sub.add_parser("sweep", help="search a net's recipe with Optuna, judged on a validation split; one line per trial")
+    s.add_argument("--net", help="net1 or net2")
+    s.add_argument("--data", help="dataset folder or .zip (default: the built-in demo data)")
+    s.add_argument("--trials", type=int, default=20, help="trials to finish, complete or pruned (default 20)")
+    s.add_argument("--epochs", type=int, help="most epochs a trial trains (default: net1 30, net2 40); "
+                                              "trials draw their own from [EPOCHS/2, EPOCHS]")
+    s.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
+    s.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
+                   help="median (default): stop a trial below the median of earlier ones at an epoch; "
+                        "halving: successive halving")
+    s.add_argument("--val-fraction", type=float, help="validation share of the train split (default 0.15)")
+    s.add_argument("--seed", type=int, default=0, help="the sampler's seed and every trial's training seed")
+    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--json", action="store_true",
+                   help='one JSON line per finished trial, then {"best": {"run", "params", "value", "trial"}}')
+    s.add_argument("--out", metavar="SWEEP_DIR", help="sweep folder (default sweeps/<time>-<net>-<id>)")
+    s.add_argument("--resume", metavar="SWEEP_DIR", help="continue a sweep that was stopped or killed")
+    s.set_defaults(func=cmd_sweep)
+
     s = sub.add_parser("evaluate", help="F1/AUC/accuracy of a checkpoint on a dataset")
     s.add_argument("checkpoint")
     s.add_argument("--data", required=True)
     s.add_argument("--json", action="store_true", help="last line: one JSON object")
     s.add_argument("--engine", choices=list(ENGINES), help=engine_help)
+    s.add_argument("--split", choices=["auto", "val"], default="auto",
+                   help="auto: the test split, or all images of a dataset without one; val: the validation split "
+                        "the checkpoint's run carved out of --data's train split (train --val-fraction)")
     s.set_defaults(func=cmd_evaluate)
 
     s = sub.add_parser("threshold", help="pick a checkpoint's decision threshold on a dataset and save it")
@@ -452,6 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--max-fpr", type=float, help="lowest threshold whose rate of bare faces called mask stays <= this")
     how.add_argument("--best-f1", action="store_true", help="the threshold of best F1 (the default)")
     s.add_argument("--dry-run", action="store_true", help="print, do not save")
+    s.add_argument("--split", choices=["auto", "val"], default="auto",
+                   help="auto: the test split, or all images of a dataset without one; val: the validation split "
+                        "the checkpoint's run carved out of --data's train split (train --val-fraction)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--engine", choices=list(ENGINES), help=engine_help)
     s.set_defaults(func=cmd_threshold)

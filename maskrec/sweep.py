@@ -1,0 +1,307 @@
+"""A recipe search: Optuna trials of the report's nets, judged on a validation split, never the test split.
+
+Each trial is an ordinary training run (a run folder under ``runs/``: charts, resume and the Evaluate
+page work on it) of a :class:`~maskrec.config.TrainConfig` whose knobs Optuna's sampler picks from
+:func:`space`; after each epoch the trial reports its validation F1 and the pruner may stop it. The
+sweep itself is a folder, ``sweeps/<id>/`` under ``MASKREC_HOME``::
+
+    sweep.json     what was asked (net, data, trials, epochs, timeout, pruner, seed)
+    optuna.db      Optuna's storage (SQLite: no server), the sampler's memory
+    trials.json    every trial: number, state, params, value, its run folder (rewritten after each)
+    owner.json     the process running it, so a second one refuses and a dead one is noticed
+
+Killed part-way (Ctrl-C, a crash, a server restart), a sweep resumes with the same call: the trial
+that was running is marked failed in the storage and enqueued again with its parameters, and its run
+folder continues from its last finished epoch. Use::
+
+    sw = new_sweep(SweepConfig(net="net1", data="...", trials=20))
+    for t in run_sweep(sw):               # one TrialResult per finished trial
+        print(t.number, t.state, t.value)
+    best(sw)                              # {"run", "params", "value"} of the best complete trial
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
+
+import optuna
+from optuna.trial import TrialState
+
+from .atomic import atomic_write_text
+from .config import PRESETS, TrainConfig, home
+from .runs import Run, _pid_alive, new_run, runs_dir
+from .runstate import RunState
+from .train import BatchProgress, fit
+
+PRUNERS = ("median", "halving", "none")
+DEFAULT_EPOCHS = {"net1": 30, "net2": 40}
+VAL_FRACTION = 0.15
+
+
+def sweeps_dir() -> Path:
+    return home() / "sweeps"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    net: str = "net1"
+    data: str = ""  # "" = the built-in demo data
+    trials: int = 20
+    epochs: int = 0  # the most a trial trains (0: DEFAULT_EPOCHS of the net); trials draw from [epochs/2, epochs]
+    timeout: float = 0.0  # seconds; 0 = none. No trial starts after it (the running one finishes)
+    pruner: str = "median"
+    seed: int = 0  # the sampler's seed and every trial's training seed
+    val_fraction: float = VAL_FRACTION
+    device: str = "auto"
+
+    def validate(self) -> "SweepConfig":
+        problems = []
+        if self.net not in PRESETS:
+            problems.append(f"unknown net {self.net!r} (choose from {', '.join(PRESETS)})")
+        if not 1 <= self.trials <= 10_000:
+            problems.append(f"trials must be 1..10000, got {self.trials}")
+        if not 0 <= self.epochs <= 1000:
+            problems.append(f"epochs must be 0 (the net's default) or 1..1000, got {self.epochs}")
+        if self.timeout < 0:
+            problems.append(f"timeout must be >= 0 seconds, got {self.timeout}")
+        if self.pruner not in PRUNERS:
+            problems.append(f"pruner must be one of {', '.join(PRUNERS)}, got {self.pruner!r}")
+        if not 0 < self.val_fraction < 0.9:
+            problems.append(f"a sweep needs a validation share in (0, 0.9), got {self.val_fraction}")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    @property
+    def max_epochs(self) -> int:
+        return self.epochs or DEFAULT_EPOCHS.get(self.net, 20)
+
+
+def space(trial: optuna.Trial, cfg: SweepConfig) -> TrainConfig:
+    """The searched recipe: the report's knobs (learning rate, weight decay, batch, epochs, Net2's
+    dropout) and what a careful practitioner adds for small data (augmentation strength, label
+    smoothing, a moving average of the weights, mixup). The architecture and the loss stay the report's."""
+    e = cfg.max_epochs
+    aug = trial.suggest_float("augment_strength", 0.0, 1.5)  # 0: no augmentation
+    t = replace(
+        PRESETS[cfg.net], data=cfg.data, seed=cfg.seed, device=cfg.device, schedule="cosine",
+        val_fraction=cfg.val_fraction,
+        lr=trial.suggest_float("lr", 2e-4, 3e-3, log=True),
+        weight_decay=trial.suggest_float("weight_decay", 1e-5, 1e-3, log=True),
+        batch_size=trial.suggest_categorical("batch_size", [32, 64, 128]),
+        epochs=trial.suggest_int("epochs", max(1, e // 2), e),
+        augment=aug > 0.05, augment_strength=max(aug, 0.05),
+        label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.15),
+        ema=trial.suggest_categorical("ema", [0.0, 0.99, 0.995, 0.998]),
+        mixup=trial.suggest_categorical("mixup", [0.0, 0.2, 0.4]))
+    if PRESETS[cfg.net].dropout or cfg.net == "net2":
+        t = replace(t, dropout=trial.suggest_float("dropout", 0.0, 0.5))
+    return t.validate()
+
+
+class Sweep(NamedTuple):
+    dir: Path
+
+    @property
+    def id(self) -> str:
+        return self.dir.name
+
+    @property
+    def storage(self) -> str:
+        return f"sqlite:///{self.dir / 'optuna.db'}"
+
+    def config(self) -> SweepConfig:
+        d = json.loads((self.dir / "sweep.json").read_text())
+        known = {f.name for f in fields(SweepConfig)}
+        return SweepConfig(**{k: v for k, v in d.items() if k in known})
+
+    def trials(self) -> list[dict]:
+        try:
+            return json.loads((self.dir / "trials.json").read_text())
+        except (OSError, ValueError):
+            return []
+
+
+class TrialResult(NamedTuple):
+    """One finished trial, handed to whoever prints or draws it."""
+    number: int
+    state: str  # "complete" | "pruned" | "failed"
+    value: float | None
+    params: dict
+    run: str
+    epochs: int
+
+
+def new_sweep(cfg: SweepConfig, root: Path | None = None, sweep_dir: Path | None = None) -> Sweep:
+    cfg.validate()
+    if sweep_dir is None:
+        sweep_dir = (root or sweeps_dir()) / f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.net}-{secrets.token_hex(2)}"
+    sweep_dir = Path(sweep_dir)
+    if (sweep_dir / "sweep.json").exists():
+        raise FileExistsError(f"{sweep_dir} already holds a sweep; resume it, or pick another folder")
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(sweep_dir / "sweep.json", json.dumps(asdict(cfg), indent=2))
+    return Sweep(sweep_dir)
+
+
+def open_sweep(id_or_path: str | Path) -> Sweep:
+    p = Path(id_or_path)
+    if not (p / "sweep.json").exists():
+        p = sweeps_dir() / str(id_or_path)
+    if not (p / "sweep.json").exists():
+        raise FileNotFoundError(f"no sweep at {id_or_path}")
+    return Sweep(p)
+
+
+def list_sweeps() -> list[Sweep]:
+    root = sweeps_dir()
+    if not root.exists():
+        return []
+    found = [Sweep(d) for d in root.iterdir() if (d / "sweep.json").exists()]
+    return sorted(found, key=lambda s: (s.dir / "sweep.json").stat().st_mtime, reverse=True)
+
+
+def _pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
+    if name == "median":  # stop a trial whose validation F1 is below the median of earlier trials at that epoch
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, epochs // 5))
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=max(1, epochs // 8))
+    return optuna.pruners.NopPruner()
+
+
+def study(sw: Sweep) -> optuna.Study:
+    cfg = sw.config()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.create_study(study_name="maskrec", storage=sw.storage, direction="maximize", load_if_exists=True,
+                               sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=4),
+                               pruner=_pruner(cfg.pruner, cfg.max_epochs))
+
+
+def _claim(sw: Sweep) -> None:
+    """Own the sweep for this process: a live owner elsewhere is an error; a dead one's running
+    trials are failed in the storage and enqueued again (see :func:`_recover`)."""
+    f = sw.dir / "owner.json"
+    try:
+        pid = json.loads(f.read_text()).get("pid", -1)
+    except (OSError, ValueError):
+        pid = -1
+    if pid != os.getpid() and pid > 0 and _pid_alive(pid):
+        raise RuntimeError(f"sweep {sw.id} is being run by process {pid}")
+    atomic_write_text(f, json.dumps({"pid": os.getpid(), "since": time.time()}))
+
+
+def _release(sw: Sweep) -> None:
+    try:
+        (sw.dir / "owner.json").unlink()
+    except OSError:
+        pass
+
+
+def _recover(st: optuna.Study) -> None:
+    """Trials left running by a process that died: failed in the storage, and the same parameters
+    enqueued with their run folder, so the retry continues that run instead of starting over."""
+    for t in st.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        st.tell(t.number, state=TrialState.FAIL)
+        run = t.user_attrs.get("run")
+        if t.params:
+            st.enqueue_trial(t.params, user_attrs={"resume_run": run, "retry_of": t.number} if run else
+                             {"retry_of": t.number}, skip_if_exists=False)
+
+
+def _state(t: optuna.trial.FrozenTrial) -> str:
+    return {TrialState.COMPLETE: "complete", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
+            TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}[t.state]
+
+
+def _write_trials(sw: Sweep, st: optuna.Study) -> None:
+    rows = [{"number": t.number, "state": _state(t), "value": t.value, "params": t.params,
+             "run": t.user_attrs.get("run"), "epochs": len(t.intermediate_values),
+             "retry_of": t.user_attrs.get("retry_of"), "seconds": t.user_attrs.get("seconds")}
+            for t in st.get_trials(deepcopy=False)]
+    atomic_write_text(sw.dir / "trials.json", json.dumps(rows, indent=1))
+
+
+def _finished(st: optuna.Study) -> int:
+    """Trials that count against the budget: complete or pruned (a failed one is retried)."""
+    return sum(1 for t in st.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)))
+
+
+def run_sweep(sw: Sweep, should_stop: Callable[[], bool] = lambda: False,
+              on_progress: Callable[[int, BatchProgress], None] = lambda n, p: None) -> Iterator[TrialResult]:
+    """Run the sweep's remaining trials (resuming a killed one), yielding each as it finishes. A stop
+    ends the running trial within one batch; its run folder stays resumable and the trial is retried
+    on the next call."""
+    cfg = sw.config()
+    _claim(sw)
+    try:
+        st = study(sw)
+        _recover(st)
+        _write_trials(sw, st)
+        started = time.time()
+        while _finished(st) < cfg.trials and not should_stop():
+            if cfg.timeout and time.time() - started > cfg.timeout:
+                break
+            trial = st.ask()
+            res = _one_trial(sw, st, trial, cfg, should_stop, lambda p: on_progress(trial.number, p))
+            _write_trials(sw, st)
+            if res is None:  # stopped: the trial is failed in the storage and retried next time
+                return
+            yield res
+    finally:
+        _release(sw)
+
+
+def _one_trial(sw: Sweep, st: optuna.Study, trial: optuna.Trial, cfg: SweepConfig, should_stop,
+               on_progress) -> TrialResult | None:
+    tcfg = space(trial, cfg)
+    resume = trial.user_attrs.get("resume_run")
+    run = Run(Path(resume)) if resume and (Path(resume) / "config.json").exists() else new_run(tcfg, root=runs_dir())
+    trial.set_user_attr("run", str(run.dir))
+    run.write_json("sweep.json", {"sweep": str(sw.dir), "trial": trial.number})
+    state = RunState(run)
+    state.to("running")
+    for rec in run.metrics():  # a resumed trial's epochs already done, so the pruner sees them
+        trial.report(rec["val_f1"], rec["epoch"])
+    last, pruned = None, False
+    try:
+        for rec in fit(tcfg, run, should_stop, on_progress):
+            last = rec
+            trial.report(rec["val_f1"], rec["epoch"])
+            if trial.should_prune():
+                pruned = True
+                break
+    except Exception as e:
+        state.to("failed", f"{type(e).__name__}: {e}")
+        trial.set_user_attr("error", str(e))
+        st.tell(trial, state=TrialState.FAIL)
+        return TrialResult(trial.number, "failed", None, trial.params, str(run.dir), len(run.metrics()))
+    hist = run.metrics()
+    trial.set_user_attr("seconds", round(sum(r.get("seconds", 0) for r in hist), 1))  # a resumed run's too
+    if pruned:
+        state.to("stopped")
+        run.write_json("sweep.json", {"sweep": str(sw.dir), "trial": trial.number, "pruned_after": len(hist)})
+        st.tell(trial, state=TrialState.PRUNED)
+        return TrialResult(trial.number, "pruned", None, trial.params, str(run.dir), len(hist))
+    if len(hist) < tcfg.epochs:  # a stop: leave the run resumable; the storage retries the trial
+        state.to("stopped")
+        st.tell(trial, state=TrialState.FAIL)
+        st.enqueue_trial(trial.params, user_attrs={"resume_run": str(run.dir), "retry_of": trial.number})
+        return None
+    state.finish()
+    value = float(hist[-1]["val_f1"])  # the last epoch: the weights a shipped checkpoint would be
+    st.tell(trial, value)
+    return TrialResult(trial.number, "complete", value, trial.params, str(run.dir), len(hist))
+
+
+def best(sw: Sweep) -> dict | None:
+    """{"run", "params", "value", "trial"} of the best complete trial, None before one completes."""
+    done = [t for t in sw.trials() if t["state"] == "complete" and t["value"] is not None]
+    if not done:
+        return None
+    b = max(done, key=lambda t: t["value"])
+    return {"run": b["run"], "params": b["params"], "value": b["value"], "trial": b["number"]}

@@ -1,0 +1,148 @@
+"""The recipe search: Optuna trials as run folders, judged on validation F1, pruned, resumable."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from maskrec import sweep as sweep_mod
+from maskrec.__main__ import main
+from maskrec.runs import Run
+from maskrec.sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
+from tests.conftest import REPO
+
+
+def _fake_fit(calls):
+    """fit() without the training: val F1 grows with the epoch and falls with |log10 lr + 3|, so
+    the trials differ in a way the pruner can see, in milliseconds. It resumes like fit: after the
+    epochs the run has on disk."""
+    import math
+
+    def fit(cfg, run, should_stop=lambda: False, on_progress=lambda p: None):
+        calls.append((run.dir.name, len(run.metrics())))
+        for epoch in range(len(run.metrics()) + 1, cfg.epochs + 1):
+            if should_stop():
+                return
+            f1 = max(0.0, 1 - abs(math.log10(cfg.lr) + 3)) * epoch / cfg.epochs
+            rec = {"epoch": epoch, "val_f1": f1, "test_f1": 0.5, "seconds": 0.01}
+            run.append_metrics(rec)
+            yield rec
+    return fit
+
+
+@pytest.fixture
+def fake(monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep_mod, "fit", _fake_fit(calls))
+    return calls
+
+
+def test_trials_are_run_folders_some_pruned_the_best_reported(fake, tmp_path):
+    sw = new_sweep(SweepConfig(net="net1", trials=12, epochs=6, data=""), sweep_dir=tmp_path / "sw")
+    results = list(run_sweep(sw))
+    assert len(results) == 12
+    states = [r.state for r in results]
+    assert "pruned" in states and "complete" in states
+    for r in results:
+        run = Run(Path(r.run))
+        assert run.read_json("sweep.json")["trial"] == r.number  # each trial an ordinary run folder
+        assert run.status()["state"] == ("done" if r.state == "complete" else "stopped")
+        assert len(run.metrics()) == r.epochs
+    pruned = [r for r in results if r.state == "pruned"]
+    assert all(r.epochs < r.params["epochs"] for r in pruned)
+    done = [r for r in results if r.state == "complete"]
+    b = best(sw)
+    assert b["value"] == max(r.value for r in done)
+    assert b["run"] == max(done, key=lambda r: r.value).run
+    rows = sw.trials()
+    assert [t["number"] for t in rows] == list(range(12)) and {t["state"] for t in rows} == {"complete", "pruned"}
+
+
+def test_a_stopped_sweep_resumes_its_trial_in_the_same_run_folder(fake, tmp_path):
+    sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=4, pruner="none"), sweep_dir=tmp_path / "sw")
+    polls = []
+    first = list(run_sweep(sw, should_stop=lambda: len(polls.append(1) or polls) > 7))
+    assert len(first) == 1  # trial 0 finished; trial 1 was stopped part-way
+    stopped_run = fake[-1][0]
+    again = list(run_sweep(open_sweep(sw.dir)))
+    assert len(first) + len(again) == 3
+    assert (stopped_run, 2) in fake  # the retry continued that run after its 2 epochs
+    retry = next(t for t in sw.trials() if t["retry_of"] is not None)
+    assert Path(retry["run"]).name == stopped_run and retry["state"] == "complete"
+    assert [r["epoch"] for r in Run(Path(retry["run"])).metrics()] == [1, 2, 3, 4]
+
+
+def test_cli_json_one_line_per_trial_then_the_best(fake, capsys):
+    assert main(["sweep", "--net", "net1", "--trials", "3", "--epochs", "2", "--json"]) == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 4
+    assert all({"number", "state", "value", "params", "run"} <= set(x) for x in lines[:3])
+    assert set(lines[-1]) == {"best"} and {"run", "params", "value"} <= set(lines[-1]["best"])
+    assert lines[-1]["best"]["value"] == max(x["value"] for x in lines[:3] if x["state"] == "complete")
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["sweep"], "needs --net"),
+    (["sweep", "--net", "net9"], "unknown net"),
+    (["sweep", "--net", "net1", "--trials", "0"], "trials must be"),
+    (["sweep", "--net", "net1", "--val-fraction", "0"], "validation share"),
+    (["sweep", "--resume", "/nonexistent/sweep"], "no sweep at"),
+])
+def test_bad_sweep_options_exit_2_with_a_message(capsys, argv, msg):
+    assert main(argv) == 2
+    assert msg in capsys.readouterr().err
+
+
+def _wait(cond, what, timeout=300):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.2)  # polling a condition, with a deadline
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_a_real_sweep_killed_mid_trial_resumes_after_a_restart(demo_dir, tmp_path, isolated_home):
+    """Real training on the demo data, in a process killed with SIGKILL while trial 1 trains."""
+    sw_dir = tmp_path / "sw"
+    env = {**os.environ, "MASKREC_HOME": str(isolated_home)}
+    argv = [sys.executable, "-m", "maskrec", "sweep", "--json"]
+    cmd = argv + ["--net", "net1", "--data", str(demo_dir), "--trials", "3", "--epochs", "4", "--pruner", "none",
+                  "--out", str(sw_dir)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    runs = isolated_home / "runs"
+
+    def trial1_run():
+        for d in runs.glob("*") if runs.exists() else []:
+            tag = Run(d).read_json("sweep.json") or {}
+            if tag.get("trial") == 1 and len(Run(d).metrics()) >= 1:
+                return d
+    try:
+        killed_run = _wait(trial1_run, "trial 1's first epoch")
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    first = [json.loads(x) for x in proc.stdout.read().decode().splitlines()]
+    assert [t["number"] for t in first] == [0]
+    done_before = len(Run(killed_run).metrics())
+    out = subprocess.run(argv + ["--resume", str(sw_dir)], cwd=REPO, env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(x) for x in out.stdout.splitlines()]
+    assert len(lines) == 3 and "best" in lines[-1]  # two trials finished now, then the best
+    retry = next(t for t in lines[:-1] if Path(t["run"]) == killed_run)
+    assert retry["state"] == "complete"
+    epochs = [r["epoch"] for r in Run(killed_run).metrics()]
+    assert epochs == list(range(1, retry["params"]["epochs"] + 1)) and done_before >= 1
+    rows = open_sweep(sw_dir).trials()
+    assert [t["state"] for t in rows].count("failed") == 1  # the killed attempt, recorded as such
+    b = lines[-1]["best"]
+    assert b["value"] == Run(Path(b["run"])).metrics()[-1]["val_f1"]
