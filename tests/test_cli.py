@@ -122,7 +122,7 @@ def inputs(tmp_path):
     (tmp_path / "empty.jpg").write_bytes(b"")
     (tmp_path / "text.jpg").write_text("not a picture")
     (tmp_path / "folder.jpg").mkdir()
-    bad = {"cut.jpg": "truncated file", "empty.jpg": "not an image", "text.jpg": "not an image",
+    bad = {"cut.jpg": "truncated file", "empty.jpg": "empty file", "text.jpg": "not an image",
            "missing.jpg": "No such file or directory", "folder.jpg": "Is a directory"}
     return good, {tmp_path / name: why for name, why in bad.items()}
 

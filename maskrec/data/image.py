@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 import warnings
 
 import numpy as np
@@ -70,7 +71,7 @@ def open_rgb(src, draft: int | None = None) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise BadImage(f"too many pixels (decompression bomb guard): {e}") from None
     except Image.UnidentifiedImageError:
-        raise BadImage("not an image Pillow can read") from None
+        raise BadImage("empty file" if _empty(src) else "not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         # "No such file or directory", as cat says it, rather than "[Errno 2] ...: 'the path'"
         msg = getattr(e, "strerror", None) or str(e) or type(e).__name__
@@ -82,6 +83,16 @@ def open_rgb(src, draft: int | None = None) -> Image.Image:
     img = _to_rgb8(img)
     img.info["original_size"] = shown
     return img
+
+
+def _empty(src) -> bool:
+    """Whether src (a path or a seekable file) holds no bytes: said as such, as a dataset scan says it."""
+    try:
+        if hasattr(src, "seek"):
+            return src.seek(0, io.SEEK_END) == 0
+        return os.path.getsize(src) == 0
+    except (OSError, TypeError, ValueError):
+        return False
 
 
 def _open(src, photo: bool) -> Image.Image:
