@@ -477,11 +477,8 @@ class RetinaFace:
             self._priors = ((h, w), np.concatenate(out).astype(np.float32))
         return self._priors[1]
 
-    def detect(self, rgb: np.ndarray) -> list[Box]:
-        rgb = as_rgb(rgb)
-        h, w = rgb.shape[:2]
-        if h == 0 or w == 0:
-            return []
+    def _forward(self, rgb: np.ndarray):
+        """(scores, priors, box offsets, landmark offsets, scale) of the anchors above ``score``."""
         view, f = _scaled(rgb, self.upscale, self.max_side)
         nh, nw = view.shape[:2]
         # (1, 3, H, W) float32 BGR - mean, padded to a multiple of the largest stride with the mean
@@ -489,16 +486,37 @@ class RetinaFace:
         ph, pw = -(-nh // 32) * 32, -(-nw // 32) * 32
         x = np.zeros((1, 3, ph, pw), np.float32)
         np.subtract(view.transpose(2, 0, 1)[::-1], self._mean, out=x[0, :, :nh, :nw])
-        loc, conf, _landmarks = self.sess.run(None, {"input": x})
+        loc, conf, landm = self.sess.run(None, {"input": x})
         scores = conf[0, :, 1]
         keep = np.flatnonzero(scores > self.score)
-        if keep.size == 0:
+        return scores[keep], self.priors(ph, pw)[keep], loc[0, keep], landm[0, keep], f
+
+    def landmarks(self, rgb: np.ndarray) -> tuple[float, np.ndarray] | None:
+        """(score, (5, 2) float pixels) of the most confident face: the eyes, the nose tip and the
+        mouth corners, in the order the model was trained on (image-left eye first); None when no
+        face passes ``score``. For drawing masks onto faces (maskrec.masks)."""
+        rgb = as_rgb(rgb)
+        if rgb.shape[0] == 0 or rgb.shape[1] == 0:
+            return None
+        scores, pri, _, lm, f = self._forward(rgb)
+        if scores.size == 0:
+            return None
+        i = int(np.argmax(scores))
+        pts = pri[i, :2] + lm[i].reshape(5, 2) * self.VARIANCE[0] * pri[i, 2:]
+        return float(scores[i]), pts / f
+
+    def detect(self, rgb: np.ndarray) -> list[Box]:
+        rgb = as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
             return []
-        pri, d = self.priors(ph, pw)[keep], loc[0, keep]
+        scores, pri, d, _, f = self._forward(rgb)
+        if scores.size == 0:
+            return []
         centre = pri[:, :2] + d[:, :2] * self.VARIANCE[0] * pri[:, 2:]
         half = pri[:, 2:] * np.exp(d[:, 2:] * self.VARIANCE[1]) / 2
         boxes = np.concatenate([centre - half, centre + half], 1) / f
-        boxes, kept = nms(boxes, scores[keep], self.nms_iou, weighted=False)
+        boxes, kept = nms(boxes, scores, self.nms_iou, weighted=False)
         return _to_boxes(boxes, kept, h, w)
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
-from . import checkpoint, distributed
+from . import checkpoint, distributed, masks
 from .config import CLASS_NAMES, TrainConfig
 from .data import DataError, Dataset, TrainViews, batch_to_float, decode_all, discover, preprocessing_info
 from .metrics import epoch_metrics, mistakes
@@ -119,6 +119,17 @@ def mixup_draw(alpha: float, gen: torch.Generator, n: int, keep: slice = slice(N
     lam = float(betaincinv(alpha, alpha, torch.rand(1, generator=gen).item()))
     order = torch.rand(n, generator=gen)[keep].argsort()
     return max(lam, 1 - lam), order  # the kept image dominates, so its label stays the one counted
+
+
+def ema_avg(decay: float):
+    """torch.optim.swa_utils' per-parameter update for an exponential moving average whose decay
+    warms up as (1 + n) / (10 + n) towards ``decay`` after n updates (TensorFlow's
+    ExponentialMovingAverage rule): with a fixed 0.995 the average would still hold 29% of the random
+    initial weights after 250 steps, and the early epochs' charts would judge that mixture."""
+    def avg(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        d = min(decay, (1 + float(n)) / (10 + float(n)))
+        return averaged * d + current * (1 - d)
+    return avg
 
 
 def lr_at(cfg: TrainConfig, t: float) -> float:
@@ -251,7 +262,7 @@ def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context =
         torch.manual_seed(cfg.seed + ctx.rank)
     s = TrainState(model, model, opt, gen, pick_precision(cfg, device), device, channels_last, ctx)
     if cfg.ema:  # buffers too: BatchNorm's running statistics follow the averaged weights
-        s.ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema), use_buffers=True)
+        s.ema = AveragedModel(model, avg_fn=ema_avg(cfg.ema), use_buffers=True)
     if resume_from is not None and resume_from.exists():
         s.restore(checkpoint.load(resume_from, map_location=device))
     s.net = ctx.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
@@ -368,18 +379,36 @@ def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
         raise DataError("the train split has no usable images")
     if len(Xte) == 0:
         raise DataError("the test split has no usable images")
-    if not cfg.val_fraction:
-        return Splits(ds, Xtr, ytr, Xte, yte, test_paths, views=views)
-    tr, va = carve(train_paths, ytr.numpy(), cfg.val_fraction)
-    if len(va) == 0 or len(np.unique(ytr.numpy()[va])) < 2 or len(tr) == 0:
+    tr, va = carve(train_paths, ytr.numpy(), cfg.val_fraction)  # va empty when val_fraction is 0
+    if cfg.val_fraction and (len(va) == 0 or len(np.unique(ytr.numpy()[va])) < 2 or len(tr) == 0):
         raise DataError(f"a validation share of {cfg.val_fraction} of {len(Xtr)} train images leaves "
                         f"no usable validation or train split (it needs both classes in each)")
-    if ctx.main:
+    if ctx.main and cfg.val_fraction:
         run.write_json("val.json", {"fraction": cfg.val_fraction, "n": len(va),
                                     "paths": [str(train_paths[i]) for i in va]})
     tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
-    return Splits(ds, Xtr[tr_t], ytr[tr_t], Xte, yte, test_paths, Xtr[va_t], ytr[va_t],
-                  tuple(str(train_paths[i]) for i in va), views.take(tr_t))  # validation: the plain crops
+    d = Splits(ds, Xtr[tr_t], ytr[tr_t], Xte, yte, test_paths, *((Xtr[va_t], ytr[va_t]) if len(va) else (None, None)),
+               tuple(str(train_paths[i]) for i in va), views.take(tr_t))  # validation: the plain crops
+    return with_drawn_masks(d, cfg, [str(train_paths[i]) for i in tr], ctx, on_progress) if cfg.drawn_masks else d
+
+
+def with_drawn_masks(d: Splits, cfg: TrainConfig, train_paths: list[str], ctx: distributed.Context,
+                     on_progress: Callable[[BatchProgress], None]) -> Splits:
+    """The train split plus masked copies of a share of its bare faces (maskrec.masks), drawn only
+    from what trains: validation and test stay real photos."""
+    size = spec(cfg.net).input_size
+    bare = [p for p, lab in zip(train_paths, d.ytr.tolist()) if lab == 0]
+    t0 = time.time()
+    with distributed.local_first(ctx):  # one process finds the landmarks and caches them
+        X, y, _ = masks.synthesize(bare, size, cfg.drawn_masks, seed=cfg.seed,
+                                   progress=lambda done, total: on_progress(BatchProgress(0, done, total, "load", t0)))
+    if len(X) == 0:
+        return d
+    Xm, ym = torch.from_numpy(X), torch.from_numpy(y)
+    v = d.views
+    views = TrainViews(torch.cat([v.faces, Xm]), v.extra,
+                       torch.cat([v.index, torch.full((len(Xm), v.index.shape[1]), -1, dtype=torch.int64)]))
+    return d._replace(Xtr=torch.cat([d.Xtr, Xm]), ytr=torch.cat([d.ytr, ym]), views=views)
 
 
 def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: False,
