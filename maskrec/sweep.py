@@ -34,6 +34,7 @@ from optuna.trial import TrialState
 
 from .atomic import atomic_write_text
 from .config import PRESETS, TrainConfig, home
+from .jobs import BackgroundJob
 from .runs import Run, _pid_alive, new_run, runs_dir
 from .runstate import RunState
 from .train import BatchProgress, fit
@@ -305,3 +306,60 @@ def best(sw: Sweep) -> dict | None:
         return None
     b = max(done, key=lambda t: t["value"])
     return {"run": b["run"], "params": b["params"], "value": b["value"], "trial": b["number"]}
+
+
+class SweepProgress(NamedTuple):
+    """What the Train page draws for a live sweep (immutable, so safe to hand between threads)."""
+    trial: int  # the trial training now
+    finished: int  # complete or pruned so far
+    trials: int
+    batch: BatchProgress | None  # the trial's own progress
+
+
+class SweepJob(BackgroundJob):
+    """run_sweep on a daemon thread, for the Train page (never touches Streamlit). ``stop()`` ends
+    the running trial within one batch; the trial is retried when the sweep is resumed. It shares
+    the training jobs' slots, so a sweep waits visibly behind a training run and the other way round."""
+
+    def __init__(self, sw: Sweep, slots=None):
+        super().__init__(f"sweep-{sw.id}", slots)
+        self.sweep = sw
+        self._results: list[TrialResult] = []
+
+    def results(self) -> list[TrialResult]:
+        with self._lock:
+            return list(self._results)
+
+    def _work(self) -> None:
+        cfg = self.sweep.config()
+        done = lambda: sum(1 for t in self.sweep.trials() if t["state"] in ("complete", "pruned"))
+        base = done()
+
+        def on_progress(n, p):
+            self._set_progress(SweepProgress(n, base + len(self.results()), cfg.trials, p))
+        for res in run_sweep(self.sweep, self._stop.is_set, on_progress):
+            with self._lock:
+                self._results.append(res)
+        self._set("stopped" if self._stop.is_set() else "done")
+
+
+def figures(sw: Sweep) -> dict:
+    """Optuna's own Plotly figures of the sweep: the objective per trial, the objective against
+    each parameter (slice plot), and the parameters' importances (fANOVA; needs a few complete
+    trials). {} before any trial completes; a figure Optuna cannot draw yet is left out."""
+    import optuna.visualization as vis
+    st = study(sw)
+    if not any(t.state == TrialState.COMPLETE for t in st.get_trials(deepcopy=False)):
+        return {}
+    out = {}
+    for name, draw in (("history", vis.plot_optimization_history), ("slice", vis.plot_slice),
+                       ("importance", vis.plot_param_importances)):
+        try:
+            fig = draw(st)
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # e.g. importances of parameters that never varied
+        fig.update_layout(title=None, margin=dict(l=10, r=10, t=30, b=10))
+        out[name] = fig
+    if "history" in out:
+        out["history"].update_yaxes(title_text="validation F1")
+    return out

@@ -146,3 +146,27 @@ def test_a_real_sweep_killed_mid_trial_resumes_after_a_restart(demo_dir, tmp_pat
     assert [t["state"] for t in rows].count("failed") == 1  # the killed attempt, recorded as such
     b = lines[-1]["best"]
     assert b["value"] == Run(Path(b["run"])).metrics()[-1]["val_f1"]
+
+
+def test_the_page_job_runs_a_sweep_in_the_background_and_optuna_draws_it(fake, tmp_path):
+    from maskrec.sweep import SweepJob, figures
+    sw = new_sweep(SweepConfig(net="net1", trials=6, epochs=3), sweep_dir=tmp_path / "sw")
+    job = SweepJob(sw).start()
+    job.join(timeout=120)
+    assert job.status == "done" and len(job.results()) == 6
+    figs = figures(sw)
+    assert {"history", "slice"} <= set(figs)
+    lay = figs["slice"].layout
+    slice_params = {lay[k].title.text for k in lay if k.startswith("xaxis") and lay[k].title.text}
+    assert {"lr", "weight_decay", "augment_strength"} <= slice_params
+    assert figs["history"].layout.yaxis.title.text == "validation F1"
+
+
+def test_a_stopped_page_job_leaves_the_sweep_resumable(fake, tmp_path):
+    from maskrec.sweep import SweepJob
+    sw = new_sweep(SweepConfig(net="net1", trials=4, epochs=3, pruner="none"), sweep_dir=tmp_path / "sw")
+    job = SweepJob(sw)
+    job.stop()  # before it starts: it stops at once, nothing lost
+    job.start().join(timeout=60)
+    assert job.status == "stopped"
+    assert len(list(run_sweep(open_sweep(sw.dir)))) == 4
