@@ -12,6 +12,9 @@ Sections (see README, Performance):
   infer  per-face latency at batch 1 and throughput at batch 8 (Predictor) against a naive
          per-face call (PIL preprocessing, default threads, no_grad): first the default engine
          (``engines.choose``), then each other engine that runs here, tagged [name].
+  tta    flip test-time augmentation against none, same checkpoint and engine: F1 (at the saved
+         threshold and at 0.5), AUC and label accuracy on the dev test split and on the crops of the
+         held-out dev scenes (default engine, then an exact fp32 one), and ms per face (batch 1, 8).
   frame  640x480 recognition (detect + classify + draw) frames/s against building the models per
          frame and classifying one face at a time.
   scan   header scan of 24,000 generated images (cold and cached) against decoding every file.
@@ -47,7 +50,7 @@ from torch.nn import functional as F
 from .config import DEV_DATA, DEV_SCENES as SCENES, REPO_ROOT
 from .models import build, spec
 
-SECTIONS = ("train", "step", "infer", "frame", "busy", "scan", "video")
+SECTIONS = ("train", "step", "infer", "tta", "frame", "busy", "scan", "video")
 
 
 def row(section: str, what: str, ours: float, base: float, unit: str, higher_is_better: bool,
@@ -292,6 +295,71 @@ def bench_infer(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
                             f"goal <= {goal_ms:g} ms: {'met' if ours1 <= goal_ms else 'missed'}; {note}"))
             rows.append(row("infer", f"{net} 8 faces, one batch{tag}", 8000 / ours8, 8000 / base8, "faces/s",
                             True, 2.0 if name == default else None, note))
+    return rows
+
+
+# ---------------------------------------------------------------- tta: flip test-time augmentation
+
+def tta_sets() -> list[tuple[str, object]]:
+    """(name, Dataset) to score flip TTA on: the dev test split and the crops of the held-out dev
+    scenes (a VOC folder's test split), where present; else the demo data's test split."""
+    from .data import discover
+    from .synth import ensure_demo_data
+    sets = [(name, discover(root)) for name, root, ok in (
+        ("dev test", DEV_DATA, (DEV_DATA / "test").is_dir()),
+        ("scene crops", SCENES, SCENES.is_dir())) if ok]  # the crops' test split: the held-out scenes
+    return sets or [("demo test", discover(ensure_demo_data()))]
+
+
+def _tta_gain(net: str, pred, sets) -> list[dict]:
+    from .data import load_split
+    from .metrics import at_threshold
+    rows = []
+    tag = f" [{pred.engine_name}]"
+    for set_name, ds in sets:
+        X, y, _ = load_split(ds, "test", pred.input_size)
+        y = y.numpy()
+        p = {tta: np.concatenate([pred.predict_tensor(X[i:i + 256], tta=tta) for i in range(0, len(X), 256)])
+             for tta in (False, True)}
+        for thr, how in ((pred.threshold, "saved"), (0.5, "0.5")):
+            off, on = at_threshold(y, p[False], thr), at_threshold(y, p[True], thr)
+            was, now = p[False] >= thr, p[True] >= thr
+            fixed, broke = int(np.sum((now == y) & (was != y))), int(np.sum((now != y) & (was == y)))
+            what = f"{net} {set_name} ({len(y)}), thr {thr:.3f}{' saved' if how == 'saved' else ''}{tag}"
+            for metric in ("f1", "accuracy"):  # accuracy at the saved threshold: the labels a frame shows
+                rows.append(row("tta", what, on[metric], off[metric], metric, True, None,
+                                f"flip - none {on[metric] - off[metric]:+.4f}; labels fixed {fixed}, broken {broke}"))
+        auc_off, auc_on = at_threshold(y, p[False], 0.5)["auc"], at_threshold(y, p[True], 0.5)["auc"]
+        if auc_off is not None:
+            rows.append(row("tta", f"{net} {set_name} ({len(y)}){tag}", auc_on, auc_off, "auc", True, None,
+                            f"flip - none {auc_on - auc_off:+.4f}"))
+    return rows
+
+
+def bench_tta(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
+    """Flip TTA (``tta=True``: each face and its mirror in one batch, P(mask) averaged) against the
+    same Predictor without it. Gain: scores on real faces, for the default engine and for an exact
+    fp32 one (the Evaluate page's). Cost: ms per face of the default engine, faces as the Recognizer
+    passes them (RGB crops through predict_proba), interleaved rounds, best of each."""
+    from . import engines
+    from .inference import Predictor
+    rows = []
+    sets = tta_sets()
+    default, exact = engines.choose(), engines.choose(exact=True)
+    n, rounds = (20, 1) if quick else (100, 3)
+    for net, path in checkpoints.items():
+        for name in dict.fromkeys([default] + ([] if quick else [exact])):
+            rows += _tta_gain(net, Predictor.load(path, engine=name), sets)
+        pred = Predictor.load(path, engine=default)
+        for k in (1, 8):
+            faces = _faces_for(pred.input_size, k)
+            off = on = float("inf")
+            for _ in range(rounds):
+                off = min(off, _median_ms(lambda: pred.predict_proba(faces, tta=False), n) / k)
+                on = min(on, _median_ms(lambda: pred.predict_proba(faces, tta=True), n) / k)
+            what = f"{net} {'one face' if k == 1 else f'{k} faces, one batch'}, flip vs none [{default}]"
+            rows.append(row("tta", what, on, off, "ms/face", False, None,
+                            f"flip costs {on / off:.2f}x (+{on - off:.3f} ms a face)"))
     return rows
 
 
@@ -603,6 +671,8 @@ def run(sections=SECTIONS, data: str | None = None, quick: bool = False, work: P
                 rows += bench_step(quick)
             elif s == "infer" and ckpts:
                 rows += bench_infer(quick, ckpts)
+            elif s == "tta" and ckpts:
+                rows += bench_tta(quick, ckpts)
             elif s == "frame" and "net1" in ckpts:
                 rows += bench_frame(quick, ckpts["net1"])
             elif s == "busy" and "net1" in ckpts:

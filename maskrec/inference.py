@@ -8,6 +8,7 @@ Everything (net, input size, preprocessing, threshold) comes from the checkpoint
 through the same ``data.to_input`` as training, all of a frame's faces in one batch. The net runs on
 an inference engine (``maskrec.engines``: torch, torch-bf16, onnx, onnx-int8, ...), by default the one
 ``engines.choose()`` picks for this machine; ``Predictor.load(path, engine="torch")`` asks for one.
+``tta=True`` averages each face's P(mask) with its mirror image's (one batch of 2B; off by default, ``TTA``).
 """
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ from . import checkpoint, engines
 from .data import to_input
 from .models import build
 
+# Flip test-time augmentation is off: it does not pay for the shipped nets, which trained on flipped
+# faces. Measured (``python -m maskrec bench --only tta``, README Measured results): at their saved
+# thresholds it moved F1 on the dev test split and the held-out scene crops by -0.008..+0.003 (a
+# face or two either way), AUC by +0.000..+0.001, and it cost 1.7-2x a face's time (Net1 at 8 faces
+# ~4.7x: a batch of 16 falls off a cache cliff that 8 does not).
+TTA = False
+
 
 class Predictor:
     def __init__(self, ckpt: dict, device: str | torch.device = "cpu", path: Path | None = None,
-                 engine: str | None = None):
+                 engine: str | None = None, tta: bool = TTA):
         self.path = path
+        self.tta = bool(tta)
         self.net: str = ckpt["net"]
         self.input_size: int = int(ckpt["input_size"])
         self.classes: list[str] = list(ckpt.get("classes", ["no_mask", "mask"]))
@@ -55,8 +64,9 @@ class Predictor:
         self._engine_lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device = "cpu", engine: str | None = None) -> "Predictor":
-        return cls(checkpoint.load(path), device, Path(path), engine)
+    def load(cls, path: str | Path, device: str | torch.device = "cpu", engine: str | None = None,
+             tta: bool = TTA) -> "Predictor":
+        return cls(checkpoint.load(path), device, Path(path), engine, tta)
 
     @property
     def engine(self) -> engines.Engine:
@@ -71,17 +81,18 @@ class Predictor:
                 for im in images]
         return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2)
 
-    def predict_tensor(self, x: torch.Tensor, threads: int | None = None) -> np.ndarray:
-        """(B, 3, S, S) uint8 -> (B,) P(mask). ``threads`` None: ``engines.threads_for`` decides."""
+    def predict_tensor(self, x: torch.Tensor, threads: int | None = None, tta: bool | None = None) -> np.ndarray:
+        """(B, 3, S, S) uint8 -> (B,) P(mask). ``threads`` None: ``engines.threads_for`` decides;
+        ``tta`` None: the Predictor's own setting."""
         if len(x) == 0:
             return np.zeros(0, np.float32)
-        return self.engine(x, threads)
+        return self.engine(x, threads, tta=self.tta if tta is None else tta)
 
-    def predict_proba(self, images, threads: int | None = None) -> np.ndarray:
+    def predict_proba(self, images, threads: int | None = None, tta: bool | None = None) -> np.ndarray:
         images = list(images)
         if not images:
             return np.zeros(0, np.float32)
-        return self.predict_tensor(self.preprocess(images), threads)
+        return self.predict_tensor(self.preprocess(images), threads, tta)
 
     def labels(self, p: np.ndarray, threshold: float | None = None) -> list[str]:
         t = self.threshold if threshold is None else threshold

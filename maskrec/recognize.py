@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from . import faces as F
-from .inference import Predictor
+from .inference import TTA, Predictor
 from .track import START_SCORE, Seen, Timeline, Tracker
 
 # Crop margin, a share of the box size on each side. Label accuracy of net1.pt on the 256 matched
@@ -87,8 +87,9 @@ class Recognizer:
     @classmethod
     def load(cls, checkpoint: str | Path, detector: str = F.DEFAULT, margin: float = MARGIN,
              threshold: float | None = None, device: str = "cpu", engine: str | None = None,
-             **detector_kw) -> "Recognizer":
-        return cls(Predictor.load(checkpoint, device, engine), F.make_detector(detector, **detector_kw),
+             tta: bool = TTA, **detector_kw) -> "Recognizer":
+        """tta: classify each face with its mirror image too (``Predictor``; off by default, see ``TTA``)."""
+        return cls(Predictor.load(checkpoint, device, engine, tta), F.make_detector(detector, **detector_kw),
                    margin, threshold)
 
     def recognize(self, rgb: np.ndarray, threshold: float | None = None) -> FrameResult:

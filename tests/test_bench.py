@@ -99,3 +99,31 @@ def test_training_beside_runs_a_training_load_for_the_block_only():
             time.sleep(0.1)
         assert _cpu_ticks(proc.pid) - t0 >= 50 and proc.poll() is None
     assert proc.poll() is not None  # killed and reaped when the block ends
+
+
+@pytest.mark.slow  # seconds: it scores the demo test split twice and times both
+def test_tta_section_compares_flip_with_none_on_the_same_faces(demo_dir, monkeypatch):
+    """The gain rows must be flip TTA's scores against the same Predictor's without it, and the cost
+    rows flip's ms per face against none's (demo faces here; the dev sets in the real bench)."""
+    import numpy as np
+
+    from maskrec import engines
+    from maskrec.data import discover, load_split
+    from maskrec.inference import Predictor
+    from maskrec.metrics import at_threshold
+    ds = discover(demo_dir)
+    monkeypatch.setattr(bench, "tta_sets", lambda: [("demo test", ds)])
+    ckpt = bench.REPO_ROOT / "checkpoints" / "net1.pt"
+    rows = bench.bench_tta(True, {"net1": ckpt})
+    pred = Predictor.load(ckpt, engine=engines.choose())
+    X, y, _ = load_split(ds, "test", pred.input_size)
+    p = {tta: pred.predict_tensor(X, tta=tta) for tta in (False, True)}
+    assert np.abs(p[True] - p[False]).max() > 1e-4  # the two sides really differ
+    want = {tta: at_threshold(y.numpy(), p[tta], pred.threshold) for tta in (False, True)}
+    (f1,) = [r for r in rows if r["unit"] == "f1" and "saved" in r["what"]]
+    assert f1["baseline"] == pytest.approx(want[False]["f1"]) and f1["ours"] == pytest.approx(want[True]["f1"])
+    (auc,) = [r for r in rows if r["unit"] == "auc"]
+    assert auc["baseline"] == pytest.approx(want[False]["auc"]) and auc["ours"] == pytest.approx(want[True]["auc"])
+    cost = [r for r in rows if r["unit"] == "ms/face"]
+    assert len(cost) == 2 and all(r["ours"] > 0 and r["baseline"] > 0 for r in cost)
+    assert all(r["ratio"] == pytest.approx(r["baseline"] / r["ours"]) for r in cost)

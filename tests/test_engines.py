@@ -88,6 +88,52 @@ def test_face_crops_through_predict_proba_match_eager_torch(engine):
     assert np.abs(got - want).max() <= tol
 
 
+def _faces(n: int = 5, size: int = 32) -> torch.Tensor:
+    # (n, 3, S, S) uint8 noise: a mirror changes a noise face's P(mask), as it would not a symmetric one
+    return torch.randint(0, 256, (n, 3, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.mark.parametrize("engine", HERE)
+def test_flip_tta_averages_each_face_with_its_mirror(engine):
+    eng = _predictor("net1", engine).engine
+    x = _faces()
+    plain, mirrored = eng(x), eng(x.flip(3))
+    got = eng(x, tta=True)
+    assert got.shape == (5,) and got.dtype == np.float32
+    assert np.abs(got - (plain + mirrored) / 2).max() <= 1e-5  # the batch-independence tolerance above
+    assert np.abs(plain - mirrored).max() > 1e-3  # else the line above could not tell TTA from none
+    assert eng(x[:0], tta=True).shape == (0,)
+
+
+@pytest.mark.parametrize("engine", HERE)
+def test_flip_tta_is_one_batch_of_the_faces_then_their_mirrors(engine, monkeypatch):
+    eng = _predictor("net1", engine).engine
+    calls, real = [], eng._run
+
+    def spy(x, threads):
+        calls.append(x.clone())
+        return real(x, threads)
+
+    monkeypatch.setattr(eng, "_run", spy)
+    x = _faces(3)
+    eng(x, tta=True)
+    (batch,) = calls
+    assert batch.shape == (6, 3, 32, 32)
+    assert torch.equal(batch[:3], x.float() / 255) and torch.equal(batch[3:], x.flip(3).float() / 255)
+
+
+def test_the_predictor_passes_its_tta_setting_to_the_engine():
+    from maskrec import inference
+
+    x = _faces(4)
+    eng = _predictor("net1", "torch").engine
+    off, on = eng(x), eng(x, tta=True)
+    assert Predictor.load(REPO / "checkpoints" / "net1.pt", engine="torch").tta is inference.TTA
+    pred = Predictor.load(REPO / "checkpoints" / "net1.pt", engine="torch", tta=True)
+    assert np.array_equal(pred.predict_tensor(x), on)
+    assert np.array_equal(pred.predict_tensor(x, tta=False), off)  # a call may ask otherwise
+
+
 def test_the_choice_follows_bf16_support_and_measurements():
     fp32_only = ["torch", "torchscript"]
     assert engines.choose(bf16=False, runs_here=fp32_only + ["torch-bf16"]) == "torch"

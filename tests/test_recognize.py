@@ -110,6 +110,19 @@ def test_all_faces_of_a_frame_are_classified_in_one_batch(predictor, monkeypatch
     assert calls == []
 
 
+def test_a_recognizer_with_flip_tta_scores_each_crop_with_its_mirror():
+    boxes = [(10, 10, 60, 70, 0.9), (100, 20, 150, 80, 0.8)]
+    rgb = noise(seed=4)
+    rec = Recognizer.load(NET1, detector="haar", engine="torch", tta=True)
+    assert rec.predictor.tta is True
+    rec.detector = FixedBoxes(boxes)
+    res = rec.recognize(rgb)
+    x = rec.predictor.preprocess(face_crops(rgb, res))  # (2, 3, 32, 32) uint8: what the net saw
+    plain, mirrored = (rec.predictor.predict_tensor(v, tta=False) for v in (x, x.flip(3)))
+    assert np.abs(np.array([f.p_mask for f in res.faces]) - (plain + mirrored) / 2).max() <= 1e-5
+    assert np.abs(plain - mirrored).max() > 1e-3  # noise crops: the mirror matters, so the check can fail
+
+
 def test_draw_keeps_shape_and_colours_boxes_by_label(predictor):
     rgb = np.full((240, 320, 3), 128, np.uint8)
     res = FrameResult((Face(F.Box(20, 40, 100, 140, 0.9), (0, 0, 1, 1), "mask", 0.97),
