@@ -318,8 +318,8 @@ def cmd_predict(a):
     ``{"image", "error"}`` line) and the rest still run; the exit status is 1 if any failed."""
     from .data import BadImage, open_rgb
     from .faces import PHOTO_SIDE, available
-    from .inference import Predictor
-    pred = Predictor.load(a.checkpoint, engine=a.engine)
+    from .inference import TTA, Predictor
+    pred = Predictor.load(a.checkpoint, engine=a.engine, tta=TTA if a.tta is None else a.tta)
     if a.detector != "none":  # a detector that cannot run is the command's error (2), not each image's
         why = available()[a.detector]
         if why:
@@ -554,6 +554,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="one JSON object per image")
     s.add_argument("--engine", choices=list(ENGINES), help=engine_help)
+    s.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="flip test-time augmentation: average each face's P(mask) with its mirror's "
+                        "(off by default: no gain measured at the saved thresholds, ~2x the cost a face)")
     from .faces import DEFAULT, DETECTORS  # the registry; cheap: cv2 and torch load on first use
     s.add_argument("--detector", default=DEFAULT, choices=[*DETECTORS, "none"],
                    help=f"face detector (default {DEFAULT}: best recall on photos; "

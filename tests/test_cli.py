@@ -176,6 +176,23 @@ def test_predict_and_evaluate_take_an_engine(capsys, inputs, demo_dir):
     assert e.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
+def test_predict_tta_averages_a_face_and_its_mirror(capsys, inputs, tmp_path):
+    from PIL import Image, ImageOps
+    good, _ = inputs
+    mirror = tmp_path / "mirror.png"
+    ImageOps.mirror(Image.open(good).convert("RGB")).save(mirror)
+    plain = tmp_path / "plain.png"
+    Image.open(good).convert("RGB").save(plain)  # lossless both: only the flip differs
+    p = {}
+    for name, path, extra in (("plain", plain, []), ("mirror", mirror, []), ("tta", plain, ["--tta"]),
+                              ("no-tta", plain, ["--no-tta"])):
+        code, out, _ = run_cli(capsys, "predict", NET1, path, "--detector", "none", "--json", "--engine", "torch", *extra)
+        assert code == 0
+        p[name] = json.loads(out)["faces"][0]["p_mask"]
+    assert p["tta"] == pytest.approx((p["plain"] + p["mirror"]) / 2, abs=2e-3)
+    assert p["no-tta"] == p["plain"]
+
+
 @pytest.mark.skipif(bool(faces.available()[faces.DEFAULT]), reason=faces.available()[faces.DEFAULT] or "ok")
 def test_predict_with_the_default_detector_reports_bad_inputs_too(capsys, inputs):
     good, bad = inputs
