@@ -235,6 +235,7 @@ def cmd_sweep(a):
             raise UserError("sweep needs --net (net1 or net2), or --resume SWEEP_DIR")
         cfg = SweepConfig(net=a.net, data=a.data or "", trials=a.trials, epochs=a.epochs or 0,
                           timeout=a.timeout or 0.0, pruner=a.pruner, seed=a.seed, device=a.device or "auto",
+                          drawn_masks=a.drawn_masks or 0.0,
                           **({"val_fraction": a.val_fraction} if a.val_fraction is not None else {}))
         try:
             sw = new_sweep(cfg.validate(), sweep_dir=Path(a.out) if a.out else None)
@@ -518,6 +519,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "halving: successive halving")
     s.add_argument("--val-fraction", type=float, help="validation share of the train split (default 0.15)")
     s.add_argument("--seed", type=int, default=0, help="the sampler's seed and every trial's training seed")
+    s.add_argument("--drawn-masks", type=float, metavar="SHARE", help="every trial trains with masks drawn on this "
+                                                                      "share of the bare train faces (see train)")
     s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
     s.add_argument("--json", action="store_true",
                    help='one JSON line per finished trial, then {"best": {"run", "params", "value", "trial"}}')

@@ -59,6 +59,7 @@ class SweepConfig:
     seed: int = 0  # the sampler's seed and every trial's training seed
     val_fraction: float = VAL_FRACTION
     device: str = "auto"
+    drawn_masks: float = 0.0  # fixed for every trial (TrainConfig.drawn_masks), not searched
 
     def validate(self) -> "SweepConfig":
         problems = []
@@ -91,7 +92,7 @@ def space(trial: optuna.Trial, cfg: SweepConfig) -> TrainConfig:
     aug = trial.suggest_float("augment_strength", 0.0, 1.5)  # 0: no augmentation
     t = replace(
         PRESETS[cfg.net], data=cfg.data, seed=cfg.seed, device=cfg.device, schedule="cosine",
-        val_fraction=cfg.val_fraction,
+        val_fraction=cfg.val_fraction, drawn_masks=cfg.drawn_masks,
         lr=trial.suggest_float("lr", 2e-4, 3e-3, log=True),
         weight_decay=trial.suggest_float("weight_decay", 1e-5, 1e-3, log=True),
         batch_size=trial.suggest_categorical("batch_size", [32, 64, 128]),
