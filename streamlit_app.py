@@ -30,6 +30,9 @@ def home():
     )
 
 
+# Before st.navigation: a page icon set later would let the page's own :material/...: icon be the
+# favicon, fetched from a font server on the internet (app_icon only needs PIL: quick).
+st.set_page_config(page_title="MaskRec", page_icon=app_icon(), layout="wide")
 pg = st.navigation([
     st.Page(home, title="Home", icon=":material/home:", default=True),
     st.Page("pages/1_Dataset.py", title="Dataset", icon=":material/photo_library:"),
@@ -37,5 +40,4 @@ pg = st.navigation([
     st.Page("pages/3_Evaluate.py", title="Evaluate", icon=":material/target:"),
     st.Page("pages/4_Recognize.py", title="Recognize", icon=":material/photo_camera:"),
 ])
-st.set_page_config(page_title="MaskRec", page_icon=app_icon(), layout="wide")
 pg.run()
