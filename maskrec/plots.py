@@ -7,10 +7,13 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from .presentation import metric_words
+
 INPUT_SIZES = (32, 64)  # Net1 and Net2 input sides, marked on size plots
 COLORS = {1: "#2ca02c", 0: "#d62728", "train": "#1f77b4", "test": "#ff7f0e"}
 LABEL_NAMES = {1: "covered (1)", 0: "bare (0)"}
 TOP_LEGEND = dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right")
+MARKED_LEGEND = {**TOP_LEGEND, "y": 1.11}  # above the input-size labels, which sit on top of the plot
 CURVES = (("loss", "Loss (NLL)"), ("error", "Error"), ("auc", "ROC AUC"), ("f1", "F1"))
 
 
@@ -33,19 +36,34 @@ def training_curves(history: list[dict], title: str = "") -> go.Figure:
 
 
 def compare_runs(histories: dict[str, list[dict]], key: str = "test_f1") -> go.Figure:
+    """One line per run of one metric per epoch; the run ids go in a legend under the plot (they are
+    long, and several of them above it would push into the title)."""
     fig = go.Figure()
     for name, hist in histories.items():
         fig.add_trace(go.Scatter(x=[r["epoch"] for r in hist], y=[r.get(key) for r in hist],
                                  mode="lines+markers", name=name))
-    fig.update_layout(height=360, xaxis_title="epoch", yaxis_title=key, margin=dict(l=40, r=20, t=30, b=40),
-                      legend=TOP_LEGEND)
+    words = metric_words(key)
+    fig.update_layout(height=380, title=f"{words} per epoch", xaxis_title="epoch", yaxis_title=words,
+                      margin=dict(l=50, r=20, t=50, b=40), showlegend=True,
+                      legend=dict(orientation="h", y=-0.2, yanchor="top", x=0, xanchor="left"))
     return fig
 
 
 def _mark_inputs(fig: go.Figure, axis: str) -> None:
-    for s, pos in zip(INPUT_SIZES, ("top left", "top right")):
-        kw = dict(line_dash="dash", line_color="grey", annotation_text=f"{s} px", annotation_position=pos)
-        fig.add_vline(x=s, **kw) if axis == "x" else fig.add_hline(y=s, **kw)
+    """Dashed lines at the nets' input sides, labelled outside the plotting area so that the labels
+    cover no bar or point: above it for x (32 px left of its line, 64 px right of its own, so the
+    two never meet however close the lines), right of it for y (32 px below its line, 64 px above)."""
+    for s, side in zip(INPUT_SIZES, ("low", "high")):
+        line = dict(line_dash="dash", line_color="grey")
+        label = dict(text=f"{s} px", showarrow=False, font=dict(size=11, color="grey"))
+        if axis == "x":
+            fig.add_vline(x=s, **line)
+            fig.add_annotation(x=s, xref="x", y=1, yref="paper", yanchor="bottom",
+                               xanchor="right" if side == "low" else "left", **label)
+        else:
+            fig.add_hline(y=s, **line)
+            fig.add_annotation(x=1, xref="paper", y=s, yref="y", xanchor="left",
+                               yanchor="top" if side == "low" else "bottom", **label)
 
 
 def size_histogram(rows: list[dict], field: str) -> go.Figure:
@@ -54,7 +72,7 @@ def size_histogram(rows: list[dict], field: str) -> go.Figure:
         vals = [r[field] for r in rows if r["label"] == label]
         fig.add_trace(go.Histogram(x=vals, name=LABEL_NAMES[label], marker_color=COLORS[label], opacity=0.65, nbinsx=40))
     fig.update_layout(barmode="overlay", height=300, xaxis_title=f"{field} (px)", yaxis_title="images",
-                      margin=dict(l=40, r=20, t=30, b=40), legend=TOP_LEGEND)
+                      margin=dict(l=40, r=20, t=55, b=40), legend=MARKED_LEGEND)
     _mark_inputs(fig, "x")
     return fig
 
@@ -80,7 +98,7 @@ def size_scatter(rows: list[dict], max_points: int = 6000) -> go.Figure:
                                    name=LABEL_NAMES[label], marker=dict(color=COLORS[label], size=5, opacity=0.5),
                                    text=[r["path"].rsplit("/", 1)[-1] for r in sub]))
     fig.update_layout(height=420, xaxis_title="width (px)", yaxis_title="height (px)",
-                      margin=dict(l=40, r=20, t=30, b=40), legend=TOP_LEGEND)
+                      margin=dict(l=40, r=50, t=55, b=40), legend=MARKED_LEGEND)
     _mark_inputs(fig, "x")
     _mark_inputs(fig, "y")
     return fig
@@ -124,9 +142,10 @@ def f1_vs_threshold(c: dict, threshold: float) -> go.Figure:
 
 def confusion(m: dict) -> go.Figure:
     z = [[m["tn"], m["fp"]], [m["fn"], m["tp"]]]
-    fig = go.Figure(go.Heatmap(z=z, x=["predicted bare", "predicted covered"], y=["bare (0)", "covered (1)"],
+    fig = go.Figure(go.Heatmap(z=z, x=["bare (0)", "covered (1)"], y=["bare (0)", "covered (1)"],
                                text=z, texttemplate="%{text}", colorscale="Blues", showscale=False))
-    fig.update_layout(height=300, yaxis_autorange="reversed", margin=dict(l=40, r=20, t=30, b=40))
+    fig.update_layout(height=300, yaxis_autorange="reversed", xaxis_title="predicted", yaxis_title="actual",
+                      margin=dict(l=60, r=20, t=30, b=50))
     return fig
 
 

@@ -11,6 +11,7 @@ import streamlit as st
 from maskrec import plots
 from maskrec.data import DataError, discover, network_views, open_rgb, scan
 from maskrec.health import duplicates
+from maskrec.presentation import number
 from ui.common import dataset_picker, image_grid, memo, progress_callback
 
 st.title("Dataset explorer")
@@ -51,8 +52,8 @@ with right:
                               index=["train", "test"]))
     st.write("Formats: " + ", ".join(f"{k} {v:,}" for k, v in s["formats"].items()))
     w, h = s["width"], s["height"]
-    st.write(f"Width min / median / max: {w.get('min')} / {w.get('median')} / {w.get('max')} px  \n"
-             f"Height min / median / max: {h.get('min')} / {h.get('median')} / {h.get('max')} px  \n"
+    st.write(f"Width min / median / max: {' / '.join(number(w.get(k)) for k in ('min', 'median', 'max'))} px  \n"
+             f"Height min / median / max: {' / '.join(number(h.get(k)) for k in ('min', 'median', 'max'))} px  \n"
              f"Shorter side ≥ 32 px: **{s['share_shorter_side_ge_32']:.1%}** · < 128 px: "
              f"**{s['share_shorter_side_lt_128']:.1%}**")
 

@@ -27,7 +27,7 @@ data_path = dataset_picker()
 with st.container(border=True):
     st.subheader("New run")
     c = st.columns(4)
-    net = c[0].selectbox("Network", list(PRESETS), format_func=str.upper,
+    net = c[0].selectbox("Network", list(PRESETS),
                          help="The recipe fills the fields; every value is editable.")
     n_train = train_images(data_path) if data_path else None
     recipe = c[1].radio("Recipe", list(RECIPES), format_func=RECIPES.get, key="recipe",
@@ -110,7 +110,7 @@ def monitor(run_id: str):
     state, error, history, live, prog = view.state, view.error, view.history, view.live, view.progress
 
     head = st.columns([3, 1, 1])
-    head[0].markdown(f"**{run_id}** · {cfg.net.upper()} · batch {cfg.batch_size} · lr {cfg.lr} · "
+    head[0].markdown(f"**{run_id}** · {cfg.net} · batch {cfg.batch_size} · lr {cfg.lr} · "
                      f"data `{cfg.data or 'demo'}` · state **{state}**")
     if live and head[1].button("Stop", key=f"stop_{run_id}"):
         job.stop()

@@ -303,3 +303,115 @@ def test_the_first_visit_to_a_fresh_server_lists_only_the_app_pages(server, brow
     assert set(seen[-1]) == APP_PAGES, seen
     page.screenshot(path=str(shots_dir() / f"first-visit{path.replace('/', '-')}.png"))
     page.close()
+
+
+# ------------------------------------------------------------------ issue 22: what a new user trips over
+
+def _fake_runs(home: Path, monkeypatch) -> list[str]:
+    """Four runs on the server's disk, oldest first: done, stopped, done, and one still training
+    (its status names this live test process). Returns their ids, oldest first."""
+    from dataclasses import replace as dc_replace
+
+    from maskrec.config import PRESETS
+    from maskrec.runs import new_run
+    from maskrec.runstate import RunState
+    monkeypatch.setenv("MASKREC_HOME", str(home))
+    data = "/a/long/path/to/the/datasets/facemask-dev-with-a-long-name"
+    ids = []
+    for k, end in enumerate(("done", "stopped", "done", None)):
+        run = new_run(dc_replace(PRESETS["net1"], data=data, epochs=3), run_dir=home / "runs" / f"2026010{k}-net1-run{k}")
+        state = RunState(run)
+        state.to("running")
+        for e in (1, 2, 3)[: 3 if end == "done" else 2]:
+            run.append_metrics({"epoch": e, "test_f1": 0.5 + 0.1 * e + 0.01 * k, "test_loss": 1.0 / e,
+                                "test_auc": 0.6 + 0.1 * e, "test_error": 0.3 / e, "seconds": 1.0})
+        if end:
+            state.to(end)
+        os.utime(run.dir / "config.json", (time.time() - 100 + k, time.time() - 100 + k))  # list order
+        ids.append(run.id)
+    return ids
+
+
+def test_compare_runs_opens_on_the_finished_runs_with_plots_in_words(server, browser, monkeypatch):
+    ids = _fake_runs(server.home, monkeypatch)
+    page = open_page(browser, server.url + "/Evaluate", "Compare runs")
+    page.get_by_role("tab", name="Compare runs").click()
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.offsetParent)"
+                           ".length >= 4", timeout=120_000)
+    idle(page)
+    chips = page.evaluate("() => [...document.querySelectorAll('[data-testid=\"stMultiSelect\"] [data-tag]')]"
+                          ".filter(t => !t.closest('template')).map(t => t.getAttribute('aria-label'))")
+    assert chips == [ids[2], ids[0]], chips  # the done runs, newest first; not the newest, still training
+    titles = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.offsetParent)"
+                           ".map(e => [e.querySelector('.gtitle')?.textContent, e.querySelector('.ytitle')?.textContent])")
+    assert sorted(titles) == [["test F1 per epoch", "test F1"], ["test ROC AUC per epoch", "test ROC AUC"],
+                              ["test error per epoch", "test error"], ["test loss (NLL) per epoch", "test loss (NLL)"]], titles
+    # the table's data cell names the folder; its whole path, too long for a column, is spelled out under it
+    page.get_by_text("/a/long/path/to/the/datasets/facemask-dev-with-a-long-name").wait_for()
+    no_errors(page)
+    page.screenshot(path=str(shots_dir() / "evaluate-compare.png"), full_page=True)
+    page.close()
+
+
+WATCH_DECODING = """window.__during = [];
+new MutationObserver(() => {
+    const bar = [...document.querySelectorAll('[data-testid="stProgress"]')]
+        .find(b => /decoding/i.test(b.textContent));
+    if (!bar) return;
+    const charts = [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.offsetParent).length;
+    const caption = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
+        .map(c => c.textContent).find(t => t.includes(' split of ')) || '';
+    window.__during.push([charts, caption]);
+}).observe(document, {childList: true, subtree: true, characterData: true});"""
+
+
+def test_evaluate_replaces_a_checkpoints_figures_and_says_when_the_data_is_not_its_own(server, browser):
+    page = open_page(browser, server.url + "/Evaluate", "Mistakes at this threshold")
+    # the shipped nets trained on real photos, and this is the cartoon demo data
+    page.get_by_text("This checkpoint was trained on").first.wait_for()
+    assert "demo data" in page.locator('[data-testid="stAlert"]').first.inner_text()
+    page.set_viewport_size({"width": 1400, "height": 2600})  # charts draw once scrolled into view
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .nsewdrag').length >= 4", timeout=60_000)
+    axes = page.evaluate("() => [...document.querySelectorAll('.js-plotly-plot')].map(e => "
+                         "[e.querySelector('.xtitle')?.textContent, e.querySelector('.ytitle')?.textContent])")
+    assert ["predicted", "actual"] in axes, axes
+    page.screenshot(path=str(shots_dir() / "evaluate-judge.png"), full_page=True)
+    page.evaluate(WATCH_DECODING)
+    page.get_by_role("combobox", name="Checkpoint").click()
+    page.get_by_role("option", name="shipped: net2").click()
+    page.get_by_text("net2 on the").first.wait_for(timeout=120_000)
+    idle(page)
+    during = page.evaluate("() => window.__during")
+    assert during, "the page never showed that it was decoding"
+    assert all(charts == 0 and not caption for charts, caption in during), during  # no stale net1 figures
+    no_errors(page)
+    page.close()
+
+
+def test_dataset_and_train_pages_read_cleanly(server, browser):
+    page = open_page(browser, server.url + "/Dataset", "Pairs leaking")
+    page.set_viewport_size({"width": 1400, "height": 2600})  # charts draw once scrolled into view
+    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .nsewdrag').length >= 5", timeout=60_000)
+    sizes = page.get_by_text("Width min / median / max").inner_text()
+    assert "px" in sizes and not re.search(r"\d\.0\b", sizes), sizes  # 111, not 111.0
+    # the 32 px / 64 px labels: apart from each other, and above the plotting area (off the bars)
+    boxes = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')].filter(p => p.offsetParent).map(p => {
+        const area = p.querySelector('.nsewdrag').getBoundingClientRect();
+        const legend = p.querySelector('.legend').getBoundingClientRect();
+        const labels = [...p.querySelectorAll('.annotation')].filter(a => / px$/.test(a.textContent))
+            .map(a => a.getBoundingClientRect()).map(r => [r.left, r.top, r.right, r.bottom]);
+        return {area: [area.left, area.top, area.right, area.bottom], labels,
+                legend: [legend.left, legend.top, legend.right, legend.bottom]}; }).filter(b => b.labels.length)""")
+    assert len(boxes) == 3, boxes  # width and height histograms, and the scatter
+    for b in boxes:
+        labels = b["labels"]
+        for i, r in enumerate(labels):
+            for q in labels[i + 1:] + [b["legend"]]:
+                assert r[2] <= q[0] or q[2] <= r[0] or r[3] <= q[1] or q[3] <= r[1], b  # nor the legend
+            ax0, ay0, ax1, ay1 = b["area"]
+            assert r[3] <= ay0 + 1 or r[0] >= ax1 - 1, b  # above the plotting area, or right of it
+    page.screenshot(path=str(shots_dir() / "dataset-sizes.png"), full_page=True)
+    page.close()
+    page = open_page(browser, server.url + "/Train", "Start training")
+    assert page.get_by_role("combobox", name="Network").input_value() == "net1"  # as the CLI and docs spell it
+    page.close()

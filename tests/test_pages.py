@@ -62,6 +62,22 @@ def test_dataset_page_on_the_demo_data():
     assert any("64×64" in m.value for m in at.markdown)
 
 
+def test_dataset_page_writes_a_whole_median_as_a_whole_number(tmp_path, monkeypatch):
+    """Image sides are whole pixels: a median of 48.0 (the mean of the middle two) reads 48, like the
+    min and max beside it."""
+    from tests.conftest import save_image
+    for i, w in enumerate((40, 48, 48, 56)):  # an even count: the median is a mean, 48.0
+        save_image(tmp_path / "data" / ("with_mask" if i % 2 else "without_mask") / f"{i}.png", size=(w, 40))
+    monkeypatch.setenv("MASKREC_DATA_ROOTS", str(tmp_path))
+    at = page("1_Dataset")
+    at.sidebar.radio(key="dataset_source").set_value("Folder on the server").run()
+    at.sidebar.text_input(key="dataset_folder").input(str(tmp_path / "data")).run()
+    assert not at.exception, at.exception
+    (sizes,) = [m.value for m in at.markdown if "median" in m.value]
+    assert "Width min / median / max: 40 / 48 / 56 px" in sizes, sizes
+    assert "Height min / median / max: 40 / 40 / 40 px" in sizes, sizes
+
+
 def test_dataset_page_refuses_a_folder_outside_the_data_roots(tmp_path, monkeypatch):
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(tmp_path / "allowed"))
     at = page("1_Dataset")

@@ -51,6 +51,15 @@ def memo(key: tuple, compute, ttl: float | None = None, max_entries: int = 16):
     return value
 
 
+def memo_has(key: tuple, ttl: float | None = None) -> bool:
+    """Whether ``memo(key, ...)`` would answer at once (a page clears what it is about to replace
+    only when the replacement takes a while)."""
+    store, lock = _memo_store()
+    with lock:
+        hit = store.get(key)
+    return hit is not None and (ttl is None or time.time() - hit[0] < ttl)
+
+
 def progress_callback(bar, text: str):
     def cb(done: int, total: int):
         bar.progress(min(done / max(total, 1), 1.0), text=f"{text} {done}/{total}")

@@ -1,0 +1,95 @@
+"""What the pages show, decided here as plain functions: which runs to preselect, words for metric
+keys, how a number reads, whether the data being judged is what a checkpoint trained on, and how
+faces are numbered so that a listed crop can be found on the photo.
+
+The pages call these and draw; nothing here imports Streamlit (tests/test_presentation.py).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+LIVE = ("queued", "running")  # a run still changing: its curves are not final
+
+# metrics.jsonl keys in words, as axis names and titles say them
+METRIC_WORDS = {"f1": "F1", "auc": "ROC AUC", "loss": "loss (NLL)", "error": "error"}
+
+
+def preselect_runs(runs: list[tuple[str, str]], at_least: int = 2, at_most: int = 6) -> list[str]:
+    """The run ids Compare runs opens on. ``runs``: (id, state), newest first.
+
+    The finished (done) runs, newest first, up to ``at_most`` (more lines than that do not read);
+    when fewer than ``at_least`` are done, the newest others fill up, ended runs (stopped, failed,
+    interrupted) before ones still training, whose curves are still changing."""
+    done = [i for i, s in runs if s == "done"]
+    ended = [i for i, s in runs if s != "done" and s not in LIVE]
+    live = [i for i, s in runs if s in LIVE]
+    picked = done[:at_most]
+    for i in ended + live:
+        if len(picked) >= at_least:
+            break
+        picked.append(i)
+    return picked
+
+
+def metric_words(key: str) -> str:
+    """``test_f1`` -> ``test F1``; ``train_loss`` -> ``train loss (NLL)``."""
+    split, _, name = key.partition("_")
+    return f"{split} {METRIC_WORDS.get(name, name.replace('_', ' '))}" if name else key
+
+
+def number(v) -> str:
+    """A statistic as people write it: 111.0 -> "111", 110.5 -> "110.5", None -> "–"."""
+    if v is None:
+        return "–"
+    v = float(v)
+    return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
+
+
+def _folders(data: str | None, demo: str | None) -> set[str]:
+    """The real paths of a dataset spec: folders joined by os.pathsep; None/"demo" is the demo set."""
+    if not data or data == "demo":
+        return {os.path.realpath(demo)} if demo else {"demo"}
+    return {os.path.realpath(p) for p in data.split(os.pathsep) if p.strip()}
+
+
+def data_mismatch(trained_on: str | None, judged: str, demo: str | None = None) -> str | None:
+    """Why scores may be low: None when every folder of ``judged`` is one the checkpoint trained on
+    (its config's ``data``; None means the demo data at ``demo``), else a sentence saying so.
+    Folders are compared by real path, then by name (a checkpoint trained on another machine)."""
+    ours, theirs = _folders(judged, demo), _folders(trained_on, demo)
+    names = {Path(p).name for p in theirs}
+    new = sorted(p for p in ours if p not in theirs and Path(p).name not in names)
+    if not new:
+        return None
+    said = "the built-in demo data" if not trained_on or trained_on == "demo" else \
+        ", ".join(f"`{p}`" for p in trained_on.split(os.pathsep) if p.strip())
+    judged_said = ", ".join(f"`{p}`" for p in new)
+    if demo and os.path.realpath(demo) in new:
+        judged_said = "the built-in demo data (drawn cartoon faces)"
+    return (f"This checkpoint was trained on {said}, not on {judged_said}: scores on data unlike its "
+            f"training data are expected to be lower. Judge it on data like its own to see how well it learned.")
+
+
+def short_data(spec: str | None) -> str:
+    """A dataset as a table cell: its folders' names ("facemask-dev + trainval"), not their whole
+    paths, which a table column cuts off; the page lists the whole paths under the table."""
+    if not spec or spec == "demo":
+        return "demo"
+    return " + ".join(Path(p).name or p for p in spec.split(os.pathsep) if p.strip())
+
+
+CROWD = 8  # faces on one photo above which "12 mask 0.97" tags run into each other
+
+
+def face_tags(faces) -> list[str]:
+    """The tag drawn on each face's box, numbered from 1 as the list beside the photo numbers the
+    crops: "3 mask 0.97", or just "3" on a crowded photo (the list gives label and P(mask))."""
+    if len(faces) > CROWD:
+        return [str(i) for i in range(1, len(faces) + 1)]
+    return [f"{i} {f.label.replace('_', ' ')} {f.p_mask:.2f}" for i, f in enumerate(faces, 1)]
+
+
+def crop_captions(faces) -> list[str]:
+    """Captions of the listed crops, numbered as on the photo: "3 · mask 0.97"."""
+    return [f"{i} · {f.label.replace('_', ' ')} {f.p_mask:.2f}" for i, f in enumerate(faces, 1)]

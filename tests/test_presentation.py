@@ -1,0 +1,110 @@
+"""maskrec.presentation (what the pages show) and the words on maskrec.plots' figures."""
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+
+import pytest
+
+from maskrec import plots
+from maskrec.presentation import (crop_captions, data_mismatch, face_tags, metric_words, number,
+                                  preselect_runs, short_data)
+
+RUNS = [("r6", "running"), ("r5", "done"), ("r4", "stopped"), ("r3", "done"), ("r2", "done"), ("r1", "failed")]
+
+
+def test_compare_opens_on_the_finished_runs_newest_first():
+    assert preselect_runs(RUNS) == ["r5", "r3", "r2"]  # not the newest run, which is still training
+
+
+def test_compare_opens_on_at_least_two_runs():
+    assert preselect_runs([("b", "running"), ("a", "done")]) == ["a", "b"]
+    assert preselect_runs([("c", "running"), ("b", "stopped"), ("a", "done")]) == ["a", "b"]  # ended before live
+    assert preselect_runs([("a", "running")]) == ["a"]
+    assert preselect_runs([]) == []
+
+
+def test_compare_caps_how_many_lines_it_opens_on():
+    many = [(f"r{i}", "done") for i in range(10, 0, -1)]
+    assert preselect_runs(many) == ["r10", "r9", "r8", "r7", "r6", "r5"]
+
+
+@pytest.mark.parametrize("key, words", [("test_f1", "test F1"), ("test_loss", "test loss (NLL)"),
+                                        ("test_auc", "test ROC AUC"), ("train_error", "train error")])
+def test_metric_keys_read_as_words(key, words):
+    assert metric_words(key) == words
+
+
+@pytest.mark.parametrize("v, text", [(111.0, "111"), (111, "111"), (110.5, "110.5"), (1234.0, "1,234"),
+                                     (None, "–")])
+def test_numbers_read_as_people_write_them(v, text):
+    assert number(v) == text
+
+
+def test_judging_on_the_training_data_says_nothing(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    assert data_mismatch(str(a), str(a)) is None
+    assert data_mismatch(f"{a}{os.pathsep}{b}", str(b)) is None  # one of its training sets
+    assert data_mismatch(str(a), str(tmp_path / "x" / ".." / "a")) is None  # the same folder, spelled otherwise
+    assert data_mismatch(None, str(a / "demo"), demo=str(a / "demo")) is None  # trained on the demo data
+
+
+def test_a_checkpoint_moved_from_another_machine_matches_by_folder_name(tmp_path):
+    assert data_mismatch("/elsewhere/datasets/facemask-dev", str(tmp_path / "facemask-dev")) is None
+
+
+def test_judging_on_other_data_says_what_it_trained_on(tmp_path):
+    demo = tmp_path / "data" / "demo"
+    why = data_mismatch(f"/work/shared/datasets/facemask-dev{os.pathsep}/tmp/ship/scenes/trainval", str(demo),
+                        demo=str(demo))
+    assert "`/work/shared/datasets/facemask-dev`" in why and "demo data" in why and "lower" in why
+    why = data_mismatch(None, str(tmp_path / "photos"), demo=str(demo))
+    assert "trained on the built-in demo data" in why and str(tmp_path / "photos") in why
+
+
+def test_a_dataset_in_a_table_cell_is_its_folder_names():
+    assert short_data(f"/work/shared/datasets/facemask-dev{os.pathsep}/tmp/ship/scenes/trainval/") == \
+        "facemask-dev + trainval"
+    assert short_data(None) == short_data("demo") == "demo"
+
+
+def _faces(n):
+    return [SimpleNamespace(label="mask" if i % 2 else "no_mask", p_mask=0.9 if i % 2 else 0.1) for i in range(n)]
+
+
+def test_faces_are_numbered_alike_on_the_photo_and_in_the_list():
+    faces = _faces(3)
+    assert face_tags(faces) == ["1 no mask 0.10", "2 mask 0.90", "3 no mask 0.10"]
+    assert crop_captions(faces) == ["1 · no mask 0.10", "2 · mask 0.90", "3 · no mask 0.10"]
+
+
+def test_a_crowd_gets_numbers_only_on_the_photo():
+    faces = _faces(38)
+    assert face_tags(faces) == [str(i) for i in range(1, 39)]
+    assert crop_captions(faces)[37] == "38 · mask 0.90"
+
+
+# ------------------------------------------------------------------------------- plots in words
+
+def test_compare_runs_has_a_title_and_axis_names_in_words():
+    hist = {"a": [{"epoch": 1, "test_f1": 0.5}, {"epoch": 2, "test_f1": 0.7}]}
+    fig = plots.compare_runs(hist, "test_f1")
+    assert fig.layout.title.text == "test F1 per epoch"
+    assert fig.layout.yaxis.title.text == "test F1" and fig.layout.xaxis.title.text == "epoch"
+
+
+def test_the_confusion_matrix_names_its_axes():
+    fig = plots.confusion({"tn": 5, "fp": 1, "fn": 2, "tp": 7})
+    assert fig.layout.xaxis.title.text == "predicted" and fig.layout.yaxis.title.text == "actual"
+
+
+def test_input_size_markers_sit_above_the_plot_apart():
+    """The 32 px and 64 px labels: above the plotting area (not on the bars) and not at one height."""
+    rows = [{"width": w, "height": w, "label": w % 2, "path": f"x/{w}.jpg"} for w in range(20, 200, 7)]
+    for fig in (plots.size_histogram(rows, "width"), plots.size_scatter(rows)):
+        labels = [a for a in fig.layout.annotations if a.text.endswith(" px")]
+        xs = [a for a in labels if a.xref == "x"]
+        assert len(xs) == 2
+        assert all(a.yref == "paper" and a.y >= 1 for a in xs)
+        assert xs[0].yshift != xs[1].yshift or xs[0].xanchor != xs[1].xanchor
