@@ -13,6 +13,8 @@ from ui.start import through_navigation
 
 through_navigation()  # before the slow imports below: see ui/start.py
 
+import html
+import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +25,8 @@ from maskrec.checkpoint import CheckpointError
 from maskrec.plots import compliance_chart
 from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
-from maskrec.recognize import LiveBuffer, Recognizer, face_crops, frame_callback, saliency
+from maskrec.presentation import CROWD, crop_captions, face_tags
+from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback, saliency
 from maskrec.webrtc import ice_servers
 from ui.common import checkpoint_choices
 from ui.video import video_tab
@@ -83,27 +86,49 @@ threshold = c_thr.slider("P(mask) threshold", 0.0, 1.0, float(saved), 0.01, key=
 saliency_on = st.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
 st.caption(f"{rec_photo.predictor.net}, {rec_photo.predictor.input_size}×{rec_photo.predictor.input_size} "
            f"input, run by the {rec_photo.predictor.engine_name} engine (the fastest here that keeps the "
-           f"checkpoint's F1). Green box: mask, red: no mask; the number is P(mask).")
+           f"checkpoint's F1). Green box: mask, red: no mask; each box is numbered as its face in the list, "
+           f"with P(mask).")
 
 
 def ms(v: float) -> str:
     return f"{v:.1f} ms" if v < 10 else f"{v:.0f} ms"
 
 
-def show(rgb: np.ndarray, name: str) -> None:
-    """One photo: boxes drawn on it, its faces listed beside it."""
-    shown, res = rec_photo.annotate(rgb, threshold, min_side=SHOW_SIDE)
-    t = res.timings
-    left, right = st.columns([3, 2])
-    left.image(shown, width="stretch",
-               caption=f"{name}: {len(res.faces)} face(s) · detect {t.detect_ms:.0f} ms · "
-                       f"classify {t.classify_ms:.0f} ms · draw {t.draw_ms:.0f} ms")
+VIEWS = ("Beside the faces", "Full width", "Zoom (scroll)")
+ZOOM_SIDE = 2 * SHOW_SIDE  # px, the zoom view's shorter side at least: twice the other views' photo
+
+
+def show(rgb: np.ndarray, name: str, key: str) -> None:
+    """One photo: numbered boxes drawn on it, its faces listed with the same numbers. A crowded
+    photo opens full width (its tags would run into each other at column width)."""
+    res = rec_photo.recognize(rgb, threshold)
+    t0 = time.perf_counter()
+    shown = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=SHOW_SIDE, tags=face_tags(res.faces))
+    t = res.timings._replace(draw_ms=1000 * (time.perf_counter() - t0))
+    caption = (f"{name}: {len(res.faces)} face(s) · detect {t.detect_ms:.0f} ms · "
+               f"classify {t.classify_ms:.0f} ms · draw {t.draw_ms:.0f} ms")
+    view = st.radio("View", VIEWS, index=1 if len(res.faces) > CROWD else 0, horizontal=True,
+                    key=f"recognize_view::{key}", label_visibility="collapsed")
+    if view == VIEWS[0]:
+        left, right = st.columns([3, 2])
+        left.image(shown, width="stretch", caption=caption)
+    else:
+        if view == VIEWS[1]:
+            st.image(shown, width="stretch", caption=caption)
+        else:
+            zoomed = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=ZOOM_SIDE,
+                          tags=face_tags(res.faces))
+            # at its own pixels, twice the full-width view: st.image never grows past its column
+            st.html(f'<div style="overflow:auto;max-height:720px"><img src="{data_url(zoomed, quality=90)}" '
+                    f'alt="{html.escape(name)}, zoomed" style="max-width:none;display:block"></div>')
+            st.caption(caption)
+        right = st.container()
     with right:
         if not res.faces:
             st.info("No face found. Faces under ~20 px or turned far away are often missed; "
                     "try the other detector.")
             return
-        captions = [f"{f.label.replace('_', ' ')} {f.p_mask:.2f}" for f in res.faces]
+        captions = crop_captions(res.faces)
         st.image(face_crops(rgb, res, CROP), caption=captions, width=CROP)
         if saliency_on:
             st.caption("Grad-CAM: red = pixels that pushed towards the predicted label")
@@ -117,19 +142,19 @@ with tab_up:
                            accept_multiple_files=True, key="recognize_uploads")
     if not ups:
         st.caption("Drop one or more photos; every face in them is found and classified.")
-    for up in ups or []:
+    for i, up in enumerate(ups or []):
         try:
             img = open_rgb(up.getvalue(), draft=PHOTO_SIDE)  # a 108 MP JPEG decodes at 1/4 size
         except BadImage as e:
             st.warning(f"**{up.name}** skipped: {e}.")
             continue
-        show(np.asarray(img), up.name)
+        show(np.asarray(img), up.name, key=f"upload{i}")
 
 with tab_snap:
     shot = st.camera_input("Take a snapshot", key="recognize_snapshot")
     if shot is not None:
         try:
-            show(np.asarray(open_rgb(shot.getvalue(), draft=PHOTO_SIDE)), "snapshot")
+            show(np.asarray(open_rgb(shot.getvalue(), draft=PHOTO_SIDE)), "snapshot", key="snapshot")
         except BadImage as e:
             st.warning(f"The snapshot could not be read: {e}.")
 

@@ -415,3 +415,37 @@ def test_dataset_and_train_pages_read_cleanly(server, browser):
     page = open_page(browser, server.url + "/Train", "Start training")
     assert page.get_by_role("combobox", name="Network").input_value() == "net1"  # as the CLI and docs spell it
     page.close()
+
+
+def test_a_crowd_photo_opens_full_width_with_numbered_faces(server, browser):
+    from tests.conftest import SCENES
+    photo = SCENES / "images" / "maksssksksss240.jpg"  # a street crowd: 61 annotated faces
+    if not photo.exists():
+        pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
+    page = open_page(browser, server.url + "/Recognize", "Upload photos")
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').first.set_input_files(str(photo))
+    page.get_by_text(re.compile(r"maksssksksss240\.jpg: \d+ face\(s\)")).wait_for(timeout=300_000)
+    idle(page)
+    n = int(re.search(r": (\d+) face", page.get_by_text(re.compile(r"maksssksksss240\.jpg: \d+ face")).inner_text()).group(1))
+    assert n > 8, n  # a crowd
+    width, main = page.evaluate("""() => {
+        const main = document.querySelector('[data-testid="stMainBlockContainer"]'), css = getComputedStyle(main);
+        const imgs = [...document.querySelectorAll('[data-testid="stImage"] img')].map(i => i.getBoundingClientRect().width);
+        return [Math.max(...imgs), main.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight)]; }""")
+    assert width > 0.95 * main, (width, main)  # the page's full width, not the 3/5 column beside the list
+    captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
+    numbered = [c for c in captions if re.match(r"\d+ · (mask|no mask) \d\.\d\d$", c.strip())]
+    assert [int(c.split(" · ")[0]) for c in numbered] == list(range(1, n + 1)), captions
+    no_errors(page)
+    page.set_viewport_size({"width": 1400, "height": 3200})
+    page.screenshot(path=str(shots_dir() / "recognize-crowd.png"), full_page=True)
+    # the zoom: the annotated photo at its own pixels, scrolled inside a box
+    page.get_by_text("Zoom (scroll)").click()
+    page.wait_for_function("(main) => [...document.querySelectorAll('img')].some(i => "
+                           "i.complete && i.naturalWidth > 1.5 * main && Math.abs(i.getBoundingClientRect().width - "
+                           "i.naturalWidth) < 2)", arg=main, timeout=120_000)
+    idle(page)
+    no_errors(page)
+    page.set_viewport_size({"width": 1400, "height": 1100})
+    page.screenshot(path=str(shots_dir() / "recognize-crowd-zoom.png"))
+    page.close()
