@@ -13,7 +13,6 @@ from ui.start import through_navigation
 
 through_navigation()  # before the slow imports below: see ui/start.py
 
-import html
 import time
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from maskrec.presentation import CROWD, crop_captions, face_tags
 from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback, saliency
 from maskrec.webrtc import ice_servers
 from ui.common import checkpoint_choices
+from ui.html import scrolling_image
 from ui.video import video_tab
 
 st.title("Recognize")
@@ -119,8 +119,7 @@ def show(rgb: np.ndarray, name: str, key: str) -> None:
             zoomed = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=ZOOM_SIDE,
                           tags=face_tags(res.faces))
             # at its own pixels, twice the full-width view: st.image never grows past its column
-            st.html(f'<div style="overflow:auto;max-height:720px"><img src="{data_url(zoomed, quality=90)}" '
-                    f'alt="{html.escape(name)}, zoomed" style="max-width:none;display:block"></div>')
+            scrolling_image(zoomed, f"{name}, zoomed")
             st.caption(caption)
         right = st.container()
     with right:
