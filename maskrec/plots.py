@@ -7,7 +7,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .presentation import metric_words
+from .presentation import SWEEP_PARAMS, metric_words
 
 INPUT_SIZES = (32, 64)  # Net1 and Net2 input sides, marked on size plots
 COLORS = {1: "#2ca02c", 0: "#d62728", "train": "#1f77b4", "test": "#ff7f0e"}
@@ -160,3 +160,65 @@ def compliance_chart(rows, clock: bool = False, height: int = 260) -> go.Figure:
                       xaxis_title="time" if clock else "second of the video")
     fig.update_yaxes(rangemode="tozero", dtick=1 if max((r[1] + r[2] for r in rows), default=0) <= 8 else None)
     return fig
+
+
+SWEEP_TITLES = (("history", "Validation F1 per trial"), ("slice", "Validation F1 against each parameter"),
+                ("importance", "Parameter importance"))
+
+
+def _grid_subplots(fig: go.Figure, cols: int, row_height: int = 260) -> None:
+    """Lay a one-row subplot figure (Optuna's slice plot: one panel per parameter, 300 px each, wider
+    than a page) out as rows of ``cols`` panels that fit the page's width."""
+    n = sum(1 for k in fig.layout if k.startswith("xaxis"))
+    rows = -(-n // cols)
+    gap_x, gap_y = 0.06, 0.5 / max(rows * 2, 1) if rows > 1 else 0.0
+    w, h = (1 - gap_x * (cols - 1)) / cols, (1 - gap_y * (rows - 1)) / rows
+    for i in range(n):
+        r, c = divmod(i, cols)
+        suffix = "" if i == 0 else str(i + 1)
+        x0, y1 = c * (w + gap_x), 1 - r * (h + gap_y)
+        fig.layout[f"xaxis{suffix}"].domain = [x0, x0 + w]
+        fig.layout[f"yaxis{suffix}"].domain = [max(y1 - h, 0), y1]
+        fig.layout[f"yaxis{suffix}"].showticklabels = c == 0
+        fig.layout[f"yaxis{suffix}"].title = dict(text="validation F1" if c == 0 else None)
+    fig.update_layout(width=None, height=row_height * rows + 80)
+
+
+PARAM_WORDS = {key: words for key, words, _ in SWEEP_PARAMS}  # as the trials table heads its columns
+HISTORY_TRACES = {"Objective Value": "validation F1", "Best Value": "best so far"}
+
+
+def sweep_figures(figs: dict) -> list[tuple[str, go.Figure]]:
+    """Optuna's figures of a sweep (``sweep.figures``) titled in words, in reading order; the slice
+    plot laid out in rows of four; axes, legends and parameters named as the trials table names them."""
+    out = []
+    for key, title in SWEEP_TITLES:
+        fig = figs.get(key)
+        if fig is None:
+            continue
+        fig = go.Figure(fig)  # a copy: the caller's cached figure stays as Optuna drew it
+        if key == "history":
+            for t in fig.data:
+                t.name = HISTORY_TRACES.get(t.name, t.name)
+            n = max((len(t.x) for t in fig.data if t.x is not None), default=0)
+            fig.update_xaxes(title_text="trial", dtick=1 if n <= 20 else None)  # trials are whole numbers
+            fig.update_layout(height=360, legend=TOP_LEGEND)
+        elif key == "slice":
+            for k in fig.layout:
+                if k.startswith("xaxis") and fig.layout[k].title.text:
+                    fig.layout[k].title.text = PARAM_WORDS.get(fig.layout[k].title.text, fig.layout[k].title.text)
+            fig.update_xaxes(nticks=4)
+            for k in fig.layout:  # a log axis (learning rate) labels every minor tick: 2 and 5 of each decade are enough
+                if k.startswith("xaxis") and fig.layout[k].type == "log":
+                    fig.layout[k].dtick = "D2"
+            _grid_subplots(fig, cols=4)
+        else:
+            for t in fig.data:
+                if t.y is not None:
+                    t.y = [PARAM_WORDS.get(v, v) for v in t.y]
+            fig.update_xaxes(title_text="importance for validation F1 (fANOVA)")
+            fig.update_yaxes(title_text="parameter")
+            fig.update_layout(height=320)
+        fig.update_layout(title=dict(text=title), margin=dict(l=10, r=10, t=50, b=10))
+        out.append((title, fig))
+    return out

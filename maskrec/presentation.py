@@ -93,3 +93,66 @@ def face_tags(faces) -> list[str]:
 def crop_captions(faces) -> list[str]:
     """Captions of the listed crops, numbered as on the photo: "3 · mask 0.97"."""
     return [f"{i} · {f.label.replace('_', ' ')} {f.p_mask:.2f}" for i, f in enumerate(faces, 1)]
+
+
+# ------------------------------------------------------------------ sweeps (the Train page's panel, Evaluate's tab)
+
+def _sig(v) -> str:
+    return f"{v:.3g}"
+
+
+def _off_or(fmt: str):
+    return lambda v: "off" if not v else format(v, fmt)
+
+
+# A trial's searched knobs as table columns, in the order the recipe reads (sweep.space)
+SWEEP_PARAMS = (("lr", "learning rate", _sig), ("weight_decay", "weight decay", _sig),
+                ("batch_size", "batch", str), ("augment_strength", "augment", lambda v: "off" if v <= 0.05 else f"{v:.2f}"),
+                ("label_smoothing", "label smoothing", lambda v: f"{v:.3f}"), ("ema", "EMA", _off_or("g")),
+                ("mixup", "mixup", _off_or("g")), ("dropout", "dropout", lambda v: f"{v:.2f}"))
+
+
+def sweep_rows(trials: list[dict], best_trial: int | None = None) -> list[dict]:
+    """The trials table of a sweep (rows of ``Sweep.trials()``), one dict per trial, every cell a
+    string: an empty cell where there is nothing to say (a pruned trial's F1), never "None".
+    ``best``: "★" on the best complete trial. ``epochs``: trained / drawn (a pruned trial stops early);
+    ``run``: the trial's run id, then one column per searched knob."""
+    shown = [k for k, _, _ in SWEEP_PARAMS if any(k in (t.get("params") or {}) for t in trials)]
+    rows = []
+    for t in trials:
+        params = t.get("params") or {}
+        state = t.get("state") or ""
+        if t.get("retry_of") is not None:
+            state += f" (retry of {t['retry_of']})"
+        planned = params.get("epochs")
+        row = {"best": "★" if best_trial is not None and t.get("number") == best_trial else "",
+               "trial": str(t.get("number", "")), "state": state,
+               "val F1": "" if t.get("value") is None else f"{t['value']:.4f}",
+               "epochs": f"{t.get('epochs') or 0}/{planned}" if planned else str(t.get("epochs") or ""),
+               "run": Path(t["run"]).name if t.get("run") else ""}  # before the knobs: what finds the trial's run
+        for key, words, fmt in SWEEP_PARAMS:
+            if key in shown:
+                row[words] = "" if params.get(key) is None else fmt(params[key])
+        rows.append(row)
+    return rows
+
+
+def sweep_summary(cfg) -> str:
+    """What a sweep was asked, in one line (cfg: a ``sweep.SweepConfig``)."""
+    parts = [cfg.net, f"{cfg.trials} trial{'s' if cfg.trials != 1 else ''}",
+             f"at most {cfg.max_epochs} epoch{'s' if cfg.max_epochs != 1 else ''} each", f"pruner {cfg.pruner}",
+             f"validation share {cfg.val_fraction:g}", f"seed {cfg.seed}"]
+    if cfg.drawn_masks:
+        parts.append(f"drawn masks {cfg.drawn_masks:g}")
+    if cfg.timeout:
+        parts.append(f"timeout {cfg.timeout / 60:g} min")
+    return " · ".join(parts) + f" · data {short_data(cfg.data)}"
+
+
+SWEEP_STATES = {  # a sweep's state (trainjobs.sweep_shown) as the panel says it
+    "queued": "queued", "running": "running", "done": "finished", "stopped": "stopped",
+    "failed": "failed", "interrupted": "interrupted", "elsewhere": "running in another process"}
+
+
+def sweep_state_words(state: str) -> str:
+    return SWEEP_STATES.get(state, state)

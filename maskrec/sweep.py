@@ -197,6 +197,15 @@ def _claim(sw: Sweep) -> None:
     atomic_write_text(f, json.dumps({"pid": os.getpid(), "since": time.time()}))
 
 
+def owner(sw: Sweep) -> int | None:
+    """The process id owner.json names (alive or not), None when no process owns the sweep."""
+    try:
+        pid = json.loads((sw.dir / "owner.json").read_text()).get("pid")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return pid if isinstance(pid, int) and pid > 0 else None
+
+
 def _release(sw: Sweep) -> None:
     try:
         (sw.dir / "owner.json").unlink()

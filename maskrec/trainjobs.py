@@ -1,20 +1,26 @@
-"""Training in the background, for the app: a job per run, in this process or as a torchrun job.
+"""Training in the background, for the app: a job per run, in this process or as a torchrun job,
+and a job per recipe search (``sweep.SweepJob``).
 
 The Train page keeps one :class:`JobRegistry` (shared by every browser session) and asks it to
 start, find or stop jobs; it never touches a thread itself. Each job moves its run's
 :class:`runstate.RunState` (the one writer of the run's state) and never touches Streamlit.
+:func:`sweep_shown` answers "what is this sweep doing?" for the page, from its job or its folder.
 """
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import threading
+from typing import NamedTuple
 
 from . import distributed
 from .config import REPO_ROOT, TrainConfig
 from .jobs import BackgroundJob
 from .runs import Run
+from .runs import _pid_alive
 from .runstate import RunState
+from .sweep import Sweep, SweepJob, owner
 from .train import BatchProgress, TrainingFailed, fit
 
 
@@ -111,11 +117,13 @@ def launched_nproc(run: Run) -> int:
 
 
 class JobRegistry:
-    """Every TrainingJob of this process, by run id. Shared by all browser sessions (the pages keep
-    it in ``st.cache_resource``); ``max_parallel`` jobs train at once, the rest queue visibly."""
+    """Every TrainingJob of this process, by run id, and every SweepJob, by sweep id. Shared by all
+    browser sessions (the pages keep it in ``st.cache_resource``); ``max_parallel`` jobs (training
+    runs and sweeps together: they share the slots) train at once, the rest queue visibly."""
 
     def __init__(self, max_parallel: int = 1):
         self._jobs: dict[str, TrainingJob] = {}
+        self._sweeps: dict[str, SweepJob] = {}
         self._lock = threading.Lock()
         self._slots = threading.Semaphore(max_parallel)
 
@@ -136,3 +144,68 @@ class JobRegistry:
     def active(self) -> list[TrainingJob]:
         with self._lock:
             return [j for j in self._jobs.values() if j.alive]
+
+    def start_sweep(self, sw: Sweep) -> SweepJob:
+        """Run sweep's remaining trials in the background (a new sweep, or a resume: run_sweep
+        continues a sweep folder where it stopped)."""
+        with self._lock:
+            old = self._sweeps.get(sw.id)
+            if old is not None and old.alive:
+                return old  # a second click or a second tab must not run the sweep twice
+            job = SweepJob(sw, self._slots)
+            self._sweeps[sw.id] = job
+        return job.start()
+
+    def get_sweep(self, sweep_id: str) -> SweepJob | None:
+        with self._lock:
+            return self._sweeps.get(sweep_id)
+
+    def active_sweeps(self) -> list[SweepJob]:
+        with self._lock:
+            return [j for j in self._sweeps.values() if j.alive]
+
+    def training_now(self) -> list[str]:
+        """What holds the slots now, in words ("run <id>", "sweep <id>"): what a queued job waits for."""
+        with self._lock:
+            jobs = [(f"run {k}", j) for k, j in self._jobs.items()] + [(f"sweep {k}", j) for k, j in self._sweeps.items()]
+        return [name for name, j in jobs if j.alive and j.status == "running"]
+
+
+class SweepShown(NamedTuple):
+    """What the Train page draws for a sweep (immutable: read once per poll)."""
+    state: str  # queued | running | done | stopped | failed | interrupted | elsewhere (another process runs it)
+    error: str | None
+    finished: int  # complete or pruned trials
+    trials: int  # asked for
+    trial: int | None  # the trial training now
+    batch: BatchProgress | None  # that trial's progress
+    live: bool  # a job of this process runs it
+    can_resume: bool
+    pid: int | None  # the owning process, for "elsewhere"
+
+
+def sweep_shown(sw: Sweep, job: SweepJob | None = None) -> SweepShown:
+    """The one answer to "what is this sweep doing?": a job of this process knows best; without a
+    live one, the folder says (owner.json names a live process: elsewhere, a dead one: interrupted;
+    no owner: done when every trial is finished, else stopped, resumable)."""
+    cfg = sw.config()
+    finished = sum(1 for t in sw.trials() if t["state"] in ("complete", "pruned"))
+    pid = owner(sw)
+    live = job is not None and job.alive
+    trial = batch = error = None
+    if live:
+        state, error, prog = job.status, job.error, job.progress()
+        if prog is not None and state == "running":
+            trial, batch = prog.trial, prog.batch
+            finished = max(finished, prog.finished)
+    elif pid is not None and pid != os.getpid() and _pid_alive(pid):
+        state = "elsewhere"
+    elif pid is not None and not (job is not None and pid == os.getpid()):
+        state = "interrupted"  # its process died mid-trial; run_sweep retries that trial on resume
+    elif job is not None and job.status == "failed":
+        state, error = "failed", job.error
+    else:
+        state = "done" if finished >= cfg.trials else "stopped"  # stopped: by Stop, or its timeout
+    can_resume = not live and state in ("stopped", "failed", "interrupted") and finished < cfg.trials
+    return SweepShown(state, error, finished, cfg.trials, trial, batch, live, can_resume,
+                      pid if state == "elsewhere" else None)

@@ -1,4 +1,5 @@
-"""Training: launch Net1/Net2 in the background, watch live charts, stop, resume, browse runs."""
+"""Training: launch Net1/Net2 (one run, or a sweep of recipes) in the background, watch live charts, stop,
+resume, browse runs."""
 from ui.start import through_navigation
 
 through_navigation()  # before the slow imports below: see ui/start.py
@@ -17,6 +18,7 @@ from maskrec.runs import list_runs, new_run, open_run, summary
 from maskrec.runstate import shown
 from maskrec.trainjobs import launched_nproc
 from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
+from ui.sweeps import pick_sweep, sweep_form, sweep_monitor
 
 RUN_KEY = "run_select"
 RECIPES = {"sized": "Sized to this dataset", "report": "Report recipe (for ~18k images)"}
@@ -26,59 +28,71 @@ data_path = dataset_picker()
 
 with st.container(border=True):
     st.subheader("New run")
-    c = st.columns(4)
-    net = c[0].selectbox("Network", list(PRESETS),
-                         help="The recipe fills the fields; every value is editable.")
-    n_train = train_images(data_path) if data_path else None
-    recipe = c[1].radio("Recipe", list(RECIPES), format_func=RECIPES.get, key="recipe",
-                        help="The report's batch sizes were chosen for its ~18,000 train images; on a smaller "
-                             "set they leave few optimiser steps per epoch.")
-    if recipe == "sized" and n_train:
-        p, why = sized_recipe(net, n_train)
+    kind = st.radio("What to start", ["One run", "Sweep"], horizontal=True, key="new_kind",
+                    help="One run: train a net with the recipe below. Sweep: Optuna tries many recipes, "
+                         "each an ordinary run judged on a validation split, and keeps the best.")
+    if kind == "Sweep":
+        sweep_form(data_path)
     else:
-        p, why = PRESETS[net], "the report's recipe (section 2e/3e), made for ~18,000 train images"
-    c[2].caption(f"**{RECIPES[recipe]}**: {why}.")
-    c = st.columns(4)
-    # No min/max on these: Streamlit would silently swap an out-of-range value for the default.
-    # TrainConfig.validate() is the one definition of the ranges and says what is wrong.
-    epochs = c[0].number_input("Epochs", value=p.epochs, key=f"epochs_{net}")
-    batch = c[1].number_input("Batch size", value=p.batch_size, key=f"batch_{net}_{p.batch_size}")
-    lr = c[2].number_input("Learning rate", value=p.lr, format="%.5f", key=f"lr_{net}")
-    wd = c[3].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
-    c = st.columns(4)
-    dropout = c[0].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
-                                disabled=not spec(net).has_dropout,
-                                help="Net1 has no dropout layers (the report used weight decay only).")
-    seed = c[1].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
-    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-    device = c[2].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
-    c = st.columns(2)
-    augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
-                            help="Off in the report's recipes.")
-    schedule = c[1].selectbox("Learning rate schedule", SCHEDULES, key="schedule",
-                              help="constant: the report's. cosine: one warm-up epoch, then decay to 0 "
-                                   "by the last epoch (steadier when a short run must end well).")
-    gpus = torch.cuda.device_count()
-    if gpus > 1:
-        nproc = st.number_input("GPUs (torchrun processes)", 1, gpus, gpus, key="nproc",
-                                help="More than 1: one torchrun process per GPU (DistributedDataParallel); "
-                                     "the batch size stays the global one.")
-    else:
-        nproc = 1
-        st.caption(f"Multi-GPU training (torchrun) needs several CUDA GPUs; this machine has {gpus}.")
-    if st.button("Start training", type="primary", disabled=data_path is None, key="start_training"):
-        try:
-            cfg = replace(p, data=data_path, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
-                          weight_decay=float(wd), dropout=float(dropout), seed=int(seed), device=device,
-                          augment=augment, schedule=schedule).validate()
-        except ValueError as e:
-            st.error(str(e))
+        c = st.columns(4)
+        net = c[0].selectbox("Network", list(PRESETS),
+                             help="The recipe fills the fields; every value is editable.")
+        n_train = train_images(data_path) if data_path else None
+        recipe = c[1].radio("Recipe", list(RECIPES), format_func=RECIPES.get, key="recipe",
+                            help="The report's batch sizes were chosen for its ~18,000 train images; on a smaller "
+                                 "set they leave few optimiser steps per epoch.")
+        if recipe == "sized" and n_train:
+            p, why = sized_recipe(net, n_train)
         else:
-            run = new_run(cfg)
-            registry().start(cfg, run, nproc=int(nproc))
-            # A keyed selectbox keeps its own value over reruns; set it (before it is drawn below) so
-            # the page follows the run just started instead of the one picked before.
-            st.session_state[RUN_KEY] = run.id
+            p, why = PRESETS[net], "the report's recipe (section 2e/3e), made for ~18,000 train images"
+        c[2].caption(f"**{RECIPES[recipe]}**: {why}.")
+        c = st.columns(4)
+        # No min/max on these: Streamlit would silently swap an out-of-range value for the default.
+        # TrainConfig.validate() is the one definition of the ranges and says what is wrong.
+        epochs = c[0].number_input("Epochs", value=p.epochs, key=f"epochs_{net}")
+        batch = c[1].number_input("Batch size", value=p.batch_size, key=f"batch_{net}_{p.batch_size}")
+        lr = c[2].number_input("Learning rate", value=p.lr, format="%.5f", key=f"lr_{net}")
+        wd = c[3].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
+        c = st.columns(4)
+        dropout = c[0].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
+                                    disabled=not spec(net).has_dropout,
+                                    help="Net1 has no dropout layers (the report used weight decay only).")
+        seed = c[1].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
+        devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+        device = c[2].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
+        c = st.columns(2)
+        augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
+                                help="Off in the report's recipes.")
+        schedule = c[1].selectbox("Learning rate schedule", SCHEDULES, key="schedule",
+                                  help="constant: the report's. cosine: one warm-up epoch, then decay to 0 "
+                                       "by the last epoch (steadier when a short run must end well).")
+        gpus = torch.cuda.device_count()
+        if gpus > 1:
+            nproc = st.number_input("GPUs (torchrun processes)", 1, gpus, gpus, key="nproc",
+                                    help="More than 1: one torchrun process per GPU (DistributedDataParallel); "
+                                         "the batch size stays the global one.")
+        else:
+            nproc = 1
+            st.caption(f"Multi-GPU training (torchrun) needs several CUDA GPUs; this machine has {gpus}.")
+        if st.button("Start training", type="primary", disabled=data_path is None, key="start_training"):
+            try:
+                cfg = replace(p, data=data_path, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
+                              weight_decay=float(wd), dropout=float(dropout), seed=int(seed), device=device,
+                              augment=augment, schedule=schedule).validate()
+            except ValueError as e:
+                st.error(str(e))
+            else:
+                run = new_run(cfg)
+                registry().start(cfg, run, nproc=int(nproc))
+                # A keyed selectbox keeps its own value over reruns; set it (before it is drawn below) so
+                # the page follows the run just started instead of the one picked before.
+                st.session_state[RUN_KEY] = run.id
+
+if kind == "Sweep":
+    sweep_id = pick_sweep(empty="No sweeps yet. Press **Start sweep** (the defaults search Net1's recipe on the demo data).")
+    if sweep_id is not None:
+        sweep_monitor(sweep_id)
+    st.stop()
 
 runs = list_runs()
 if not runs:
@@ -122,7 +136,7 @@ def monitor(run_id: str):
         st.warning(f"This run was interrupted (server stopped) after epoch {len(history)}; its finished epochs and "
                    "last checkpoint are safe. Press Resume to continue.")
     elif state == "queued":
-        others = [j.run.id for j in registry().active() if j.run.id != run_id and j.status == "running"]
+        others = [o for o in registry().training_now() if o != f"run {run_id}"]  # a run or a sweep
         st.info(f"Queued: {others[0]} is training; this run starts when it ends." if others else "Starting…")
 
     if prog is not None:

@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint (curves, confusion matrix, threshold picker, mistakes) and compare runs."""
+"""Evaluate a checkpoint (curves, confusion matrix, threshold picker, mistakes), compare runs, and look
+at a sweep's trials (Optuna's figures)."""
 from ui.start import through_navigation
 
 through_navigation()  # before the slow imports below: see ui/start.py
@@ -19,10 +20,14 @@ from maskrec.config import demo_dir
 from maskrec.presentation import data_mismatch, preselect_runs, short_data
 from maskrec.runs import list_runs, summary
 from ui.common import checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, thumb
+from ui.sweeps import sweeps_tab
 
 st.title("Evaluate")
 data_path = dataset_picker()
-tab_eval, tab_compare = st.tabs(["Judge a checkpoint", "Compare runs"])
+tab_eval, tab_compare, tab_sweeps = st.tabs(["Judge a checkpoint", "Compare runs", "Sweeps"])
+
+with tab_sweeps:  # first in the script: the Judge tab may st.stop() on a bad checkpoint or dataset
+    sweeps_tab()
 
 
 def judge(y, p, paths, split, saved_t, net, trained_on, ckpt) -> None:

@@ -449,3 +449,55 @@ def test_a_crowd_photo_opens_full_width_with_numbered_faces(server, browser):
     page.set_viewport_size({"width": 1400, "height": 1100})
     page.screenshot(path=str(shots_dir() / "recognize-crowd-zoom.png"))
     page.close()
+
+
+# ------------------------------------------------------------------ issue 18: the sweep on the Train and Evaluate pages
+
+VISIBLE_CHARTS = "[...document.querySelectorAll('.js-plotly-plot')].filter(e => e.offsetParent)"
+
+
+def test_a_sweep_started_on_the_train_page_shows_on_evaluate(server, browser):
+    """A small real sweep (Net1 on the demo data, 3 trials of at most 2 epochs, no pruner) from the
+    Train page's Sweep form, followed live until it reads finished; then Evaluate -> Sweeps shows its
+    3 trials and Optuna's figures, drawn with points."""
+    page = open_page(browser, server.url + "/Train", "Start training")
+    page.locator('[data-testid="stRadio"]').get_by_text("Sweep", exact=True).click()
+    page.get_by_role("button", name="Start sweep").wait_for(timeout=60_000)
+    idle(page)
+    for label, value in (("Trials", "3"), ("Most epochs per trial", "2")):
+        box = page.get_by_role("spinbutton", name=label, exact=True)
+        box.fill(value)
+        box.press("Enter")
+        idle(page)
+    page.get_by_role("combobox", name="Pruner").click()
+    page.get_by_role("option", name="none", exact=True).click()
+    idle(page)
+    page.get_by_role("button", name="Start sweep").click()
+    page.get_by_text(re.compile(r"^Trial \d+: ")).first.wait_for(timeout=300_000)  # a trial's own progress bar
+    page.get_by_role("button", name="Stop").wait_for()
+    page.screenshot(path=str(shots_dir() / "train-sweep-live.png"), full_page=True)
+    page.get_by_text("state finished").wait_for(timeout=900_000)
+    page.get_by_text("Sweep finished: 3 trials").wait_for()
+    assert page.get_by_role("button", name="Stop").count() == 0
+    no_errors(page)
+    page.screenshot(path=str(shots_dir() / "train-sweep-done.png"), full_page=True)
+    (sweep_id,) = [d.name for d in (server.home / "sweeps").iterdir()]
+
+    page.get_by_role("link", name="Evaluate").first.click()
+    page.get_by_role("tab", name="Sweeps").click()
+    page.get_by_text(re.compile(r"^Best: trial \d+, validation F1")).wait_for(timeout=300_000)
+    page.set_viewport_size({"width": 1400, "height": 2600})  # charts draw once scrolled into view
+    page.wait_for_function(f"() => {VISIBLE_CHARTS}.length >= 2", timeout=120_000)
+    idle(page)
+    page.screenshot(path=str(shots_dir() / "evaluate-sweeps.png"), full_page=True)
+    rows = page.evaluate("""() => { const t = [...document.querySelectorAll('[data-testid="stDataFrame"]')]
+        .filter(e => e.offsetParent).pop(); return Number(t.querySelector('[aria-rowcount]')?.getAttribute('aria-rowcount')); }""")
+    assert rows == 3 + 1, rows  # three trials and the header row
+    charts = page.evaluate(f"""() => {VISIBLE_CHARTS}.map(e => [e.querySelector('.gtitle')?.textContent,
+        e.data.reduce((n, t) => n + (t.x ? t.x.length : 0), 0)])""")
+    titles = dict(charts)
+    assert titles.get("Validation F1 per trial", 0) >= 3, charts  # a point per trial, at least
+    assert titles.get("Validation F1 against each parameter", 0) >= 3, charts
+    assert page.get_by_role("combobox", name="Sweep", exact=True).input_value() == sweep_id  # the one started
+    no_errors(page)
+    page.close()

@@ -1,5 +1,6 @@
 """Every page in Streamlit's AppTest: renders without exception, and its key widgets work."""
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -244,3 +245,131 @@ def test_train_page_sizes_the_first_run_to_the_data_and_keeps_the_report_recipe_
     registry().get(run.id).stop()  # what is tested is the config the defaults start, not the training
     registry().get(run.id).join(timeout=120)
     assert run.config().batch_size == sized.batch_size and run.config().epochs == sized.epochs
+
+
+# ------------------------------------------------------------------ the sweep (Train: New run -> Sweep; Evaluate: Sweeps)
+
+@pytest.fixture
+def fast_fit(monkeypatch):
+    """Every trial's training in milliseconds (tests/test_sweep.py's stand-in for fit): the pages are
+    what is tested here, in-process, so the stand-in reaches the sweep's job thread too."""
+    from maskrec import sweep as sweep_mod
+    from tests.test_sweep import _fake_fit
+    calls = []
+    monkeypatch.setattr(sweep_mod, "fit", _fake_fit(calls))
+    return calls
+
+
+def sweep_mode(at: AppTest) -> AppTest:
+    at.radio(key="new_kind").set_value("Sweep").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def cells(at: AppTest) -> tuple[list[list[str]], list[str]]:
+    """The trials table's cells and columns (the one table with a "trial" column)."""
+    (df,) = [d.value for d in at.dataframe if "trial" in d.value.columns]
+    return df.astype(str).values.tolist(), list(df.columns)
+
+
+def test_train_page_starts_a_sweep_and_shows_its_trials(fast_fit):
+    from maskrec.sweep import list_sweeps
+    at = sweep_mode(page("2_Train"))
+    assert any("No sweeps yet" in i.value for i in at.info)
+    field(at, "Trials").set_value(3)
+    field(at, "Most epochs per trial").set_value(2)
+    at.selectbox(key="sweep_pruner").set_value("none")
+    at.button(key="start_sweep").click().run()
+    assert not at.exception, at.exception
+    (sw,) = list_sweeps()
+    cfg = sw.config()
+    assert (cfg.trials, cfg.epochs, cfg.pruner, cfg.val_fraction, cfg.drawn_masks) == (3, 2, "none", 0.15, 0.0)
+    assert cfg.data  # the sidebar's dataset (the demo data)
+    from ui.common import registry  # the same cached registry the page used
+    job = registry().get_sweep(sw.id)
+    job.join(timeout=120)
+    assert job.status == "done", job.error
+    at.run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="sweep_select").value == sw.id
+    assert any("state **finished**" in m.value for m in at.markdown)
+    assert {m.label: m.value for m in at.metric}["Trials finished"] == "3/3"
+    assert any(s.value.startswith("Sweep finished: 3 trials. Best validation F1") for s in at.success)
+    rows, cols = cells(at)
+    assert len(rows) == 3 and cols[:5] == ["best", "trial", "state", "val F1", "epochs"]
+    assert [r[0] for r in rows].count("★") == 1 and all("None" not in r and "nan" not in r for r in rows)
+    assert [b.label for b in at.button if b.label in ("Stop", "Resume")] == []  # nothing to stop or resume
+    assert len(fast_fit) == 3
+
+
+def test_train_page_refuses_a_bad_sweep_and_starts_nothing(fast_fit):
+    from maskrec.sweep import list_sweeps
+    at = sweep_mode(page("2_Train"))
+    field(at, "Trials").set_value(0)
+    field(at, "Validation share").set_value(0.0)
+    at.button(key="start_sweep").click().run()
+    (err,) = [e.value for e in at.error]
+    assert "trials must be 1..10000, got 0" in err and "validation share in (0, 0.9), got 0.0" in err, err
+    field(at, "Trials").set_value(3)
+    field(at, "Validation share").set_value(0.15)
+    field(at, "Drawn-masks share").set_value(2.0)
+    at.button(key="start_sweep").click().run()
+    assert any("drawn masks must be a share in [0, 1], got 2.0" in e.value for e in at.error)
+    assert list_sweeps() == [] and fast_fit == []
+
+
+def test_train_page_resumes_a_stopped_sweep(fast_fit, demo_dir):
+    from maskrec.sweep import SweepConfig, new_sweep, run_sweep
+    sw = new_sweep(SweepConfig(net="net1", data=str(demo_dir), trials=3, epochs=2, pruner="none"))
+    trials = run_sweep(sw)
+    next(trials)  # one trial, then let go: a sweep stopped with two trials left
+    trials.close()
+    at = sweep_mode(page("2_Train"))
+    assert any("state **stopped**" in m.value for m in at.markdown)
+    assert {m.label: m.value for m in at.metric}["Trials finished"] == "1/3"
+    assert len(cells(at)[0]) == 1
+    (resume,) = [b for b in at.button if b.label == "Resume"]
+    resume.click().run()
+    assert not at.exception, at.exception
+    from ui.common import registry
+    job = registry().get_sweep(sw.id)
+    job.join(timeout=120)
+    assert job.status == "done", job.error
+    at.run()
+    assert any("state **finished**" in m.value for m in at.markdown)
+    assert len(cells(at)[0]) == 3 and [t["state"] for t in sw.trials()] == ["complete"] * 3
+
+
+def _plotly_titles(at: AppTest) -> list[str]:
+    import json
+    return [json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text") for c in at.get("plotly_chart")]
+
+
+def test_evaluate_page_shows_a_sweeps_trials_and_optunas_figures(fast_fit):
+    from maskrec.sweep import SweepConfig, best, new_sweep, run_sweep
+    sw = new_sweep(SweepConfig(net="net1", trials=6, epochs=3))
+    list(run_sweep(sw))
+    at = page("3_Evaluate")
+    assert at.selectbox(key="eval_sweep").value == sw.id
+    rows, cols = cells(at)
+    assert len(rows) == 6 and "run" in cols
+    b = best(sw)
+    starred = [r for r in rows if r[0] == "★"]
+    assert len(starred) == 1 and starred[0][1] == str(b["trial"])
+    run_id = Path(b["run"]).name
+    assert any(f"pick **run: {run_id} (best)**" in s.value for s in at.success)
+    titles = _plotly_titles(at)
+    assert {"Validation F1 per trial", "Validation F1 against each parameter"} <= set(titles), titles
+
+
+def test_evaluate_page_says_when_no_trial_of_a_sweep_has_completed(fast_fit):
+    import json
+    from maskrec.sweep import SweepConfig, new_sweep
+    sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=4))
+    (sw.dir / "trials.json").write_text(json.dumps([  # as a sweep whose trials were all pruned leaves it
+        {"number": 0, "state": "pruned", "value": None, "params": {"lr": 0.001, "epochs": 4}, "run": None,
+         "epochs": 1, "retry_of": None, "seconds": None}]))
+    at = page("3_Evaluate")
+    assert any("No trial has completed yet" in i.value for i in at.info)
+    assert len(cells(at)[0]) == 1
+    assert not any(t and t.startswith("Validation F1") for t in _plotly_titles(at))

@@ -108,3 +108,79 @@ def test_input_size_markers_sit_above_the_plot_apart():
         assert len(xs) == 2
         assert all(a.yref == "paper" and a.y >= 1 for a in xs)
         assert xs[0].yshift != xs[1].yshift or xs[0].xanchor != xs[1].xanchor
+
+
+# ------------------------------------------------------------------ sweeps
+
+TRIALS = [
+    {"number": 0, "state": "complete", "value": 0.91234, "params": {"lr": 0.00123, "weight_decay": 1.5e-05, "batch_size": 64,
+     "epochs": 4, "augment_strength": 0.01, "label_smoothing": 0.05, "ema": 0.0, "mixup": 0.2}, "run": "/h/runs/r0",
+     "epochs": 4, "retry_of": None, "seconds": 3.0},
+    {"number": 1, "state": "pruned", "value": None, "params": {"lr": 0.0021, "weight_decay": 0.0003, "batch_size": 32,
+     "epochs": 3, "augment_strength": 0.8, "label_smoothing": 0.0, "ema": 0.995, "mixup": 0.0}, "run": "/h/runs/r1",
+     "epochs": 1, "retry_of": None, "seconds": None},
+    {"number": 2, "state": "failed", "value": None, "params": {}, "run": None, "epochs": 0, "retry_of": None, "seconds": None},
+    {"number": 3, "state": "complete", "value": 0.95, "params": {"lr": 0.0021, "weight_decay": 0.0003, "batch_size": 32,
+     "epochs": 3, "augment_strength": 0.8, "label_smoothing": 0.0, "ema": 0.995, "mixup": 0.0}, "run": "/h/runs/r1",
+     "epochs": 3, "retry_of": 1, "seconds": 2.0},
+]
+
+
+def test_sweep_rows_say_each_trial_with_empty_cells_never_none():
+    from maskrec.presentation import sweep_rows
+    rows = sweep_rows(TRIALS, best_trial=3)
+    assert [r["trial"] for r in rows] == ["0", "1", "2", "3"]
+    assert [r["best"] for r in rows] == ["", "", "", "★"]
+    assert [r["val F1"] for r in rows] == ["0.9123", "", "", "0.9500"]
+    assert [r["epochs"] for r in rows] == ["4/4", "1/3", "", "3/3"]  # trained / drawn: the pruned one stopped early
+    assert rows[3]["state"] == "complete (retry of 1)" and rows[2]["run"] == "" and rows[0]["run"] == "r0"
+    assert rows[0]["learning rate"] == "0.00123" and rows[0]["weight decay"] == "1.5e-05" and rows[0]["batch"] == "64"
+    assert (rows[0]["augment"], rows[0]["EMA"], rows[0]["mixup"]) == ("off", "off", "0.2")
+    assert (rows[1]["augment"], rows[1]["EMA"], rows[1]["mixup"]) == ("0.80", "0.995", "off")
+    assert "dropout" not in rows[0]  # Net1's trials search no dropout: no empty column for it
+    for r in rows:
+        assert all(isinstance(v, str) and v != "None" for v in r.values()), r
+    assert [r["best"] for r in sweep_rows(TRIALS)] == [""] * 4
+    assert sweep_rows([]) == []
+
+
+def test_sweep_summary_says_what_was_asked():
+    from maskrec.presentation import sweep_summary
+    from maskrec.sweep import SweepConfig
+    said = sweep_summary(SweepConfig(net="net2", trials=1, epochs=0, pruner="none", timeout=600, drawn_masks=0.3,
+                                     data="/x/facemask-dev"))
+    assert said == ("net2 · 1 trial · at most 40 epochs each · pruner none · validation share 0.15 · seed 0 · "
+                    "drawn masks 0.3 · timeout 10 min · data facemask-dev")
+
+
+def test_sweep_figures_are_titled_in_words_and_the_slice_plot_fits_the_page():
+    import optuna
+    from maskrec.plots import SWEEP_TITLES, sweep_figures
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    names = ["lr", "weight_decay", "batch_size", "augment_strength", "label_smoothing", "ema"]
+    st.optimize(lambda t: sum(t.suggest_float(n, 0, 1) for n in names), n_trials=6)
+    import optuna.visualization as vis
+    raw = {"history": vis.plot_optimization_history(st), "slice": vis.plot_slice(st)}
+    figs = sweep_figures(raw)
+    assert [t for t, _ in figs] == [t for k, t in SWEEP_TITLES if k in raw]  # importance absent: left out
+    assert all(f.layout.title.text == t for t, f in figs)
+    s = dict(figs)["Validation F1 against each parameter"]
+    assert raw["slice"].layout.width == 300 * len(names)  # Optuna's: one 300 px panel each, wider than a page
+    assert s.layout.width is None
+    boxes = []
+    for i in range(len(names)):
+        sfx = "" if i == 0 else str(i + 1)
+        x, y = s.layout[f"xaxis{sfx}"].domain, s.layout[f"yaxis{sfx}"].domain
+        assert 0 <= x[0] < x[1] <= 1 and 0 <= y[0] < y[1] <= 1
+        boxes.append((x, y))
+    for i, (xa, ya) in enumerate(boxes):  # panels do not overlap
+        for xb, yb in boxes[i + 1:]:
+            assert xa[1] <= xb[0] or xb[1] <= xa[0] or ya[1] <= yb[0] or yb[1] <= ya[0]
+    assert len({round(y[0], 6) for _, y in boxes}) == 2  # six panels: two rows of four
+    assert s.layout.yaxis.title.text == "validation F1" and s.layout.yaxis5.title.text == "validation F1"
+    assert raw["slice"].layout.title.text != "Validation F1 against each parameter"  # a copy was titled
+    xs = {s.layout[k].title.text for k in s.layout if k.startswith("xaxis")}
+    assert {"learning rate", "weight decay", "batch", "augment"} <= xs and "lr" not in xs  # as the table says them
+    h = dict(figs)["Validation F1 per trial"]
+    assert {t.name for t in h.data} >= {"validation F1", "best so far"} and h.layout.xaxis.dtick == 1

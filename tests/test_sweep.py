@@ -170,3 +170,97 @@ def test_a_stopped_page_job_leaves_the_sweep_resumable(fake, tmp_path):
     job.start().join(timeout=60)
     assert job.status == "stopped"
     assert len(list(run_sweep(open_sweep(sw.dir)))) == 4
+
+
+# ------------------------------------------------------------------ the page's side: the job registry, sweep_shown
+
+def _held_training(monkeypatch, tmp_path):
+    """A registry whose one slot a training run holds until the returned Event is set (fit waits on it)."""
+    import threading
+    from dataclasses import replace
+
+    from maskrec import trainjobs
+    from maskrec.config import PRESETS
+    from maskrec.runs import new_run
+    release = threading.Event()
+
+    def held_fit(cfg, run, should_stop=lambda: False, on_progress=lambda p: None):
+        release.wait(timeout=120)
+        rec = {"epoch": 1, "test_f1": 0.5, "seconds": 0.01}
+        run.append_metrics(rec)
+        yield rec
+    monkeypatch.setattr(trainjobs, "fit", held_fit)
+    reg = trainjobs.JobRegistry(max_parallel=1)
+    cfg = replace(PRESETS["net1"], epochs=1)
+    train = reg.start(cfg, new_run(cfg, run_dir=tmp_path / "run"))
+    _wait(lambda: train.status == "running", "the training run to take the slot", timeout=60)
+    return reg, train, release
+
+
+def test_a_sweep_queues_behind_a_training_run_and_is_never_started_twice(fake, monkeypatch, tmp_path):
+    from maskrec.trainjobs import sweep_shown
+    reg, train, release = _held_training(monkeypatch, tmp_path)
+    sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
+    job = reg.start_sweep(sw)
+    assert job.status == "queued" and sweep_shown(sw, job).state == "queued"
+    assert reg.start_sweep(open_sweep(sw.dir)) is job  # a second click or tab: the same job
+    assert reg.get_sweep(sw.id) is job and reg.active_sweeps() == [job]
+    assert reg.training_now() == [f"run {train.run.id}"]  # what the queued sweep says it waits for
+    release.set()
+    job.join(timeout=120)
+    assert train.status == "done" and job.status == "done" and len(job.results()) == 3
+    view = sweep_shown(sw, reg.get_sweep(sw.id))
+    assert (view.state, view.finished, view.trials, view.live, view.can_resume) == ("done", 3, 3, False, False)
+    assert len(fake) == 3  # three trials trained, once each
+
+
+def test_start_sweep_after_a_stop_resumes_the_same_folder(fake, tmp_path):
+    from maskrec.trainjobs import JobRegistry, sweep_shown
+    reg = JobRegistry()
+    sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
+    trials = run_sweep(sw)
+    next(trials)  # one trial finished, then the caller lets go (the generator releases the folder)
+    trials.close()
+    view = sweep_shown(sw)
+    assert (view.state, view.finished, view.can_resume) == ("stopped", 1, True)
+    first = reg.start_sweep(sw)
+    first.join(timeout=120)
+    second = reg.start_sweep(sw)
+    assert second is not first  # the old job ended: a new one may run the folder (nothing left to do)
+    second.join(timeout=120)
+    assert [t["state"] for t in sw.trials()] == ["complete"] * 3 and sweep_shown(sw, second).state == "done"
+
+
+def test_sweep_shown_reads_the_owner_file_without_a_job(fake, tmp_path):
+    from maskrec.trainjobs import sweep_shown
+    sw = new_sweep(SweepConfig(net="net1", trials=2, epochs=2), sweep_dir=tmp_path / "sw")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (sw.dir / "owner.json").write_text(json.dumps({"pid": dead.pid}))
+    view = sweep_shown(sw)
+    assert (view.state, view.can_resume, view.live) == ("interrupted", True, False)
+    (sw.dir / "owner.json").write_text(json.dumps({"pid": os.getppid()}))  # alive, and not this process
+    view = sweep_shown(sw)
+    assert (view.state, view.pid, view.can_resume) == ("elsewhere", os.getppid(), False)
+    (sw.dir / "owner.json").unlink()
+    assert sweep_shown(sw).state == "stopped"  # never ran: trials left, resumable
+
+
+@pytest.mark.slow
+def test_a_real_sweep_on_the_demo_data_prunes_a_hopeless_trial(demo_dir, tmp_path):
+    """Real training: two sound recipes first, then one that cannot learn in time (the lowest
+    learning rate with the largest batch: 4 Adam steps an epoch on these 360 train images); the
+    median pruner stops it after its first judged epoch, and the best is a sound one."""
+    from maskrec.sweep import study
+    sw = new_sweep(SweepConfig(net="net1", data=str(demo_dir), trials=3, epochs=4), sweep_dir=tmp_path / "sw")
+    sound = dict(augment_strength=0.0, lr=2e-3, weight_decay=1e-4, batch_size=32, epochs=4,
+                 label_smoothing=0.0, ema=0.0, mixup=0.0)
+    st = study(sw)
+    st.enqueue_trial(sound)
+    st.enqueue_trial({**sound, "lr": 1.5e-3})
+    st.enqueue_trial({**sound, "lr": 2e-4, "batch_size": 128})
+    results = list(run_sweep(sw))
+    assert [r.state for r in results] == ["complete", "complete", "pruned"], results
+    assert results[2].epochs < 4
+    b = best(sw)
+    assert b["trial"] in (0, 1) and b["value"] > 0.6
