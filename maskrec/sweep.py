@@ -40,6 +40,11 @@ from .runstate import RunState
 from .train import BatchProgress, fit
 
 PRUNERS = ("median", "halving", "none")
+FAILURES_IN_A_ROW = 3  # trials that raise, one after another: the data or the settings are at fault, not a trial
+
+
+class SweepFailed(ValueError):
+    """The sweep cannot go on: its trials keep failing (the last one's error is the message)."""
 DEFAULT_EPOCHS = {"net1": 30, "net2": 40}
 VAL_FRACTION = 0.15
 
@@ -253,7 +258,7 @@ def run_sweep(sw: Sweep, should_stop: Callable[[], bool] = lambda: False,
         st = study(sw)
         _recover(st)
         _write_trials(sw, st)
-        started = time.time()
+        started, failures = time.time(), 0
         while _finished(st) < cfg.trials and not should_stop():
             if cfg.timeout and time.time() - started > cfg.timeout:
                 break
@@ -262,7 +267,12 @@ def run_sweep(sw: Sweep, should_stop: Callable[[], bool] = lambda: False,
             _write_trials(sw, st)
             if res is None:  # stopped: the trial is failed in the storage and retried next time
                 return
+            failures = failures + 1 if res.state == "failed" else 0
             yield res
+            if failures >= FAILURES_IN_A_ROW:  # a failed trial does not count against the budget: without
+                # this, a dataset that cannot be read would start failing trials for ever
+                err = st.trials[res.number].user_attrs.get("error", "unknown error")
+                raise SweepFailed(f"{failures} trials in a row failed; the last: {err}")
     finally:
         _release(sw)
 

@@ -246,21 +246,17 @@ def test_sweep_shown_reads_the_owner_file_without_a_job(fake, tmp_path):
     assert sweep_shown(sw).state == "stopped"  # never ran: trials left, resumable
 
 
-@pytest.mark.slow
-def test_a_real_sweep_on_the_demo_data_prunes_a_hopeless_trial(demo_dir, tmp_path):
-    """Real training: two sound recipes first, then one that cannot learn in time (the lowest
-    learning rate with the largest batch: 4 Adam steps an epoch on these 360 train images); the
-    median pruner stops it after its first judged epoch, and the best is a sound one."""
-    from maskrec.sweep import study
-    sw = new_sweep(SweepConfig(net="net1", data=str(demo_dir), trials=3, epochs=4), sweep_dir=tmp_path / "sw")
-    sound = dict(augment_strength=0.0, lr=2e-3, weight_decay=1e-4, batch_size=32, epochs=4,
-                 label_smoothing=0.0, ema=0.0, mixup=0.0)
-    st = study(sw)
-    st.enqueue_trial(sound)
-    st.enqueue_trial({**sound, "lr": 1.5e-3})
-    st.enqueue_trial({**sound, "lr": 2e-4, "batch_size": 128})
-    results = list(run_sweep(sw))
-    assert [r.state for r in results] == ["complete", "complete", "pruned"], results
-    assert results[2].epochs < 4
-    b = best(sw)
-    assert b["trial"] in (0, 1) and b["value"] > 0.6
+
+def test_a_sweep_whose_trials_keep_failing_ends_with_the_error(monkeypatch, tmp_path, capsys):
+    def broken(cfg, run, should_stop=lambda: False, on_progress=lambda p: None):
+        raise ValueError("no usable images found in /nowhere")
+        yield  # a generator, like fit
+    monkeypatch.setattr(sweep_mod, "fit", broken)
+    sw = new_sweep(SweepConfig(net="net1", trials=10, epochs=2), sweep_dir=tmp_path / "sw")
+    got = []
+    with pytest.raises(sweep_mod.SweepFailed, match="3 trials in a row failed.*no usable images"):
+        for r in run_sweep(sw):
+            got.append(r.state)
+    assert got == ["failed"] * 3
+    assert main(["sweep", "--resume", str(sw.dir)]) == 2  # the CLI: one error line, exit 2
+    assert "in a row failed" in capsys.readouterr().err
