@@ -145,7 +145,8 @@ def test_upload_a_photo_shows_boxes_and_faces(server, browser):
     idle(page)
     n = int(re.search(r": (\d+) face", cap.inner_text()).group(1))
     assert n >= 8
-    assert page.get_by_text(re.compile(r"^(no )?mask \d\.\d\d$")).count() >= n
+    # each crop's caption carries the number of its box on the photo: "3 · mask 0.97"
+    assert page.get_by_text(re.compile(r"^\d+ · (no )?mask \d\.\d\d$")).count() >= n
     images_loaded(page)
     no_errors(page)
     page.screenshot(path=str(shots_dir() / "recognize-upload.png"), full_page=True)
