@@ -184,9 +184,13 @@ def _pruner(name: str, epochs: int) -> optuna.pruners.BasePruner:
 def study(sw: Sweep) -> optuna.Study:
     cfg = sw.config()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna.create_study(study_name="maskrec", storage=sw.storage, direction="maximize", load_if_exists=True,
-                               sampler=optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=4),
-                               pruner=_pruner(cfg.pruner, cfg.max_epochs))
+    st = optuna.create_study(study_name="maskrec", storage=sw.storage, direction="maximize", load_if_exists=True,
+                             pruner=_pruner(cfg.pruner, cfg.max_epochs))
+    # The sampler's random stream starts again in every process: seeded with the seed alone, a resumed
+    # sweep would draw its first trials' parameters again. Seed + trials so far keeps it reproducible
+    # and new.
+    st.sampler = optuna.samplers.TPESampler(seed=cfg.seed + len(st.get_trials(deepcopy=False)), n_startup_trials=4)
+    return st
 
 
 def _claim(sw: Sweep) -> None:

@@ -260,3 +260,15 @@ def test_a_sweep_whose_trials_keep_failing_ends_with_the_error(monkeypatch, tmp_
     assert got == ["failed"] * 3
     assert main(["sweep", "--resume", str(sw.dir)]) == 2  # the CLI: one error line, exit 2
     assert "in a row failed" in capsys.readouterr().err
+
+
+def test_a_resumed_sweep_draws_new_parameters_not_its_first_trials_again(fake, tmp_path):
+    sw = new_sweep(SweepConfig(net="net1", trials=4, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
+    got = []
+    for r in run_sweep(sw, should_stop=lambda: len(got) >= 2):
+        got.append(r)
+    assert len(got) == 2
+    got += list(run_sweep(open_sweep(sw.dir)))
+    assert len(got) == 4
+    drawn = [json.dumps(r.params, sort_keys=True) for r in got]
+    assert len(set(drawn)) == 4, drawn
