@@ -386,9 +386,12 @@ def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
     if ctx.main and cfg.val_fraction:
         run.write_json("val.json", {"fraction": cfg.val_fraction, "n": len(va),
                                     "paths": [str(train_paths[i]) for i in va]})
-    tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
-    d = Splits(ds, Xtr[tr_t], ytr[tr_t], Xte, yte, test_paths, *((Xtr[va_t], ytr[va_t]) if len(va) else (None, None)),
-               tuple(str(train_paths[i]) for i in va), views.take(tr_t))  # validation: the plain crops
+    if len(va):  # validation: the plain crops; the rest trains (an index copy of the memory-mapped cache)
+        tr_t, va_t = torch.from_numpy(tr), torch.from_numpy(va)
+        d = Splits(ds, Xtr[tr_t], ytr[tr_t], Xte, yte, test_paths, Xtr[va_t], ytr[va_t],
+                   tuple(str(train_paths[i]) for i in va), views.take(tr_t))
+    else:  # no validation split: the train split as decoded, still memory-mapped
+        d = Splits(ds, Xtr, ytr, Xte, yte, test_paths, views=views)
     return with_drawn_masks(d, cfg, [str(train_paths[i]) for i in tr], ctx, on_progress) if cfg.drawn_masks else d
 
 
