@@ -35,6 +35,7 @@ from optuna.trial import TrialState
 from .atomic import atomic_write_text
 from .config import PRESETS, TrainConfig, home
 from .jobs import BackgroundJob
+from .models import spec
 from .runs import Run, _pid_alive, new_run, runs_dir
 from .runstate import RunState
 from .train import BatchProgress, fit
@@ -106,7 +107,7 @@ def space(trial: optuna.Trial, cfg: SweepConfig) -> TrainConfig:
         label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.15),
         ema=trial.suggest_categorical("ema", [0.0, 0.99, 0.995, 0.998]),
         mixup=trial.suggest_categorical("mixup", [0.0, 0.2, 0.4]))
-    if PRESETS[cfg.net].dropout or cfg.net == "net2":
+    if spec(cfg.net).has_dropout:  # Net2's two dropout layers; Net1 has none
         t = replace(t, dropout=trial.suggest_float("dropout", 0.0, 0.5))
     return t.validate()
 
@@ -356,8 +357,7 @@ class SweepJob(BackgroundJob):
 
     def _work(self) -> None:
         cfg = self.sweep.config()
-        done = lambda: sum(1 for t in self.sweep.trials() if t["state"] in ("complete", "pruned"))
-        base = done()
+        base = sum(1 for t in self.sweep.trials() if t["state"] in ("complete", "pruned"))  # before this job
 
         def on_progress(n, p):
             self._set_progress(SweepProgress(n, base + len(self.results()), cfg.trials, p))
