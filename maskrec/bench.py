@@ -22,7 +22,7 @@ Sections (see README, Performance):
          detect, classify, track, draw, encode; decoding and encoding on their own threads)
          against the naive way: one thread decoding, detecting, classifying face by face,
          drawing and encoding frame after frame, no tracking. Then tracking quality on Ken-Burns
-         clips of held-out dev scenes (``video.evaluate_scene``): people counted vs true, ID
+         clips of held-out dev scenes (``evaluation.clips.evaluate_scene``): people counted vs true, ID
          switches, voted vs per-frame label accuracy, label flips.
 
 The machine may be shared, so read ratios rather than seconds: each pair is measured back to back,
@@ -520,6 +520,8 @@ def _naive_video(src: Path, out: Path, rec) -> int:
 
 
 def bench_video(quick: bool, ckpt: Path, work: Path) -> list[dict]:
+    from evaluation import clips
+
     from . import faces, video
     from .recognize import Recognizer
     rec = Recognizer.load(ckpt, faces.LIVE_DEFAULT)
@@ -528,10 +530,10 @@ def bench_video(quick: bool, ckpt: Path, work: Path) -> list[dict]:
         img, xml = max(held[:20], key=lambda p: len(faces.load_voc(p[1])))
         rgb, truths = faces.read_rgb(img), faces.load_voc(xml)
     else:
-        rgb, truths = video.cartoon_scene(3, indices=[8, 25, 15])
+        rgb, truths = clips.cartoon_scene(3, indices=[8, 25, 15])
     suffix = video.output_suffix()
     clip = work / f"speed{suffix}"
-    video.write_clip(clip, video.ken_burns(rgb, truths, (640, 480), 2.0 if quick else 6.0, 30.0))
+    clips.write_clip(clip, clips.ken_burns(rgb, truths, (640, 480), 2.0 if quick else 6.0, 30.0))
     ours = base = 0.0
     for _ in range(1 if quick else 2):  # interleaved rounds, best of each: others share the cores
         t = time.perf_counter()
@@ -546,9 +548,9 @@ def bench_video(quick: bool, ckpt: Path, work: Path) -> list[dict]:
     scenes = held[:3] if quick else held[:40]
     if not scenes:
         return rows
-    ms = [video.evaluate_scene(faces.read_rgb(i), faces.load_voc(x), rec, work, seed=k,
+    ms = [clips.evaluate_scene(faces.read_rgb(i), faces.load_voc(x), rec, work, seed=k,
                                seconds=2.0 if quick else 4.0) for k, (i, x) in enumerate(scenes)]
-    s = video.summarize(ms)
+    s = clips.summarize(ms)
     what = f"{s['clips']} held-out Ken-Burns clips, 640x480"
     rows += [
         row("video", f"voted label accuracy per track ({what})", s["voted_accuracy"],

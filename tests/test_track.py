@@ -1,12 +1,12 @@
 """maskrec.track: the tracker on synthetic moving boxes, the vote, the per-second timeline, and
-video.clip_metrics (count error, ID switches) on tracks with a known truth. No model, no video."""
+evaluation.clips.clip_metrics (count error, ID switches) on tracks with a known truth. No model, no video."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from maskrec import track as T
-from maskrec.video import ClipFace, clip_metrics
+from evaluation.clips import ClipFace, clip_metrics
 
 
 def box(cx, cy, side=40, score=0.95):

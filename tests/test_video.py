@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from evaluation import clips as C
 from maskrec import faces as F
 from maskrec import video as V
 from maskrec.__main__ import main
@@ -42,7 +43,7 @@ class MagentaFrames:
 
 def framed_scene(n=3, seed=0):
     """cartoon_scene with a 3 px magenta frame round each face."""
-    rgb, truths = V.cartoon_scene(n, seed=seed)
+    rgb, truths = C.cartoon_scene(n, seed=seed)
     rgb = rgb.copy()
     for t in truths:
         rgb[t.y0:t.y1, t.x0:t.x0 + 3] = rgb[t.y0:t.y1, t.x1 - 3:t.x1] = MAGENTA
@@ -60,7 +61,7 @@ def clip(tmp_path_factory):
     """3 framed cartoon faces, a 2.5 s Ken-Burns move at 320x240, 20 fps; with its truth."""
     rgb, truths = framed_scene()
     path = tmp_path_factory.mktemp("clip") / f"cartoons{V.output_suffix()}"
-    truth = V.write_clip(path, V.ken_burns(rgb, truths, (320, 240), 2.5, 20.0, seed=1), 20.0)
+    truth = C.write_clip(path, C.ken_burns(rgb, truths, (320, 240), 2.5, 20.0, seed=1), 20.0)
     return path, truth
 
 
@@ -76,7 +77,7 @@ def test_a_clip_with_known_truth_counts_each_person_once(clip, predictor, tmp_pa
     s = res.summary
     assert s["frames"] == len(truth) == 50 and s["seconds"] == pytest.approx(2.5, abs=0.01)
     assert s["people"] == 3 == s["mask"] + s["no_mask"] + s["unsure"] and s["status"] == "done"
-    m = V.clip_metrics(frames, truth, res.tracks, predictor.threshold, min_face=20)
+    m = C.clip_metrics(frames, truth, res.tracks, predictor.threshold, min_face=20)
     assert m["true_people"] == 3 and m["counted"] == 3 and m["count_error"] == 0
     assert m["id_switches"] == 0 and m["found"] == 3
     assert [t.track for t in res.tracks] == [1, 2, 3] and all(t.frames >= 40 for t in res.tracks)
@@ -101,7 +102,7 @@ def test_a_variable_frame_rate_keeps_its_times(predictor, tmp_path):
     rgb, truths = framed_scene(2)
     times = list(np.cumsum([0] + [0.05, 0.02, 0.3, 0.1, 0.04] * 6))
     path = tmp_path / f"vfr{V.output_suffix()}"
-    V.write_clip(path, V.ken_burns(rgb, truths, (320, 240), times=times))
+    C.write_clip(path, C.ken_burns(rgb, truths, (320, 240), times=times))
     seen_t = []
     res = V.process(path, stub(predictor), on_frame=lambda i, t, s: seen_t.append(t))
     assert seen_t == pytest.approx(times, abs=0.002)
@@ -115,7 +116,7 @@ def test_a_clip_of_a_dev_scene_with_the_live_detector(tmp_path):
     if not img.is_file():
         pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
     rec = Recognizer.load(NET1, detector=F.LIVE_DEFAULT)
-    m = V.evaluate_scene(F.read_rgb(img), F.load_voc(xml), rec, tmp_path, size=(320, 240), seconds=2.0, fps=15)
+    m = C.evaluate_scene(F.read_rgb(img), F.load_voc(xml), rec, tmp_path, size=(320, 240), seconds=2.0, fps=15)
     assert m["true_people"] == 2 and m["counted"] == 2 and m["id_switches"] == 0
     assert m["voted_accuracy"] == 1.0
 
@@ -239,7 +240,7 @@ def test_bad_files_get_a_clear_message(kind, message, predictor, tmp_path):
 def test_a_truncated_or_damaged_video_gives_what_it_has_and_says_so(predictor, tmp_path):
     rgb, truths = framed_scene(2)
     whole = tmp_path / "whole.mp4"
-    V.write_clip(whole, V.ken_burns(rgb, truths, (320, 240), 3.0, 20.0))
+    C.write_clip(whole, C.ken_burns(rgb, truths, (320, 240), 3.0, 20.0))
     data = whole.read_bytes()
     cut = tmp_path / "cut.mp4"
     cut.write_bytes(data[: len(data) * 2 // 3])   # faststart: the index comes first, the frames break off

@@ -2,7 +2,7 @@
 video play in Chromium, see the people-per-second chart and the track table.
 
 The clip is a 3 s Ken-Burns move at 320x240 over a dev scene with two masked faces (over three
-cartoon faces on a fresh clone), written by maskrec.video itself. Waits are on page content, never
+cartoon faces on a fresh clone), written by evaluation.clips. Waits are on page content, never
 sleeps. Screenshot: recognize-video.png in $MASKREC_SCREENSHOTS.
 """
 from __future__ import annotations
@@ -12,6 +12,7 @@ import warnings
 
 import pytest
 
+from evaluation import clips as C
 from maskrec import faces as F
 from maskrec import video as V
 from tests.conftest import SCENES
@@ -28,9 +29,9 @@ def clip(tmp_path):
     if img.is_file():
         rgb, truths = F.read_rgb(img), F.load_voc(SCENES / "annotations" / "maksssksksss141.xml")
     else:  # fresh clone: cartoon faces the live detector finds (see tests/test_video.py)
-        rgb, truths = V.cartoon_scene(3, indices=[8, 25, 15])
+        rgb, truths = C.cartoon_scene(3, indices=[8, 25, 15])
     path = tmp_path / f"door{V.output_suffix()}"
-    V.write_clip(path, V.ken_burns(rgb, truths, (320, 240), 3.0, 15.0, seed=2), 15.0)
+    C.write_clip(path, C.ken_burns(rgb, truths, (320, 240), 3.0, 15.0, seed=2), 15.0)
     return path
 
 

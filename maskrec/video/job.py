@@ -1,0 +1,156 @@
+"""The tracking run: a video file through detect -> classify -> track -> draw, on the caller's
+thread (``process``) or on a background job the pages poll (``VideoJob``).
+
+    res = process("door.mp4", rec, out="door-annotated.mp4", progress=print)   # a VideoResult
+    job = VideoJob(src, folder, rec).start()   # the same on a thread: progress(), stop(), result()
+
+Three threads: the decoder (``codec.decode_frames``), this one (``Recognizer.recognize`` classifies
+a frame's faces in one batch, ``maskrec.track`` follows them, ``recognize.draw_tracked`` draws),
+and the encoder (``codec.Writer``). Bounded queues between them keep memory flat and let decoding
+and encoding overlap the models.
+"""
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+from ..jobs import BackgroundJob
+from ..recognize import draw_tracked
+from ..track import Seen, Timeline, Tracker, tracker_for
+from .codec import PROCESS_SIDE, VideoError, Writer, decode_frames, open_video, output_suffix, process_size, read_info
+from .result import Thumbs, VideoResult, make_result, save
+
+
+class Progress(NamedTuple):
+    """Where a run is: passed to the progress callback per frame, and handed out by VideoJob."""
+    frames: int          # frames processed
+    total: int           # frames expected (container's count or duration x fps; 0 unknown)
+    video_s: float       # timestamp of the last processed frame
+    elapsed_s: float     # wall time so far
+
+    @property
+    def fraction(self) -> float | None:
+        return min(1.0, self.frames / self.total) if self.total else None
+
+    @property
+    def eta_s(self) -> float | None:
+        if not self.total or not self.frames:
+            return None
+        return max(0.0, self.elapsed_s / self.frames * (self.total - self.frames))
+
+
+def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: float | None = None,
+            should_stop: Callable[[], bool] = lambda: False,
+            progress: Callable[[Progress], None] | None = None,
+            on_frame: Callable[[int, float, list[Seen]], None] | None = None,
+            max_side: int = PROCESS_SIDE, tracker: Tracker | None = None) -> VideoResult:
+    """Recognise and follow every face of ``src``; write the annotated video to ``out`` (.mp4 or
+    .webm) if given. ``should_stop`` is asked before each frame: a stopped run returns what it
+    has (status "stopped") and its output plays up to there. ``on_frame(index, t, seen)``: each
+    frame's tracked faces (for evaluation). Raises VideoError for a file that is not a usable video.
+    """
+    container, stream = open_video(src)
+    info = read_info(container, stream)
+    declared = int(stream.frames or 0)  # stated by the container (MP4/MOV), not estimated
+    size = process_size(info.width, info.height, max_side)
+    thr = rec.threshold if threshold is None else float(threshold)
+    classes = rec.predictor.classes
+    tracker = tracker or tracker_for(rec, thr)
+    timeline = Timeline(classes[1])
+    warnings: list[str] = []
+    frames_q: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+    decoder = threading.Thread(target=decode_frames, args=(container, stream, size, stop, frames_q, warnings),
+                               name="video-decode", daemon=True)
+    writer: Writer | None = None
+    thumbs = Thumbs()
+    n, t, stopped, t_start = 0, 0.0, False, time.perf_counter()
+    decoder.start()
+    try:
+        while (item := frames_q.get()) is not None:
+            if should_stop():
+                stopped = True
+                break
+            t, rgb = item
+            res = rec.recognize(rgb, thr)
+            seen = tracker.update(t, [f.box for f in res.faces], [f.p_mask for f in res.faces], thr)
+            timeline.add(int(t), seen)
+            for f, s in zip(res.faces, seen):
+                if s.track:
+                    thumbs.offer(s.track, rgb, f.crop)
+            if out is not None:
+                if writer is None:
+                    writer = Writer(Path(out), size, info.fps)
+                writer.put(t, draw_tracked(rgb, res, seen, classes[1]))
+            if on_frame:
+                on_frame(n, t, seen)
+            n += 1
+            if progress:
+                progress(Progress(n, info.frames, t, time.perf_counter() - t_start))
+    finally:
+        stop.set()
+        while decoder.is_alive():  # drain, so that the decoder is not stuck on a full queue
+            try:
+                frames_q.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        decoder.join()
+        container.close()
+        if writer is not None:
+            writer.close()
+    elapsed = time.perf_counter() - t_start
+    if not stopped and declared and 0 < n < declared - 1:
+        # a file cut short often ends without an error: FFmpeg just finds no more packets
+        warnings.append(f"the file says it has {declared} frames but only {n} could be read "
+                        f"(up to {t:.1f} s): it is cut short or damaged; processed up to there")
+    if n == 0:
+        if out is not None:
+            Path(out).unlink(missing_ok=True)
+        why = f" ({'; '.join(warnings)})" if warnings else ""
+        raise VideoError(f"{Path(src).name}: no frame could be decoded: the video is empty, "
+                         f"truncated or damaged{why}")
+    return make_result(tracker, timeline, info, size, frames=n, last_t=t, elapsed_s=elapsed, stopped=stopped,
+                       warnings=warnings, thumbs=thumbs, out=out if writer is not None else None)
+
+
+class VideoJob(BackgroundJob):
+    """Runs ``process`` on a daemon thread (``jobs.BackgroundJob``); never touches Streamlit, pages
+    poll it.
+
+    ``folder`` holds the input; the annotated video and ``result.json`` are written there (the
+    disk keeps the result after the job is gone). ``progress()`` hands out the latest Progress
+    under a lock, ``stop()`` sets an Event asked before every frame, a failure becomes status
+    "failed" with the error text. ``slots`` (a shared Semaphore) queues jobs beyond the first:
+    two videos at once on 2 cores only slow each other.
+    """
+    USER_ERRORS = (VideoError, OSError)  # the user's file or the disk: say it plainly
+    TRACEBACK_LIMIT = 6
+
+    def __init__(self, src: Path, folder: Path, rec, threshold: float | None = None,
+                 slots: threading.Semaphore | None = None):
+        self.src, self.folder, self.rec, self.threshold = Path(src), Path(folder), rec, threshold
+        super().__init__(f"video-{self.folder.name}", slots)
+        self.out = self.folder / f"annotated{output_suffix()}"
+        self._result: VideoResult | None = None
+        self._error = ""
+
+    def result(self) -> VideoResult | None:
+        with self._lock:
+            return self._result
+
+    def _set(self, status: str, error: str | None = None) -> None:
+        super()._set(status, error or "")
+
+    def _user_message(self, e: BaseException) -> str:
+        return str(e)
+
+    def _work(self) -> None:
+        res = process(self.src, self.rec, self.out, threshold=self.threshold,
+                      should_stop=self._stop.is_set, progress=self._set_progress)
+        save(self.folder, res)
+        with self._lock:
+            self._result = res
+        self._set(res.summary["status"])

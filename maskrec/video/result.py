@@ -1,0 +1,100 @@
+"""What a video run leaves: the tracks, the per-second timeline, the summary and each person's
+thumbnail, as a ``VideoResult``; and ``result.json``, the same on disk.
+
+    res = make_result(tracker, timeline, info, size, frames=n, last_t=t, elapsed_s=..., stopped=False,
+                      warnings=[], thumbs=thumbs, out=None)
+    save(folder, res); load(folder)      # result.json; load is None when there is none (or it is damaged)
+    res.csv()                            # the track table, no thumbnails
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_write_text
+from ..data import data_url
+from ..track import UNSURE_LABEL, Timeline, Tracker, TrackRow
+from .codec import VideoInfo
+
+RESULT = "result.json"
+THUMB = 64  # px, the side of a track's thumbnail
+
+
+@dataclass(frozen=True)
+class VideoResult:
+    tracks: tuple[TrackRow, ...]
+    timeline: tuple[tuple[int, int, int], ...]   # (second, with mask, without), every second
+    summary: dict
+    thumbs: dict = field(default_factory=dict)   # track id -> data:image/jpeg URL
+    out: str | None = None                       # the annotated video, if one was written
+
+    def as_json(self) -> dict:
+        return {"tracks": [{**t.as_json(), "thumb": self.thumbs.get(t.track, "")} for t in self.tracks],
+                "timeline": [list(r) for r in self.timeline], "summary": self.summary, "out": self.out}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "VideoResult":
+        tracks = tuple(TrackRow(t["track"], t["first_s"], t["last_s"], t["frames"], t["label"], t["p_mask"],
+                                t.get("agree", 1.0), False) for t in d["tracks"])
+        return cls(tracks, tuple(tuple(r) for r in d["timeline"]), d["summary"],
+                   {t["track"]: t["thumb"] for t in d["tracks"] if t.get("thumb")}, d.get("out"))
+
+    def csv(self) -> str:
+        """The track table as CSV (no thumbnails)."""
+        lines = ["track,first_s,last_s,frames,label,p_mask,agree"]
+        lines += [f"{t.track},{t.first_s:.2f},{t.last_s:.2f},{t.frames},{t.label},{t.p_mask:.4f},{t.agree:.3f}"
+                  for t in self.tracks]
+        return "\n".join(lines) + "\n"
+
+
+class Thumbs:
+    """Each track's largest view of its face so far, squashed to THUMB px (one per person)."""
+
+    def __init__(self):
+        self._best: dict[int, tuple[int, np.ndarray]] = {}   # track -> (area in px, (THUMB, THUMB, 3) uint8)
+
+    def offer(self, track: int, rgb: np.ndarray, crop) -> None:
+        x0, y0, x1, y1 = crop
+        area = (x1 - x0) * (y1 - y0)
+        if area > self._best.get(track, (0, None))[0]:
+            import cv2  # deferred: OpenCV is heavy and only a frame with a new best face needs it
+            self._best[track] = (area, cv2.resize(rgb[y0:y1, x0:x1], (THUMB, THUMB), interpolation=cv2.INTER_AREA))
+
+    def urls(self) -> dict[int, str]:
+        return {k: data_url(v[1]) for k, v in self._best.items()}
+
+
+def make_result(tracker: Tracker, timeline: Timeline, info: VideoInfo, size: tuple[int, int], *, frames: int,
+                last_t: float, elapsed_s: float, stopped: bool, warnings: list[str], thumbs: Thumbs,
+                out: str | Path | None) -> VideoResult:
+    """The result of a run that processed ``frames`` frames, the last at ``last_t`` s, in
+    ``elapsed_s`` s of wall time; ``out``: the annotated video written, or None."""
+    classes = tracker.classes
+    rows = tracker.tracks()
+    counts = tracker.counts()
+    seconds = last_t + (1 / info.fps if info.fps else 0.0)
+    per_sec = {k: (m, nm) for k, m, nm in timeline.rows()}
+    summary = {"people": counts["people"], "mask": counts[classes[1]], "no_mask": counts[classes[0]],
+               UNSURE_LABEL: counts[UNSURE_LABEL], "frames": frames, "seconds": round(seconds, 3),
+               "fps": round(frames / max(elapsed_s, 1e-9), 1), "status": "stopped" if stopped else "done",
+               "width": info.width, "height": info.height, "processed_at": list(size),
+               "source_fps": round(info.fps, 3), "warnings": warnings}
+    if not rows:
+        summary["note"] = "no face was found"
+    return VideoResult(tuple(rows), tuple((s, *per_sec.get(s, (0, 0))) for s in range(int(last_t) + 1)),
+                       summary, thumbs.urls(), None if out is None else str(out))
+
+
+def save(folder: Path, result: VideoResult) -> None:
+    atomic_write_text(Path(folder) / RESULT, json.dumps(result.as_json()))
+
+
+def load(folder: Path) -> VideoResult | None:
+    p = Path(folder) / RESULT
+    try:
+        return VideoResult.from_json(json.loads(p.read_text()))
+    except (OSError, ValueError, KeyError):
+        return None
