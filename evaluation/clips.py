@@ -9,7 +9,9 @@
     s = summarize([m, ...])                               # added up over clips (the bench's rows)
 
 A clip is a slow pan and zoom (a "Ken Burns" move) over an annotated still photo, so every frame's
-true faces are known. Used by ``bench`` and the tests; the app never scores itself.
+true faces are known. Detections are paired with true faces by ``faces.matched_pairs``, the one
+matching rule of ``faces.match`` and ``sceneeval``. Used by ``bench`` and the tests; the app never
+scores itself.
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from maskrec import faces
 from maskrec.synth import render
@@ -111,7 +112,8 @@ def clip_metrics(frames: Sequence[Sequence[Seen]], truth: Sequence[Sequence[Clip
                  min_face: int = 20, iou: float = 0.4) -> dict:
     """Score a run on a clip with known truth (``ken_burns``).
 
-    Per frame, detections are paired with true faces by the Hungarian algorithm on IoU (>= ``iou``).
+    Per frame, detections are paired with true faces by ``faces.matched_pairs`` (greedy, best
+    detection score first, IoU >= ``iou``: the rule of ``faces.match`` and ``sceneeval``).
     A true person *counts* when their face's median shorter side over the frames they are in is
     >= ``min_face`` px (smaller faces are neither required nor held against the count, as in
     ``faces.match``). Returns: ``true_people``; ``counted`` (confirmed tracks, less those mostly
@@ -137,11 +139,7 @@ def clip_metrics(frames: Sequence[Sequence[Seen]], truth: Sequence[Sequence[Clip
     for seen, here in zip(frames, truth):
         if not seen or not here:
             continue
-        m = faces.iou_matrix([s.box for s in seen], [f.box for f in here])
-        rows, cols = linear_sum_assignment(-m)
-        for r, c in zip(rows, cols):
-            if m[r, c] < iou:
-                continue
+        for r, c in faces.matched_pairs([s.box for s in seen], [f.box for f in here], iou):
             s, f = seen[r], here[c]
             if f.person in counts_ and f.label in faces.COVERED:
                 truth_mask = bool(faces.COVERED[f.label])

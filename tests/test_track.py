@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskrec import track as T
 from evaluation.clips import ClipFace, clip_metrics
+from maskrec import faces as F
+from maskrec import track as T
 
 
 def box(cx, cy, side=40, score=0.95):
@@ -150,3 +151,18 @@ def test_clip_metrics_count_switches_and_accuracy_against_a_known_truth():
     assert m["frame_accuracy"] == pytest.approx(76 / 80)          # person 0 wrong in 4 of its 40 frames
     assert m["voted_accuracy"] == 1.0 and m["unsure"] == 0
     assert m["raw_flips"] == 7 and m["shown_flips"] == 0          # wrong at frames 0, 10, 20, 30
+
+
+def test_clip_metrics_pairs_boxes_by_the_one_rule_of_faces_match():
+    # two overlapping true faces A [0, 100] and B [40, 140]; the confident detection d1 lies nearer B
+    # (IoU 0.69 vs 0.64 with A), the weak d2 sits on B (0.90) and misses A (0.38 < 0.4). Greedy, best
+    # score first (faces.matched_pairs): d1 takes B and A is never found; the Hungarian algorithm
+    # (the rule clip_metrics had before) would have given d1 to A and d2 to B.
+    a, b = ClipFace(0, (0, 0, 100, 100), "with_mask"), ClipFace(1, (40, 0, 140, 100), "without_mask")
+    d1, d2 = (22, 0, 122, 100, 0.9), (45, 0, 145, 100, 0.6)
+    assert F.matched_pairs([d1, d2], [a.box, b.box]) == [(0, 1)]
+    frames = [[T.Seen(1, d1, 0.2, "no_mask", 0.2), T.Seen(2, d2, 0.2, "no_mask", 0.2)] for _ in range(10)]
+    rows = [T.TrackRow(1, 0, 1, 10, "no_mask", 0.2, 1.0, False), T.TrackRow(2, 0, 1, 10, "no_mask", 0.2, 1.0, False)]
+    m = clip_metrics(frames, [[a, b]] * 10, rows, threshold=0.5, min_face=20)
+    assert m["true_people"] == 2 and m["found"] == 1 and m["frame_faces"] == 10
+    assert m["voted_accuracy"] == 1.0 and m["frame_accuracy"] == 1.0   # B, bare, called no_mask
