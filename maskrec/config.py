@@ -14,6 +14,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from .nets import REGISTRY
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLASS_NAMES = ("no_mask", "mask")  # index = label: 0 bare face, 1 covered face
 # The development data beside the repo (not shipped; CI has it), for tests and benchmarks:
@@ -92,8 +94,6 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError with a plain message when a value cannot work."""
-        from .models import REGISTRY  # models imports config; import here to avoid a cycle
-
         problems = []
         if self.net not in REGISTRY:
             problems.append(f"unknown net {self.net!r} (choose from {', '.join(REGISTRY)})")
