@@ -342,7 +342,7 @@ def test_predict_json_no_face_and_whole_image_mode(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out) == {"image": str(blank), "faces": []}
     # "none": the whole image is one face (face crops like the training data). Called directly:
     # cmd_predict does not pass --detector to _faces yet.
-    from maskrec.__main__ import _faces
+    from maskrec.cli.predict import _faces
     pred = Predictor.load(NET1)
     (face,) = _faces(pred, Image.open(blank).convert("RGB"), "none")
     assert face["box"] == [0, 0, 200, 150] and face["label"] in ("mask", "no_mask")

@@ -1,0 +1,178 @@
+"""``train --net NET --data DATA ...`` or ``train --resume RUN_DIR``: one line per epoch.
+
+The same ``fit()`` as the Train page. Under torchrun every process runs this command; rank 0
+alone prints and writes the run.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+from .. import distributed
+from ..config import PRESETS, sized_recipe
+from ..runs import Run, new_run, open_run
+from ..runstate import RunState
+from ..train import TrainingFailed, fit, pick_device, resolve_data
+from .common import UserError, fmt, progress_bar
+
+PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # --precision -> TrainConfig.bf16
+
+
+def add_arguments(s):
+    s.add_argument("--net", help="net1 or net2 (the report's presets fill the rest)")
+    s.add_argument("--data", help="dataset folder or .zip (default: the built-in demo data)")
+    s.add_argument("--epochs", type=int)
+    s.add_argument("--batch-size", type=int)
+    s.add_argument("--lr", type=float)
+    s.add_argument("--weight-decay", type=float)
+    s.add_argument("--dropout", type=float)
+    s.add_argument("--seed", type=int)
+    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
+    s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
+    s.add_argument("--schedule", choices=["constant", "cosine"],
+                   help="learning rate: constant (the report's) or cosine (warm-up, then decay to 0)")
+    s.add_argument("--augment-strength", type=float, help="scales --augment's ranges (default 1)")
+    s.add_argument("--val-fraction", type=float,
+                   help="hold this share of the train split out as validation (stratified, by scene and by "
+                        "near-duplicate group); best.pt and the sweep are judged on it (default 0: none)")
+    s.add_argument("--label-smoothing", type=float, help="smooth the NLL target towards uniform by this (default 0)")
+    s.add_argument("--ema", type=float, metavar="DECAY",
+                   help="evaluate and save a moving average of the weights with this decay, e.g. 0.995 (default off)")
+    s.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (default off)")
+    s.add_argument("--drawn-masks", type=float, metavar="SHARE",
+                   help="also train on masked copies of this share of the bare train faces, masks drawn by "
+                        "their landmarks (over or below the nose: label 1; pulled down to the chin: 0; default 0)")
+    s.add_argument("--recipe", choices=["report", "sized"], default="report",
+                   help="report: the report's presets (default); sized: the batch scaled to the train split "
+                        "(the Train page's default, see README); explicit options override either")
+    s.add_argument("--precision", choices=list(PRECISIONS),
+                   help="auto (default: bf16 autocast where the CPU or GPU supports it, else fp32), fp32 or bf16; "
+                        "weights are saved in fp32 either way")
+    s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
+    s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
+
+
+def run(a):
+    run = None
+    if a.resume:
+        try:
+            run = open_run(a.resume)
+        except FileNotFoundError as e:
+            raise UserError(str(e))
+        cfg = run.config()
+        if a.epochs:
+            cfg = replace(cfg, epochs=a.epochs)
+    else:
+        if not a.net:
+            raise UserError("train needs --net (net1 or net2), or --resume RUN_DIR")
+        if a.net not in PRESETS:
+            raise UserError(f"unknown net {a.net!r} (choose from {', '.join(PRESETS)})")
+        over = {k: v for k, v in dict(data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
+                                      weight_decay=a.weight_decay, dropout=a.dropout, seed=a.seed,
+                                      device=a.device, schedule=a.schedule, val_fraction=a.val_fraction,
+                                      augment_strength=a.augment_strength, label_smoothing=a.label_smoothing,
+                                      ema=a.ema, mixup=a.mixup, drawn_masks=a.drawn_masks).items() if v is not None}
+        if a.augment:
+            over["augment"] = True
+        if a.precision:
+            over["bf16"] = PRECISIONS[a.precision]
+        base = PRESETS[a.net]
+        if a.recipe == "sized":
+            base, why = sized_recipe(a.net, sum(resolve_data(replace(base, data=a.data or "")).counts()["train"].values()))
+            print(f"recipe sized to the data: {why}")
+        cfg = replace(base, **over)
+        try:
+            cfg.validate()
+        except ValueError as e:
+            raise UserError(str(e))
+    ctx = distributed.SINGLE
+    if distributed.launched():  # under torchrun: join the job; rank 0 alone prints and writes the run
+        ctx = distributed.setup(pick_device(cfg.device, distributed.local_rank()))
+    ok = False
+    try:
+        rc = _train(a, cfg, run, ctx)
+        ok = rc == 0  # every rank got here whole; after a failure a peer may never reach a barrier
+        return rc
+    finally:
+        distributed.teardown(ok)
+
+
+def _run_folder(a, cfg, run, ctx):
+    """Rank 0 creates the run folder (or stores a resumed run's new epoch count) and every rank
+    gets its path, so the processes of a torchrun job agree on one folder."""
+    err = None
+    if ctx.main:
+        try:
+            if run is None:
+                run = new_run(cfg, run_dir=Path(a.out) if a.out else None)
+            elif a.epochs:
+                run.write_config(cfg)
+        except FileExistsError as e:
+            err = str(e)
+    where, err = ctx.broadcast((str(run.dir) if run else None, err))
+    if err:
+        raise UserError(err)
+    return Run(Path(where))
+
+
+def _train(a, cfg, run, ctx):
+    say = print if ctx.main else (lambda *args, **kw: None)
+    resuming = run is not None
+    run = _run_folder(a, cfg, run, ctx)
+    if resuming:
+        say(f"resuming {run.dir} after epoch {len(run.metrics())} of {cfg.epochs}")
+    else:
+        say(f"run {run.dir}: {cfg.net} epochs={cfg.epochs} batch={cfg.batch_size} lr={cfg.lr} "
+            f"wd={cfg.weight_decay} dropout={cfg.dropout} seed={cfg.seed} data={cfg.data or 'demo'}"
+            + (f" processes={ctx.world}" if ctx.enabled else ""))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    if ctx.enabled:  # Ctrl-C reaches every rank: all stop at the same batch, the run stays resumable
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+    bar = progress_bar("loading data")  # one bar, relabelled through the run's phases
+
+    def on_progress(p):
+        if ctx.main:
+            bar(p.batch, p.batches, f"epoch {p.epoch} {p.phase}" if p.epoch else "loading data")
+
+    val = bool(cfg.val_fraction)
+    say(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
+        f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} " + (f"{'val_f1':>7} " if val else "")
+        + f"{'test_f1':>7} {'sec':>6}")
+    state = RunState(run, write=ctx.main)  # rank 0 alone writes the run's state
+    state.to("running")
+    try:
+        for r in fit(cfg, run, stop.is_set, on_progress):
+            say(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
+                f"{r['test_error']:>8.4f} {fmt(r['train_auc']):>9} {fmt(r['test_auc']):>8} "
+                f"{r['train_f1']:>8.4f} " + (f"{r['val_f1']:>7.4f} " if val else "")
+                + f"{r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
+            if "warning" in r:
+                say(f"warning: {r['warning']}")
+    except KeyboardInterrupt:
+        state.to("stopped")
+        print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
+        return 130
+    except TrainingFailed as e:
+        state.to("failed", str(e))
+        say(f"error: training failed: {e}", file=sys.stderr)
+        return 1
+    except ValueError as e:
+        state.to("failed", str(e))
+        raise UserError(str(e))
+    except Exception as e:
+        if not ctx.enabled:
+            raise
+        # under torchrun this is usually a peer that died (the collective fails or times out)
+        state.to("failed", f"rank {ctx.rank}: {type(e).__name__}: {e}")
+        print(f"error: rank {ctx.rank} of {ctx.world}: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+    state.finish()
+    judge = "val_f1" if val else "test_f1"  # best.pt is picked on validation when there is one
+    best = max(run.metrics(), key=lambda r: r[judge], default=None)
+    if best:
+        say(f"best {judge.replace('_f1', '')} F1 {best[judge]:.4f} at epoch {best['epoch']}; "
+            f"checkpoints: {run.best_ckpt}, {run.last_ckpt}")

@@ -1,0 +1,57 @@
+"""``video IN --out OUT``: follow every face through a video file; one line per person (track),
+then a summary. The annotated video goes to --out. Ctrl-C or SIGTERM stops at the next frame:
+what was processed is still printed and written (exit 130)."""
+from __future__ import annotations
+
+import json
+import sys
+
+from .. import faces
+from ..config import REPO_ROOT
+from ..recognize import Recognizer
+from ..video import process
+from .common import UserError, progress_bar, stop_on_signals
+
+SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "net1.pt"
+
+
+def add_arguments(s):
+    s.add_argument("input", metavar="IN", help="video file (mp4, webm, mov, avi, mkv)")
+    s.add_argument("--out", required=True, metavar="OUT", help="annotated video to write: .mp4 (H.264) or .webm (VP9)")
+    s.add_argument("--json", action="store_true",
+                   help='one JSON object per track ({"track", "first_s", "last_s", "frames", "label", "p_mask", '
+                        '"agree"}), then {"summary": {...}}')
+    s.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT),
+                   help="classifier checkpoint (default: the shipped checkpoints/net1.pt)")
+    s.add_argument("--detector", default=faces.LIVE_DEFAULT, choices=list(faces.DETECTORS),
+                   help=f"face detector (default {faces.LIVE_DEFAULT}, the live one: fast enough for every frame)")
+    s.add_argument("--threshold", type=float, help="P(mask) decision threshold (default: the checkpoint's)")
+
+
+def run(a):
+    why = faces.available()[a.detector]
+    if why:
+        raise UserError(f"detector {a.detector} cannot run here: {why}")
+    rec = Recognizer.load(a.checkpoint, detector=a.detector)
+    bar = progress_bar("video")
+    with stop_on_signals() as stop:
+        try:
+            res = process(a.input, rec, a.out, threshold=a.threshold, should_stop=stop.is_set,
+                          progress=lambda p: bar(p.frames, max(p.total, p.frames + 1)))
+        finally:
+            bar(1, 1)
+    for w in res.summary["warnings"]:
+        print(f"warning: {w}", file=sys.stderr)
+    s = res.summary
+    if a.json:
+        for t in res.tracks:
+            print(json.dumps(t.as_json()))
+        print(json.dumps({"summary": {k: v for k, v in s.items()}}), flush=True)
+    else:
+        for t in res.tracks:
+            print(f"track {t.track:>3}  {t.first_s:6.1f}-{t.last_s:6.1f} s  {t.frames:>5} frames  {t.label:<8} "
+                  f"P(mask) {t.p_mask:.2f}, {t.agree:.0%} of its frames agree")
+        print(f"{s['people']} people: {s['mask']} with a mask, {s['no_mask']} without, {s['unsure']} unsure; "
+              f"{s['frames']} frames, {s['seconds']:.1f} s of video at {s['fps']:.1f} frames/s"
+              + ("; stopped early" if s["status"] == "stopped" else "") + (f"; wrote {res.out}" if res.out else ""))
+    return 130 if s["status"] == "stopped" else 0
