@@ -27,6 +27,49 @@ def test_help_and_user_errors_in_a_real_process():
     assert r.returncode == 2 and r.stderr.startswith("error: no such folder") and "Traceback" not in r.stderr
 
 
+HEAVY = ("torch", "sklearn", "onnxruntime", "cv2", "optuna")
+
+
+# `python -m maskrec ARGV` run by runpy, as -m does, printing at exit every module it imported
+# (-X importtime misses modules loaded by importlib.import_module, as the registry loads commands).
+LIST_MODULES = ("import atexit, json, runpy, sys; "
+                "atexit.register(lambda: print(json.dumps(sorted(sys.modules)), file=sys.stderr)); "
+                "runpy.run_module('maskrec', run_name='__main__', alter_sys=True)")
+
+
+def imported_by(*argv) -> set[str]:
+    r = subprocess.run([sys.executable, "-c", LIST_MODULES, *argv], cwd=REPO, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return set(json.loads(r.stderr.splitlines()[-1]))
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["models"]], ids=["help", "models"])
+def test_start_up_loads_no_heavy_library(argv):
+    """The top-level parser reads the registry alone, and `models` counts weights off the tables:
+    neither imports torch, scikit-learn, ONNX Runtime, OpenCV or Optuna, nor any other command."""
+    mods = imported_by(*argv)
+    assert "maskrec.cli.registry" in mods and "json" in mods  # the listing works: this test can fail
+    assert not {m.split(".")[0] for m in mods} & set(HEAVY)
+    commands = {m for m in mods if m.startswith("maskrec.cli.")} - {"maskrec.cli.main", "maskrec.cli.common",
+                                                                     "maskrec.cli.registry"}
+    assert commands == ({"maskrec.cli.models"} if argv == ["models"] else set())
+
+
+def test_every_registered_command_has_its_module():
+    from maskrec.cli import build_parser
+    from maskrec.cli.registry import COMMANDS
+    parser = build_parser()  # every command's own options: imports each module
+    names = [c.name for c in COMMANDS]
+    assert len(set(names)) == len(names)
+    for c in COMMANDS:
+        mod = sys.modules[c.module]
+        assert callable(mod.add_arguments) and callable(mod.run)
+        assert parser.parse_args([c.name, *{"demo-data": ["d"], "scan": ["d"], "evaluate": ["c", "--data", "d"],
+                                            "threshold": ["c", "--data", "d"], "predict": ["c", "i"],
+                                            "video": ["v", "--out", "o"], "export": ["c", "--format", "onnx", "o"],
+                                            }.get(c.name, [])]).func is mod.run
+
+
 def test_models(capsys):
     code, out, _ = run_cli(capsys, "models")
     assert code == 0

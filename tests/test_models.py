@@ -1,12 +1,29 @@
 import pytest
 import torch
 
+from maskrec import models, nets
 from maskrec.models import REGISTRY, build, count_weights, spec
 
 
 @pytest.mark.parametrize("name,weights", [("net1", 402_770), ("net2", 1_814_866)])
 def test_weight_counts_match_the_report(name, weights):
+    """The torch-free count of the table (what `python -m maskrec models` prints) is the built
+    net's, and both are the report's."""
     assert count_weights(build(name)) == weights
+    assert spec(name).weights == weights
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_the_tables_count_follows_a_changed_table(monkeypatch, dropout):
+    """A table the report does not have (every option on, an odd input size) still counts as built."""
+    s = nets.NetSpec("odd", 48, (nets.Conv(5, 3, 1, bn=True), nets.Conv(7, 5, 2, pool=True, dropout=True),
+                                 nets.Conv(9, 1, 0, bn=True, pool=True)))
+    monkeypatch.setitem(nets.REGISTRY, "odd", s)
+    assert count_weights(build("odd", dropout=dropout)) == s.weights
+
+
+def test_models_re_exports_the_torch_free_tables():
+    assert models.REGISTRY is nets.REGISTRY and models.spec is nets.spec and models.NetSpec is nets.NetSpec
 
 
 @pytest.mark.parametrize("name", list(REGISTRY))
