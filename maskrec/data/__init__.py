@@ -5,8 +5,9 @@ One job per part:
 - ``layouts``: the layouts (the report's ``train/000123_1.jpg``, class folders, annotated
   scenes, ``"a:b"`` combinations), ``discover`` and the ``Dataset`` value it returns;
 - ``zips``: a ``.zip`` extracted once into the cache, with its guards;
-- ``image``: the one image reader (``open_rgb``: upright RGB, EXIF applied) and the one
-  preprocessing (``to_input``, ``batch_to_float``, ``preprocessing_info``);
+- ``image``: the one preprocessing (``to_input``, ``batch_to_float``, ``preprocessing_info``); the
+  one image reader it feeds on, ``open_rgb`` (upright RGB, EXIF applied), is ``maskrec.imaging``,
+  re-exported here, as are the errors of ``maskrec.errors``;
 - ``headers``: the header scan (``probe``, ``scan``) and the summary the Dataset page shows;
 - ``cache``: the decoded-image cache (``decode_all``, ``load_split``).
 
@@ -25,10 +26,10 @@ A scene folder's dataset holds each annotated face once; jitter is augmentation 
 which only ``train_views`` reads.
 """
 from .cache import Decoded, TrainViews, decode_all, load_split
-from .errors import BadImage, DataError
+from ..errors import BadImage, DataError
+from ..imaging import MIN_SIDE, PHOTO_MAX_PIXELS, open_rgb
 from .headers import probe, scan, summarize
-from .image import (MIN_SIDE, PHOTO_MAX_PIXELS, PREPROCESSING_VERSION, batch_to_float, data_url, network_views,
-                    open_rgb, preprocessing_info, to_input)
+from .image import PREPROCESSING_VERSION, batch_to_float, data_url, network_views, preprocessing_info, to_input
 from .layouts import CLASS_FOLDERS, SPLIT_NAMES, Dataset, Item, Skipped, discover
 from .zips import extract_zip, resolve_source
 

@@ -36,8 +36,9 @@ import torch
 
 from ..atomic import atomic_write, atomic_write_text
 from ..config import cache_dir
-from .errors import BadImage
-from .image import PREPROCESSING_VERSION, open_rgb, to_input
+from ..errors import BadImage
+from ..imaging import open_rgb
+from .image import PREPROCESSING_VERSION, to_input
 from .layouts import Dataset, Item, Skipped
 
 Progress = Callable[[int, int], None]

@@ -6,7 +6,7 @@ counted, one per image (for annotated scenes one per face): a scene face's jitte
 augmentation (``Dataset.views``), reported as a number beside the counts and never scanned. Nothing is decoded: a JPEG's
 size comes from walking its segment markers (``_jpeg_header``), other formats from Pillow's
 header parse, and a cut-off file from its missing end marker. Sizes are as shown (an EXIF turn of
-90 degrees swaps them), as ``image.open_rgb`` will decode them. Results are cached per file (path,
+90 degrees swaps them), as ``imaging.open_rgb`` will decode them. Results are cached per file (path,
 size, mtime), so a rescan of an unchanged folder reads no image.
 
     info = scan(discover(path))   # {"images": rows, "summary": {...}, "dataset": ds less bad files}
@@ -26,8 +26,8 @@ from PIL import Image
 
 from ..atomic import atomic_write_text
 from ..config import cache_dir
-from .errors import BadImage
-from .image import MIN_SIDE
+from ..errors import BadImage
+from ..imaging import MIN_SIDE
 from .layouts import Dataset, Skipped
 
 Progress = Callable[[int, int], None]

@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 from ..config import cache_dir
-from .errors import DataError
+from ..errors import DataError
 
 _MAX_ZIP_BYTES = 4 << 30  # uncompressed total
 _MAX_ZIP_RATIO = 200  # per-entry compression ratio above this smells of a zip bomb
