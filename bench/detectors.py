@@ -2,7 +2,7 @@
 
     python bench/detectors.py [--scenes DIR] [--json] [--only NAME,...] [--threads N]
 
-Per detector, at IoU 0.4 (rules in maskrec/faces.py): recall of faces whose shorter side is
+Per detector, at IoU 0.4 (rules in evaluation/detection.py): recall of faces whose shorter side is
 >= 32 px and of faces of 16-32 px; precision, COCO-style (a box under 32 px is ignored unless it
 matches a face >= 32 px); recall of masked faces >= 32 px; faces found on maksssksksss158 (a crowd
 of 14 masked faces of 8-24 px); mean ms per scene; ms on a 640x480 frame (median and best of
@@ -24,6 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from evaluation.detection import evaluate, letterbox, match  # noqa: E402
 from maskrec import faces  # noqa: E402
 from maskrec.config import DEV_SCENES as SCENES  # noqa: E402
 CROWD = "maksssksksss158"  # 14 masked faces of 8-24 px: the issue's crowd test
@@ -33,7 +34,7 @@ def frame_640x480(images: list[np.ndarray]) -> np.ndarray:
     """The largest scene letterboxed to 640x480 (noise when there are no scenes)."""
     if not images:
         return np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    return faces.letterbox(max(images, key=lambda a: a.shape[0] * a.shape[1]))
+    return letterbox(max(images, key=lambda a: a.shape[0] * a.shape[1]))
 
 
 def latency(det, frame: np.ndarray, n: int = 15) -> tuple[float, float]:
@@ -95,12 +96,12 @@ def main(argv=None) -> int:
         row = {"detector": f"{name} {args.kw}".strip()}
         det.detect(frame)  # the first call allocates buffers (onnxruntime: ~1 s), not per scene
         if pairs:
-            r = faces.evaluate(det, pairs, args.iou, args.min_size, images=images)
+            r = evaluate(det, pairs, args.iou, args.min_size, images=images)
             row.update({k: r[k] for k in ("recall", "recall_small", "precision", "recall_all", "ms",
                                           "tp", "fp", "ignored", "n", "n_small", "n_all")})
             row["recall_by_label"] = r["recall_by_label"]
         if crowd:
-            m = faces.match(det.detect(images[crowd[0]]), faces.load_voc(crowd[1][1]), args.iou,
+            m = match(det.detect(images[crowd[0]]), faces.load_voc(crowd[1][1]), args.iou,
                             args.min_size)
             row["crowd_found"], row["crowd_n"] = m["found_all"], m["n_all"]
         row["ms_640x480"], row["ms_640x480_best"] = latency(det, frame)

@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from .atomic import atomic_write_text
 from .config import cache_dir
 from .data import open_rgb, to_input
+from .faces import make_detector
 
 # style -> (label, share of the masks drawn): most are worn properly; the two hard cases after
 STYLES = {"over-nose": (1, 0.55), "below-nose": (1, 0.25), "chin": (0, 0.20)}
@@ -42,7 +43,6 @@ PAD = 0.25  # a tight crop is padded by this share a side before detection: Reti
 
 
 def _detector():
-    from .faces import make_detector
     return make_detector("retinaface")
 
 

@@ -15,7 +15,7 @@ detector keeps buffers between calls. Crops go through the checkpoint's own prep
 counts frames per second; it also follows the faces of the stream (``maskrec.track``) for the
 page's unique-people counts and its rolling per-second chart. ``grad_cam`` shows which pixels of a face crop drove the decision.
 
-Measuring the pipeline on annotated scenes is ``maskrec.sceneeval``; the live stream's WebRTC
+Measuring the pipeline on annotated scenes is ``evaluation.scenes`` (outside the product); the live stream's WebRTC
 settings are ``maskrec.webrtc``; a crop as a data: URL for a page is ``data.data_url``.
 """
 from __future__ import annotations
@@ -32,12 +32,11 @@ import torch
 from torch import nn
 
 from . import faces as F
+from .data import batch_to_float
+from .faces import MARGIN  # the crop margin (measured in faces.boxes), shared with scene crops
 from .inference import TTA, Predictor
 from .track import START_SCORE, Seen, Timeline, Tracker
 
-# Crop margin, a share of the box size on each side. Label accuracy of net1.pt on the 256 matched
-# dev-scene faces >= 32 px by margin: 0.0 0.926, 0.1 0.938, 0.15 0.938, 0.2-0.3 0.930, 0.4 0.922.
-MARGIN = 0.15
 GREEN, RED = (40, 200, 60), (230, 40, 40)  # RGB
 
 
@@ -136,7 +135,7 @@ def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: 
     photo stay legible next to small faces (0 keeps the frame's size, as a webcam wants).
     tags: one text per face instead of the default tag (``draw_tracked``: "#3 mask 0.97").
     """
-    import cv2
+    import cv2  # deferred: drawing and crops pay its import, not every importer of recognize
     rgb = F.as_rgb(rgb)
     h, w = rgb.shape[:2]
     k = min_side / min(h, w) if min_side and min(h, w) < min_side else 1.0
@@ -172,7 +171,7 @@ def draw_tracked(rgb: np.ndarray, result: FrameResult, seen: list[Seen], covered
 
 def face_crops(rgb: np.ndarray, result: FrameResult, side: int | None = None) -> list[np.ndarray]:
     """The pixels the classifier saw for each face (optionally squashed to ``side`` px)."""
-    import cv2
+    import cv2  # deferred: drawing and crops pay its import, not every importer of recognize
     out = []
     for f in result.faces:
         x0, y0, x1, y1 = f.crop
@@ -271,7 +270,7 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
     recorded there (the page shows it) and the frame passes through unchanged. ``track``: follow
     faces through ``buffer.track`` and draw track ids and voted labels (the draw time includes it).
     """
-    import av
+    import av  # deferred: PyAV is needed by the live stream only
 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
         try:
@@ -304,14 +303,13 @@ def grad_cam(predictor: Predictor, crop: np.ndarray, target: int | None = None,
     (``target``: 1 mask / 0 no mask; default the predicted class) before LogSoftmax, keeps the
     positive part, and stretches it over the crop. Needs gradients, so not under inference_mode.
     """
-    import cv2
+    import cv2  # deferred: drawing and crops pay its import, not every importer of recognize
     model = predictor.model
     layers = list(model)
     last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
     head = layers[:-1] if isinstance(layers[-1], nn.LogSoftmax) else layers
     rgb = F.as_rgb(crop)
     x = predictor.preprocess([rgb]).to(predictor.device)
-    from .data import batch_to_float
     with torch.enable_grad():
         feats = nn.Sequential(*layers[:last + 1])(batch_to_float(x)).detach().requires_grad_(True)
         # clone: a later ReLU(inplace=True) must not write into the leaf we take gradients of

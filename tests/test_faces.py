@@ -1,4 +1,5 @@
-"""maskrec.faces: box maths and matching rules, detector robustness, and the recall floor."""
+"""maskrec.faces: box maths and the matching rule, detector robustness, and the recall floor (scored by
+evaluation.detection, whose rules are pinned here too); maskrec.imaging: photos and bombs."""
 from __future__ import annotations
 
 import subprocess
@@ -9,9 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskrec import data, faces
+from evaluation.detection import evaluate, letterbox, match, summarize
+from maskrec import faces, imaging
 from maskrec.data import BadImage, open_rgb
-from maskrec.faces import Box, Truth, box_iou, crop_box, load_voc, match, matched_pairs, nms, summarize
+from maskrec.faces import Box, Truth, blazeface, box_iou, crop_box, load_voc, matched_pairs, nms
 from tests.conftest import REPO, SCENES
 
 WHY = faces.available()
@@ -139,7 +141,7 @@ def test_iou_matrix_matches_box_iou():
 
 
 def test_anchors_match_mediapipe_layout():
-    short, full = faces.ssd_anchors(faces._SHORT), faces.ssd_anchors(faces._FULL)
+    short, full = faces.ssd_anchors(blazeface.SHORT), faces.ssd_anchors(blazeface.FULL)
     assert short.shape == (896, 2) and full.shape == (2304, 2)
     # stride 8 first: 16x16 cells, 2 anchors each, x fastest
     assert short[0] == pytest.approx([0.5 / 16, 0.5 / 16]) and (short[0] == short[1]).all()
@@ -224,6 +226,16 @@ def test_registry():
         faces.make_detector("nope")
 
 
+@pytest.mark.skipif(bool(WHY["retinaface"]), reason=WHY["retinaface"] or "ok")
+def test_a_rows_defaults_are_its_settings_and_keywords_override_them():
+    row = faces.DETECTORS["retinaface"]
+    assert dict(row.defaults) == {"score": 0.65, "upscale": 2.25, "max_side": faces.PHOTO_SIDE}
+    with pytest.raises(TypeError):
+        row.defaults["score"] = 0.1  # the registry is shared by every session of the server: read-only
+    det = faces.make_detector("retinaface", score=0.3)
+    assert (det.name, det.score, det.upscale, det.max_side) == ("retinaface", 0.3, 2.25, faces.PHOTO_SIDE)
+
+
 def test_a_row_without_its_package_says_why(monkeypatch):
     import importlib.metadata
     import importlib.util
@@ -305,7 +317,7 @@ def test_detector_floors_on_dev_scenes(detectors, name):
     pairs = faces.scenes(SCENES) if SCENES.is_dir() else []
     if not pairs:
         pytest.skip(f"scenes not found at {SCENES} (they live in ../shared, present in CI)")
-    r = faces.evaluate(detectors[name], pairs, iou=0.4, min_size=32)
+    r = evaluate(detectors[name], pairs, iou=0.4, min_size=32)
     crowd = next(p for p in pairs if p[0].stem == "maksssksksss158")
     found = match(detectors[name].detect(faces.read_rgb(crowd[0])), load_voc(crowd[1]))["found_all"]
     recall, precision, crowd_floor = FLOORS[name]
@@ -318,7 +330,6 @@ def test_detector_floors_on_dev_scenes(detectors, name):
 
 
 def test_letterbox_fits_and_centres_a_photo():
-    from maskrec.faces import letterbox
     tall = np.full((200, 100, 3), 255, np.uint8)  # scaled to 480x240, centred in 640 wide
     out = letterbox(tall)
     assert out.shape == (480, 640, 3)
@@ -407,7 +418,7 @@ def test_true_decompression_bombs_are_still_refused(tmp_path):
 def test_only_a_baseline_jpeg_decoded_reduced_gets_the_photo_limit(tmp_path, monkeypatch):
     # Small stand-ins: Pillow's limit 10,000 px (it refuses over 20,000 itself), photos 200,000
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
-    monkeypatch.setattr(data.image, "PHOTO_MAX_PIXELS", 200_000)
+    monkeypatch.setattr(imaging, "PHOTO_MAX_PIXELS", 200_000)
     base = tmp_path / "base.jpg"
     Image.new("RGB", (400, 300), "teal").save(base)  # 120,000 px
     img = open_rgb(base, draft=100)

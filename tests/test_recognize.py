@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from evaluation.scenes import evaluate_scenes
 from maskrec import faces as F
 from maskrec.faces import COVERED
 from maskrec.inference import Predictor
 from maskrec.recognize import (Face, FrameResult, LiveBuffer, Recognizer, Timings, draw, face_crops,
                                frame_callback, grad_cam)
-from maskrec.sceneeval import evaluate_scenes
 from maskrec.webrtc import ice_servers
 from tests.conftest import REPO, SCENES
 

@@ -3,9 +3,10 @@
     rec = Recognizer.load("checkpoints/net1.pt", detector="blazeface-tiles")
     m = evaluate_scenes(rec, faces.scenes(folder))   # detection recall/precision + label accuracy
 
-Detection is scored as ``faces.evaluate`` scores a detector alone; each detection is paired with
-its annotated face by the same rule (``faces.matched_pairs``), and the label the Recognizer gave
-it is checked against the scene's label (``faces.COVERED``). ``bench/pipeline.py`` reports it.
+Detection is scored as ``evaluation.detection.evaluate`` scores a detector alone; each detection
+is paired with its annotated face by the same rule (``faces.matched_pairs``), and the label the
+Recognizer gave it is checked against the scene's label (``faces.COVERED``). ``bench/pipeline.py``
+reports it.
 """
 from __future__ import annotations
 
@@ -13,15 +14,17 @@ import time
 
 import numpy as np
 
-from . import faces as F
-from .recognize import Recognizer
+from maskrec import faces as F
+from maskrec.recognize import Recognizer
+
+from .detection import match, summarize
 
 
-def evaluate_scenes(rec: Recognizer, pairs, iou: float = 0.4, min_size: int = 32,
+def evaluate_scenes(rec: Recognizer, pairs, iou: float = F.MATCH_IOU, min_size: int = 32,
                     threshold: float | None = None, images: list[np.ndarray] | None = None) -> dict:
     """The whole pipeline on annotated scenes (``faces.scenes(folder)`` pairs).
 
-    Detection: ``faces.summarize`` of ``faces.match`` (recall/precision at ``iou`` on faces
+    Detection: ``summarize`` of ``match`` (recall/precision at ``iou`` on faces
     >= ``min_size``). Labels: accuracy on detected faces >= ``min_size`` against the scene label
     (``COVERED``: mask_weared_incorrect counts as covered), overall and by scene label, and on
     detected faces of any size (``accuracy_all``). ``ms`` is the mean per scene (detect+classify).
@@ -37,7 +40,7 @@ def evaluate_scenes(rec: Recognizer, pairs, iou: float = 0.4, min_size: int = 32
         res = rec.recognize(rgb, threshold)
         secs += time.perf_counter() - t
         boxes = [f.box for f in res.faces]
-        matches.append(F.match(boxes, truths, iou, min_size))
+        matches.append(match(boxes, truths, iou, min_size))
         for i, j in F.matched_pairs(boxes, truths, iou):
             tr = truths[j]
             if tr.label not in F.COVERED:
@@ -51,7 +54,7 @@ def evaluate_scenes(rec: Recognizer, pairs, iou: float = 0.4, min_size: int = 32
                 c = by_label.setdefault(tr.label, [0, 0])
                 c[0] += ok
                 c[1] += 1
-    out = F.summarize(matches)
+    out = summarize(matches)
     out.update({
         "label_accuracy": right / n if n else float("nan"), "labelled": n,
         "label_accuracy_all": right_all / n_all if n_all else float("nan"), "labelled_all": n_all,
