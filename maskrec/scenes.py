@@ -8,9 +8,10 @@ CLI take such a folder as they are, and users with photos and boxes never cut cr
 - **The scenes are split, not the faces**: the lists in ``ImageSets/Main/{train,test,val}.txt`` (the VOC
   convention; val counts as test, like a ``val/`` folder) when the folder has them, else a seeded quarter
   of the scenes goes to test. No face of a test scene, nor its background, is seen in training.
-- **Crops are cut as the Recognizer cuts a detector's box**: the box grown by ``recognize.MARGIN`` on
-  each side. In a training scene the box is the photo detector's own box for that face (its detection
-  that overlaps the annotation best, IoU >= 0.4), the annotated box where the detector missed the face,
+- **Crops are cut as the Recognizer cuts a detector's box**: the box grown by ``faces.MARGIN`` on
+  each side. In a training scene the box is the photo detector's own box for that face (the detection
+  ``faces.matched_pairs`` pairs with it, IoU >= 0.4, the rule that scoring uses too), the annotated box
+  where the detector missed the face,
   so the net learns the framing the Recognize page will show it (RetinaFace's boxes sit differently from
   annotators' boxes). A test scene gives one plain crop of each annotated box, whatever the detector finds.
 - **Each annotated face is one crop, one dataset item**: the scan, the Dataset page and data health
@@ -24,6 +25,9 @@ CLI take such a folder as they are, and users with photos and boxes never cut cr
 
     crops_root = crops(Path("photos"))    # <cache>/scene-crops/<key>/{train,test}/<scene>-<k>_<label>.jpg
     training_views(crops_root)            # {face crop: (views/<scene>-<k>j1_<label>.jpg, ...)}
+
+``maskrec.data`` calls this module when ``discover`` meets such a folder; it stands below the data
+package (on ``faces``, ``imaging`` and ``errors``), so the call runs one way.
 """
 from __future__ import annotations
 
@@ -36,11 +40,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from . import faces
 from .atomic import atomic_write_text
 from .config import cache_dir
+from .errors import BadImage, DataError
+from .faces import COVERED, MARGIN, crop_box, load_voc, make_detector, matched_pairs, read_rgb, scenes
 
 # bump when the cutting rule changes: old crops are then cut again. 3: jittered copies are views of
-# their face in views/, no longer crops of their own in train/
+# their face in views/, no longer crops of their own in train/. Not bumped when the detector's box
+# for a face came to be chosen by faces.matched_pairs (best score first) instead of best overlap
+# first: on the 200 dev scenes both rules pick the same box for all 979 faces.
 CROPS_VERSION = 3
 TEST_FRACTION, SPLIT_SEED = 0.25, 0
 JITTER = 2  # extra views per training face (augmentation, not dataset items)
@@ -93,32 +102,20 @@ def _boxes(rng: np.random.Generator, box, copies: int) -> list[tuple[float, floa
     return out
 
 
-MATCH_IOU = 0.4  # a detection is that face's box from this overlap on (faces.match's rule)
-
-
 def _boxes_from() -> str:
     """The detector whose boxes training crops are cut from: the photo default, or "annotations" where
     it cannot run here (the crops then come from the annotated boxes alone; crops.json says which).
     Part of the cache key, so crops are cut again when it changes."""
-    from . import faces
     return "annotations" if faces.available().get(faces.PHOTO_DEFAULT, "unknown") else faces.PHOTO_DEFAULT
 
 
 def _detected_boxes(detector, rgb: np.ndarray, truths) -> list:
-    """Per annotated face, the detector's box for it (best IoU >= MATCH_IOU, one detection per face),
-    else the annotated box."""
-    from .faces import iou_matrix
+    """Per annotated face, the detector's box for it (the detection ``faces.matched_pairs`` pairs it
+    with: greedy, best score first, IoU >= ``faces.MATCH_IOU``), else the annotated box."""
     boxes = [(t.x0, t.y0, t.x1, t.y1) for t in truths]
     dets = detector.detect(rgb) if detector is not None and truths else []
-    if not dets:
-        return boxes
-    iou = iou_matrix(dets, boxes)  # (D, T)
-    for _ in range(min(iou.shape)):  # greedy, best overlap first
-        d, t = np.unravel_index(np.argmax(iou), iou.shape)
-        if iou[d, t] < MATCH_IOU:
-            break
+    for d, t in matched_pairs(dets, boxes):
         boxes[t] = tuple(dets[d][:4])
-        iou[d, :], iou[:, t] = -1, -1
     return boxes
 
 
@@ -137,10 +134,6 @@ def _key(folder: Path, pairs, boxes_from: str) -> str:
 def crops(folder: Path, progress=None) -> Path:
     """The crop dataset of a VOC scenes folder (cut on first use, then reused while the scenes, their
     annotations and split lists are unchanged). Raises DataError when no face can be cut."""
-    from .data import BadImage, DataError
-    from .faces import COVERED, crop_box, load_voc, make_detector, read_rgb, scenes
-    from .recognize import MARGIN
-
     pairs = scenes(folder)
     boxes_from = _boxes_from()
     out = cache_dir() / "scene-crops" / _key(folder, pairs, boxes_from)

@@ -10,8 +10,7 @@ from PIL import Image
 
 from maskrec import scenes
 from maskrec.data import decode_all, discover, load_split, scan
-from maskrec.faces import crop_box, load_voc
-from maskrec.recognize import MARGIN
+from maskrec.faces import MARGIN, crop_box, load_voc
 from tests.conftest import SCENES
 
 NAMES = {1: "with_mask", 0: "without_mask"}
@@ -216,6 +215,23 @@ def test_training_crops_take_the_detectors_box_for_each_annotated_face():
                     Box(200, 0, 230, 30, 0.9)]  # nobody there
     truths = [Truth(10, 10, 50, 50, "with_mask"), Truth(100, 100, 140, 140, "without_mask")]
     boxes = scenes._detected_boxes(Stub(), np.zeros((240, 320, 3), np.uint8), truths)
-    assert boxes[0] == (12, 10, 48, 52)  # the best-overlapping detection frames face 0
+    assert boxes[0] == (12, 10, 48, 52)  # the best-scored detection on face 0 frames it
     assert boxes[1] == (100, 100, 140, 140)  # missed by the detector: its annotated box
     assert scenes._detected_boxes(None, np.zeros((240, 320, 3), np.uint8), truths) == [t[:4] for t in truths]
+
+
+def test_training_crops_pair_boxes_by_the_scoring_rule():
+    """faces.matched_pairs, as scoring pairs them: the better-scored detection takes the face, though a
+    weaker one overlaps it more (the rule before this one took the best overlap first)."""
+    from maskrec.faces import Box, Truth, iou_matrix
+
+    dets = [Box(10, 10, 50, 50, 0.6),   # face 0 exactly, scored lower
+            Box(16, 10, 56, 50, 0.9)]   # face 0 shifted, scored higher
+    truths = [Truth(10, 10, 50, 50, "with_mask")]
+    iou = iou_matrix(dets, truths)[:, 0]
+    assert iou[0] == 1.0 and 0.4 <= iou[1] < iou[0]
+
+    class Stub:
+        def detect(self, rgb):
+            return dets
+    assert scenes._detected_boxes(Stub(), np.zeros((240, 320, 3), np.uint8), truths) == [(16, 10, 56, 50)]

@@ -31,8 +31,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
+from .. import scenes  # below the data package (faces, imaging, errors): the call runs one way
 from ..config import DataConfig
-from .errors import DataError
+from ..errors import DataError
 from .zips import resolve_source
 
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
@@ -213,7 +214,6 @@ def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: 
     root = _unwrap(resolve_source(path))
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
-    from .. import scenes
     voc = scenes.is_voc(root)
     if voc:  # annotated photos: their face crops, cut once into the cache, are the dataset
         root = scenes.crops(root)
