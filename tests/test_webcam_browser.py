@@ -60,7 +60,8 @@ def write_y4m(path: Path, frames: list[np.ndarray], fps: int = FPS_IN) -> Path:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    from maskrec.faces import letterbox, read_rgb
+    from evaluation.detection import letterbox
+    from maskrec.faces import read_rgb
     paths = [scene_paths(n)[0] for n in CLIP_SCENES]
     missing = [p for p in paths if not p.is_file()]
     if missing:
