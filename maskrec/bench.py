@@ -370,10 +370,11 @@ def _frame_with_faces(rec, want: int = 4) -> tuple[np.ndarray, int]:
     least ``want`` faces, and how many it finds: a frame with nobody in it would time the detector
     alone, not recognition. Scenes are tried in name order, so the frame is the same every run.
     Without the dev scenes: a 2x2 mosaic of demo faces (cartoons, which the detector may miss)."""
+    from evaluation.detection import letterbox  # a measuring tool now; this file is leaving maskrec/ too
     from . import faces
     best = (None, -1)
     for img_path, _ in (faces.scenes(SCENES) if SCENES.is_dir() else []):
-        frame = faces.letterbox(faces.read_rgb(img_path))
+        frame = letterbox(faces.read_rgb(img_path))
         found = len(rec.recognize(frame).faces)
         if found > best[1]:
             best = (frame, found)
