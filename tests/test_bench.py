@@ -3,14 +3,22 @@ its ratios come from its own measurements, and the command runs end to end."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from maskrec import bench
-from maskrec.config import PRESETS
+import bench
+from bench.__main__ import main as bench_main
+from bench.sections import startup
+from evaluation.baselines import naive_train
+from maskrec.__main__ import build_parser
+from maskrec.cli.bench import bench_command
+from maskrec.config import PRESETS, REPO_ROOT
 from maskrec.runs import new_run
 from maskrec.train import fit
 
@@ -36,7 +44,7 @@ def test_flop_count_matches_a_hand_count_of_net1():
 def test_naive_baseline_trains_the_same_model_as_fit(demo_dir, tmp_path):
     """Same seed, order, initial weights and preprocessing: with fit's speed switches off, the two
     pipelines differ only in where the pixels come from, so their test F1 must agree."""
-    naive = bench.naive_train(str(demo_dir), "net1", 1, 64)
+    naive = naive_train(str(demo_dir), "net1", 1, 64)
     cfg = replace(PRESETS["net1"], data=str(demo_dir), epochs=1, batch_size=64, channels_last=False, bf16=False)
     rec = list(fit(cfg, new_run(cfg, tmp_path / "run")))[-1]
     assert naive["test_f1"] == pytest.approx(rec["test_f1"], abs=0.01)
@@ -52,8 +60,7 @@ def test_scan_section_measures_both_sides(tmp_path):
 
 
 def test_bench_command_quick_json(capsys):
-    from maskrec.__main__ import main
-    assert main(["bench", "--quick", "--only", "step", "--json"]) == 0
+    assert bench_main(["--quick", "--only", "step", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["quick"] and [r["what"].split()[0] for r in res["rows"]] == ["net1", "net2", "matmul"]
     for r in res["rows"]:
@@ -65,9 +72,55 @@ def test_bench_command_quick_json(capsys):
 
 
 def test_bench_rejects_an_unknown_section(capsys):
-    from maskrec.__main__ import main
-    assert main(["bench", "--only", "warp"]) == 2
-    assert "unknown bench section" in capsys.readouterr().err
+    assert bench_main(["--only", "warp"]) == 2
+    assert "unknown bench section warp" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [[], ["--json"], ["--quick", "--only", "step,scan"],
+                                  ["--data", "d a:t/b", "--only", ""]])
+def test_the_cli_bench_command_hands_the_bench_the_same_options(argv):
+    """python -m maskrec bench runs python -m bench (maskrec never imports bench): every option the
+    CLI parses must reach the bench's own parser meaning the same."""
+    a = build_parser().parse_args(["bench", *argv])
+    cmd = bench_command(a)
+    assert cmd[1:3] == ["-m", "bench"]
+    b = bench.__main__.build_parser().parse_args(cmd[3:])
+    assert {k: getattr(b, k) for k in ("json", "quick", "data", "only")} == \
+        {k: getattr(a, k) for k in ("json", "quick", "data", "only")}
+
+
+def test_startup_rows_are_medians_against_importing_torch(monkeypatch):
+    """Each command's figure is the median of its fresh processes, its baseline the median of
+    python -c 'import torch' from the same rounds, and the ratio says how many times faster."""
+    walls = {"pass": iter([0.05, 0.02, 0.03]), "import torch": iter([2.0, 3.0, 9.0]),
+             "--help": iter([0.4, 0.5, 5.0]), "models": iter([1.5, 1.0, 1.2])}
+    monkeypatch.setattr(startup, "timed", lambda cmd, env: (next(walls[cmd[-1]]), ""))
+    help_, models = startup.bench_startup(quick=True)
+    assert help_["what"].startswith("python -m maskrec --help") and "median of 3" in help_["what"]
+    assert (help_["ours"], help_["baseline"]) == (0.5, 3.0) and help_["ratio"] == pytest.approx(6.0)
+    assert (models["ours"], models["baseline"]) == (1.2, 3.0) and models["ratio"] == pytest.approx(2.5)
+    assert "bare python 0.030 s" in help_["note"] and "goal < 1 s: met" in help_["note"]
+    assert all(next(w, None) is None for w in walls.values())  # every command ran once a round
+
+
+@pytest.mark.slow  # fresh processes, each importing torch
+def test_python_m_maskrec_bench_runs_the_bench_from_anywhere(tmp_path):
+    """The CLI's bench command starts the bench in a process of its own: from another folder, its
+    JSON (the startup section's two rows here) and its error status come through unchanged."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    # maskrec found through sys.path, not PYTHONPATH: the bench's process must be told where the repo is
+    cli = ("import runpy, sys; sys.path.insert(0, sys.argv.pop(1)); "
+           "runpy.run_module('maskrec', run_name='__main__', alter_sys=True)")
+    p = subprocess.run([sys.executable, "-c", cli, str(REPO_ROOT), "bench", "--quick", "--only", "startup", "--json"],
+                       cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    rows = json.loads(p.stdout)["rows"]
+    assert [r["what"].split(",")[0] for r in rows] == ["python -m maskrec --help", "python -m maskrec models"]
+    for r in rows:
+        assert r["ours"] > 0 and r["baseline"] > 0 and r["ratio"] == pytest.approx(r["baseline"] / r["ours"])
+    p = subprocess.run([sys.executable, "-m", "maskrec", "bench", "--only", "warp"], cwd=REPO_ROOT,
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "error: unknown bench section warp" in p.stderr
 
 
 def test_frame_section_times_a_frame_with_several_faces():
@@ -76,7 +129,7 @@ def test_frame_section_times_a_frame_with_several_faces():
     from tests.conftest import SCENES
     if not (SCENES / "images").is_dir():
         pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
-    (r,) = bench.bench_frame(True, bench.REPO_ROOT / "checkpoints" / "net1.pt")
+    (r,) = bench.bench_frame(True, REPO_ROOT / "checkpoints" / "net1.pt")
     assert r["faces"] >= 4 and f"{r['faces']} faces" in r["what"], r
     assert r["ours"] > 0 and r["baseline"] > 0
 
@@ -102,7 +155,7 @@ def test_training_beside_runs_a_training_load_for_the_block_only():
 
 
 @pytest.mark.slow  # seconds: it scores the demo test split twice and times both
-def test_tta_section_compares_flip_with_none_on_the_same_faces(demo_dir, monkeypatch):
+def test_tta_section_compares_flip_with_none_on_the_same_faces(demo_dir):
     """The gain rows must be flip TTA's scores against the same Predictor's without it, and the cost
     rows flip's ms per face against none's (demo faces here; the dev sets in the real bench)."""
     import numpy as np
@@ -112,9 +165,8 @@ def test_tta_section_compares_flip_with_none_on_the_same_faces(demo_dir, monkeyp
     from maskrec.inference import Predictor
     from maskrec.metrics import at_threshold
     ds = discover(demo_dir)
-    monkeypatch.setattr(bench, "tta_sets", lambda: [("demo test", ds)])
-    ckpt = bench.REPO_ROOT / "checkpoints" / "net1.pt"
-    rows = bench.bench_tta(True, {"net1": ckpt})
+    ckpt = REPO_ROOT / "checkpoints" / "net1.pt"
+    rows = bench.bench_tta(True, {"net1": ckpt}, sets=[("demo test", ds)])
     pred = Predictor.load(ckpt, engine=engines.choose())
     X, y, _ = load_split(ds, "test", pred.input_size)
     p = {tta: pred.predict_tensor(X, tta=tta) for tta in (False, True)}

@@ -1,11 +1,14 @@
-"""``bench``: speed against baselines measured in the same run (README, Performance). A thin
-command over the benchmark code, which owns the sections and the table."""
+"""``bench``: speed against baselines measured in the same run (README, Performance). The benchmark
+is not part of the package: it lives in the repo's ``bench/`` folder, above maskrec (which never
+imports it), so this command starts it as a program of its own, ``python -m bench``, with the same
+flags; its output, its ``error:`` line and its exit status are the command's."""
 from __future__ import annotations
 
-import json
+import os
+import subprocess
 import sys
 
-from .. import bench
+from ..config import REPO_ROOT
 from .common import UserError
 
 
@@ -15,22 +18,18 @@ def add_arguments(s):
                                   "if present, else the demo data)")
     s.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
     s.add_argument("--only", metavar="SECTION,...",
-                   help="sections of maskrec.bench.SECTIONS, comma-separated (default: all; an unknown "
+                   help="sections of bench.SECTIONS, comma-separated (default: all; an unknown "
                         "name lists them)")
 
 
+def bench_command(a) -> list[str]:
+    """``python -m bench`` with these options."""
+    return ([sys.executable, "-m", "bench"] + (["--json"] if a.json else []) + (["--quick"] if a.quick else [])
+            + (["--data", a.data] if a.data else []) + (["--only", a.only] if a.only is not None else []))
+
+
 def run(a):
-    sections = [s for s in a.only.split(",") if s] if a.only else list(bench.SECTIONS)
-    unknown = [s for s in sections if s not in bench.SECTIONS]
-    if unknown:
-        raise UserError(f"unknown bench section {', '.join(unknown)} (choose from {', '.join(bench.SECTIONS)})")
-    res = bench.run(sections, a.data, a.quick, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    if a.json:
-        print(json.dumps(res))
-    else:
-        m = res["machine"]
-        print(f"{m['cpu']} ({m['cpus']} CPUs; {' '.join(m['flags'])})")
-        print(f"torch {m['torch']}, {m['threads']} threads, {m['cpu_capability']}, bf16 {m['bf16']}; "
-              f"data {res['data']}{' (quick)' if a.quick else ''}")
-        print(bench.table(res["rows"]))
-    return 0
+    if not (REPO_ROOT / "bench" / "__main__.py").is_file():
+        raise UserError(f"the benchmark lives in the repository's bench/ folder, not found in {REPO_ROOT}")
+    path = os.pathsep.join(p for p in (str(REPO_ROOT), os.environ.get("PYTHONPATH", "")) if p)
+    return subprocess.run(bench_command(a), env={**os.environ, "PYTHONPATH": path}).returncode
