@@ -3,19 +3,25 @@
 A checkpoint is a dict: ``format``, ``net``, ``input_size``, ``preprocessing``, ``classes``,
 ``threshold``, ``metrics`` (of its epoch), ``epoch``, ``config``, ``model`` (state dict) and, for
 resuming, ``optimizer`` and ``rng``. ``load`` refuses pickles that would run code and explains
-corrupted files or files that are not MaskRec checkpoints.
+corrupted files or files that are not MaskRec checkpoints; ``model`` rebuilds its net (for the
+Predictor and the exporter alike) and ``weights_digest`` names its weights for caches.
+
+    ck = load("checkpoints/net1.pt")
+    net = model(ck, "net1.pt")      # fp32 nn.Module, eval mode, on the CPU
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import zipfile
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .atomic import atomic_write
-from .models import REGISTRY
+from .models import REGISTRY, build
 
 FORMAT = "maskrec-checkpoint/1"
 
@@ -50,3 +56,24 @@ def load(path: str | Path, map_location="cpu") -> dict:
     if ckpt.get("net") not in REGISTRY:
         raise CheckpointError(f"{path.name} is for an unknown net {ckpt.get('net')!r}")
     return ckpt
+
+
+def model(ckpt: dict, name: str = "the checkpoint") -> nn.Module:
+    """The checkpoint's net with its weights: fp32, eval mode, on the CPU. ``name`` (a file name)
+    is for the error when the weights do not fit the net the checkpoint names."""
+    net = build(ckpt["net"], dropout=dict(ckpt.get("config", {})).get("dropout"))
+    try:
+        net.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"the weights in {name} do not fit {ckpt['net']}: {str(e).splitlines()[0]}") from None
+    return net.eval()
+
+
+def weights_digest(net: nn.Module) -> str:
+    """20 hex digits naming a net's weights (names and values): a cache key that a new threshold
+    or metrics written into the file leave alone, and that retraining changes."""
+    h = hashlib.sha256()
+    for k, v in net.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:20]

@@ -1,7 +1,9 @@
 """Export a checkpoint to ONNX or TorchScript and prove the export computes the same outputs.
 
 The exported graph takes (B, 3, S, S) float in [0, 1] (see the checkpoint's preprocessing) and
-returns (B, 2) log-probabilities [no_mask, mask].
+returns (B, 2) log-probabilities [no_mask, mask]. ``to_onnx`` is the one ONNX writer, also used by
+``maskrec.engines`` for its ONNX Runtime engines; this module reads checkpoints itself
+(``maskrec.checkpoint``), so it sits below inference and engines, never above them.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .inference import Predictor
+from . import checkpoint
 
 TOLERANCE = 1e-4
 
@@ -29,9 +31,9 @@ def to_onnx(model: torch.nn.Module, example: torch.Tensor, out: str | Path, outp
 
 
 def export(ckpt_path: str | Path, fmt: str, out: str | Path) -> dict:
-    pred = Predictor.load(ckpt_path)
-    model = pred.model.to(memory_format=torch.contiguous_format).eval()
-    s = pred.input_size
+    ckpt = checkpoint.load(ckpt_path)
+    model = checkpoint.model(ckpt, Path(ckpt_path).name)
+    s = int(ckpt["input_size"])
     example = torch.rand(2, 3, s, s, generator=torch.Generator().manual_seed(0))
     check = torch.rand(5, 3, s, s, generator=torch.Generator().manual_seed(1))  # another batch size
     out = Path(out)
@@ -46,7 +48,7 @@ def export(ckpt_path: str | Path, fmt: str, out: str | Path) -> dict:
         with torch.inference_mode():
             got = torch.jit.load(str(out))(check).numpy()
     elif fmt == "onnx":
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional and heavy: only this format needs it
 
         to_onnx(model, example, out)
         sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
@@ -56,4 +58,4 @@ def export(ckpt_path: str | Path, fmt: str, out: str | Path) -> dict:
     diff = float(np.abs(got - want).max())
     if diff > TOLERANCE:
         raise RuntimeError(f"the {fmt} export differs from the checkpoint by {diff:.2e} (> {TOLERANCE})")
-    return {"format": fmt, "out": str(out), "net": pred.net, "input": [None, 3, s, s], "max_abs_diff": diff}
+    return {"format": fmt, "out": str(out), "net": ckpt["net"], "input": [None, 3, s, s], "max_abs_diff": diff}
