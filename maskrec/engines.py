@@ -3,7 +3,8 @@
     eng = make("onnx", predictor.model, 32)    # the Predictor's fp32 nn.Module and its input size
     p = eng(x)                                  # (B, 3, S, S) uint8 (or float in [0, 1]) -> (B,) P(mask)
     p = eng(x, tta=True)                        # the same, averaged with each face's mirror (one 2B batch)
-    name = choose()                             # the default engine on this machine
+    eng = make("onnx-int8", model, 32, calibration=calibration.for_data(cfg["data"], 32))
+    name = choose(timings=ms_per_face)          # the fastest default-eligible engine measured
     [(r.name, r.why_not()) for r in ENGINES.values()]   # what runs here, and why not
 
 Every engine computes the checkpoint's P(mask); they differ in how. Three are fp32 and agree with the
@@ -11,9 +12,10 @@ checkpoint to within ``EXACT_TOL`` (rounding order only): ``torch`` (eager, chan
 ``onnx`` (ONNX Runtime, full graph optimisation: BN folded into the convs, NCHWc conv kernels) and
 ``torchscript`` (trace, freeze, optimize_for_inference). Two trade precision for speed and are held to
 the test split's F1 instead: ``torch-bf16`` (autocast bf16, only where the CPU has bf16 kernels) and
-``onnx-int8`` (static int8 quantisation, calibrated on demo faces; its graph is cached under
-``cache/engines/``). ``choose`` picks the default from what the CPU supports and what was measured
-fastest (``PREFERENCE``): onnx-int8 wherever onnxruntime is installed.
+``onnx-int8`` (static int8 quantisation, calibrated on a sample of the checkpoint's training data,
+``maskrec.calibration``; its graph is cached under ``cache/engines/``). Which one a Predictor runs by
+default is measured on the machine at hand (``maskrec.engine_probe``); ``choose`` is the rule applied
+to those measurements.
 
 Threads: ``threads_for`` gives a call as many threads as its work can use and the machine has idle;
 a frame's few faces get one, so a training run beside the live page keeps its cores.
@@ -36,8 +38,12 @@ import torch
 from torch import nn
 
 from .atomic import atomic_write_bytes
+from .calibration import Calibration
+from .calibration import demo as demo_calibration
+from .checkpoint import weights_digest
 from .config import cache_dir
-from .data import batch_to_float, to_input
+from .data import batch_to_float
+from .export import to_onnx
 
 EXACT_TOL = 1e-3  # max |dP(mask)| of an fp32 engine against the checkpoint run by eager torch
 
@@ -166,27 +172,31 @@ class OnnxEngine(Engine):
     """ONNX Runtime on the CPU, ORT_ENABLE_ALL; one session per thread count (set at its creation).
 
     int8=True quantises the graph statically (QDQ, int8 weights per channel and activations), its
-    activation ranges calibrated on ``calibration`` crops ((N, 3, S, S) uint8; default: demo faces)."""
+    activation ranges calibrated on ``calibration``'s faces (default: the built-in demo faces; a
+    Predictor passes a sample of its checkpoint's training data). ``onnx_graph``: the model's fp32
+    graph already exported (an "onnx" engine's ``graph``), so the probe exports each net once."""
 
     def __init__(self, model: nn.Module, input_size: int, int8: bool = False,
-                 calibration: np.ndarray | None = None):
-        from .export import to_onnx
-
+                 calibration: Calibration | None = None, onnx_graph: bytes | None = None):
         super().__init__(model, input_size)
         self.name = "onnx-int8" if int8 else "onnx"
         s = self.input_size
-        # Calibrating takes 1-4 s (Net1-Net2, 2 busy cores): the int8 graph of the demo calibration
-        # is kept in the cache, keyed by the weights and the versions that made it.
-        cached = _int8_cache_path(model, s) if int8 and calibration is None else None
+        self.calibration = (calibration or demo_calibration(s)) if int8 else None
+        # Calibrating takes 1-4 s (Net1-Net2, 2 busy cores): the int8 graph is kept in the cache,
+        # keyed by the weights, the calibration sample and the versions that made it.
+        cached = _int8_cache_path(model, s, self.calibration) if int8 else None
         if cached is not None and cached.exists():
             self.graph = cached.read_bytes()
         else:
-            example = torch.rand(2, 3, s, s, generator=torch.Generator().manual_seed(0))
             with tempfile.TemporaryDirectory(prefix="maskrec-onnx-") as tmp:
                 path = Path(tmp) / "net.onnx"
-                to_onnx(_eval_copy(model), example, path, output="p_mask")
+                if onnx_graph is not None:
+                    path.write_bytes(onnx_graph)
+                else:
+                    example = torch.rand(2, 3, s, s, generator=torch.Generator().manual_seed(0))
+                    to_onnx(_eval_copy(model), example, path, output="p_mask")
                 if int8:
-                    path = _quantize(path, calibration if calibration is not None else demo_crops(s))
+                    path = _quantize(path, self.calibration.crops())
                 self.graph = path.read_bytes()
             if cached is not None:
                 atomic_write_bytes(cached, self.graph)
@@ -194,7 +204,7 @@ class OnnxEngine(Engine):
         self._lock = threading.Lock()
 
     def session(self, threads: int):
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional and heavy: only the ONNX engines need it
 
         with self._lock:
             if threads not in self._sessions:
@@ -214,32 +224,16 @@ class OnnxEngine(Engine):
         return self.session(threads).run(None, {"image": x.numpy()})[0]  # ORT copies a strided view itself
 
 
-# 64 demo faces of seed 7: calibrating on 256 gave the same dev test F1 (both nets) at 4x the time.
-# Seed 7 is not a demo set's seed (0, 1), so tests on those are not scored on the calibration faces.
-CALIBRATION = (64, 7)
+def _int8_cache_path(model: nn.Module, size: int, calibration: Calibration) -> Path:
+    import onnxruntime as ort  # optional and heavy: its version is part of the key
 
-
-def demo_crops(size: int, n: int = CALIBRATION[0], seed: int = CALIBRATION[1]) -> np.ndarray:
-    """(n, 3, S, S) uint8 demo faces (maskrec.synth, drawn in memory, ~0.1 s): calibration data that
-    every clone has."""
-    from .synth import render
-
-    return np.stack([to_input(render(i, seed)[0], size) for i in range(n)]).transpose(0, 3, 1, 2)
-
-
-def _int8_cache_path(model: nn.Module, size: int) -> Path:
-    import onnxruntime as ort
-
-    from .synth import SYNTH_VERSION
-
-    h = hashlib.sha256(f"{size} {torch.__version__} {ort.__version__} synth{SYNTH_VERSION} {CALIBRATION}".encode())
-    for k, v in model.state_dict().items():
-        h.update(k.encode())
-        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    h = hashlib.sha256(f"{size} {torch.__version__} {ort.__version__} {weights_digest(model)} "
+                       f"calibration {calibration.key}".encode())
     return cache_dir() / "engines" / f"{h.hexdigest()[:20]}.int8.onnx"
 
 
 def _quantize(path: Path, calibration: np.ndarray) -> Path:
+    # optional and heavy: only quantising needs it
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
                                           quantize_static)
 
@@ -261,7 +255,7 @@ def _quantize(path: Path, calibration: np.ndarray) -> Path:
 
 def _no_onnxruntime() -> str:
     try:
-        import onnxruntime as ort
+        import onnxruntime as ort  # optional: whether it is installed is the question
     except ImportError:
         return "onnxruntime is not installed"
     if "CPUExecutionProvider" not in ort.get_available_providers():
@@ -276,10 +270,12 @@ def _no_bf16() -> str:
 @dataclass(frozen=True)
 class EngineSpec:
     name: str
-    make: Callable[..., Engine]  # (model, input_size) -> Engine
+    # (model, input_size, calibration=None, onnx_graph=None) -> Engine; each engine takes what it uses
+    make: Callable[..., Engine]
     exact: bool  # fp32: equal to the checkpoint within EXACT_TOL; else held to the test split's F1
     why_not: Callable[[], str]  # "" when it runs here
     default_ok: bool  # may be chosen as the default (an approximate engine only if it kept F1)
+    precision: str  # "fp32", "bf16" or "int8": what Predictor.engine_info reports
     note: str
 
     def available(self) -> bool:
@@ -287,21 +283,26 @@ class EngineSpec:
 
 
 ENGINES: dict[str, EngineSpec] = {e.name: e for e in (
-    EngineSpec("torch", TorchEngine, True, lambda: "", True, "eager fp32, channels_last"),
-    EngineSpec("torch-bf16", lambda m, s: TorchEngine(m, s, bf16=True), False, _no_bf16, True,
+    EngineSpec("torch", lambda m, s, **_: TorchEngine(m, s), True, lambda: "", True, "fp32",
+               "eager fp32, channels_last"),
+    EngineSpec("torch-bf16", lambda m, s, **_: TorchEngine(m, s, bf16=True), False, _no_bf16, True, "bf16",
                "autocast bf16, channels_last"),
-    EngineSpec("onnx", OnnxEngine, True, _no_onnxruntime, True, "ONNX Runtime fp32, ORT_ENABLE_ALL"),
-    EngineSpec("torchscript", TorchScriptEngine, True, lambda: "", False,
+    EngineSpec("onnx", lambda m, s, **_: OnnxEngine(m, s), True, _no_onnxruntime, True, "fp32",
+               "ONNX Runtime fp32, ORT_ENABLE_ALL"),
+    EngineSpec("torchscript", lambda m, s, **_: TorchScriptEngine(m, s), True, lambda: "", False, "fp32",
                "trace+freeze+optimize_for_inference; never ahead of onnx"),
     # Default-eligible: on the dev test split (986 faces) its F1 at the saved threshold equalled
     # fp32's for both shipped nets (tests/test_engines.py holds it to 0.003).
-    EngineSpec("onnx-int8", lambda m, s: OnnxEngine(m, s, int8=True), False, _no_onnxruntime, True,
-               "ONNX Runtime static int8 (QDQ), 64 demo faces calibrate"),
+    EngineSpec("onnx-int8", lambda m, s, calibration=None, onnx_graph=None, **_: OnnxEngine(
+        m, s, int8=True, calibration=calibration, onnx_graph=onnx_graph), False, _no_onnxruntime, True, "int8",
+               "ONNX Runtime static int8 (QDQ), calibrated on 64 of the checkpoint's train faces"),
 )}
 
-# Fastest first, as measured on an AMD EPYC with AVX-512 bf16, 1 thread, both nets, batch 1 and 8:
-# onnx-int8 2.5-6x eager fp32; then bf16 autocast (1.3-3x) ahead of ORT fp32 (1-3x, fastest of the
-# fp32 engines). Without bf16 kernels, ORT fp32 is the fastest exact engine.
+# The guess where nothing was measured (a caller without a checkpoint to probe, such as
+# ``choose(exact=True)`` alone): fastest first as measured on an AMD EPYC with AVX-512 bf16, 1
+# thread, both nets, batch 1 and 8: onnx-int8 2.5-6x eager fp32; then bf16 autocast (1.3-3x) ahead
+# of ORT fp32 (1-3x). The bench measured other orders on an AMX Xeon under load, which is why a
+# Predictor's default is measured (maskrec.engine_probe) rather than read from here.
 PREFERENCE = {True: ("onnx-int8", "torch-bf16", "onnx", "torch"), False: ("onnx-int8", "onnx", "torch")}
 
 
@@ -309,11 +310,18 @@ def available() -> list[str]:
     return [n for n, e in ENGINES.items() if e.available()]
 
 
+def eligible(exact: bool = False, runs_here: list[str] | None = None) -> list[str]:
+    """The engines that may be a default here (``exact``: fp32 only), in registry order."""
+    runs_here = available() if runs_here is None else runs_here
+    return [n for n, e in ENGINES.items() if n in runs_here and e.default_ok and (e.exact or not exact)]
+
+
 def choose(bf16: bool | None = None, device: str | torch.device = "cpu",
            timings: dict[str, float] | None = None, runs_here: list[str] | None = None,
            exact: bool = False) -> str:
-    """The default engine: the first of PREFERENCE[bf16] that runs here, or, given ``timings``
-    (engine -> seconds, e.g. from the bench), the fastest default-eligible one timed.
+    """The default engine: given ``timings`` (engine -> ms per face, from ``engine_probe`` or the
+    bench), the fastest default-eligible one timed; without, the first of PREFERENCE[bf16] that
+    runs here (a guess).
 
     ``bf16`` None asks the CPU; ``runs_here`` None asks each engine (``available()``). A GPU device
     always gets torch: the other engines are CPU-only. ``exact`` keeps to fp32 engines: scoring a
@@ -322,17 +330,19 @@ def choose(bf16: bool | None = None, device: str | torch.device = "cpu",
     if torch.device(device).type != "cpu":
         return "torch"
     bf16 = bf16_supported() if bf16 is None else bf16
-    runs_here = available() if runs_here is None else runs_here
-    ok = [n for n in PREFERENCE[bf16] if n in runs_here and ENGINES[n].default_ok and (ENGINES[n].exact or not exact)]
+    ok = [n for n in eligible(exact, runs_here) if bf16 or ENGINES[n].precision != "bf16"]
     timed = [n for n in ok if n in (timings or {})]
     if timed:
         return min(timed, key=timings.__getitem__)
-    return ok[0] if ok else "torch"
+    guess = [n for n in PREFERENCE[bf16] if n in ok]
+    return guess[0] if guess else "torch"
 
 
-def make(name: str, model: nn.Module, input_size: int) -> Engine:
+def make(name: str, model: nn.Module, input_size: int, calibration: Calibration | None = None,
+         onnx_graph: bytes | None = None) -> Engine:
     """The engine ``name`` for an fp32 model taking (B, 3, input_size, input_size); ValueError when it
-    is unknown or does not run here."""
+    is unknown or does not run here. ``calibration``: int8's faces (default: the demo faces, stated
+    in the engine's ``calibration.source``); ``onnx_graph``: the fp32 ONNX export to reuse."""
     try:
         spec = ENGINES[name]
     except KeyError:
@@ -340,4 +350,4 @@ def make(name: str, model: nn.Module, input_size: int) -> Engine:
     why = spec.why_not()
     if why:
         raise ValueError(f"engine {name} does not run here: {why}")
-    return spec.make(model, input_size)
+    return spec.make(model, input_size, calibration=calibration, onnx_graph=onnx_graph)

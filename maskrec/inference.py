@@ -6,23 +6,25 @@
 
 Everything (net, input size, preprocessing, threshold) comes from the checkpoint itself. Images go
 through the same ``data.to_input`` as training, all of a frame's faces in one batch. The net runs on
-an inference engine (``maskrec.engines``: torch, torch-bf16, onnx, onnx-int8, ...), by default the one
-``engines.choose()`` picks for this machine; ``Predictor.load(path, engine="torch")`` asks for one.
-``tta=True`` averages each face's P(mask) with its mirror image's (one batch of 2B; off by default, ``TTA``).
+an inference engine (``maskrec.engines``: torch, torch-bf16, onnx, onnx-int8, ...). By default it is
+the fastest measured on this machine for this checkpoint (``maskrec.engine_probe``, once per CPU and
+checkpoint; ``exact=True``: the fastest fp32 one, for scoring); ``engine="torch"`` asks for one, and
+``$MASKREC_ENGINE`` pins the default. ``pred.engine_info`` says what runs and why (a plain dict;
+``describe_engine`` puts it in words). ``tta=True`` averages each face's P(mask) with its mirror
+image's (one batch of 2B; off by default, ``TTA``).
 """
 from __future__ import annotations
 
-from pathlib import Path
-
+import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-from . import checkpoint, engines
+from . import calibration, checkpoint, engine_probe, engines
 from .data import to_input
-from .models import build
 
 # Flip test-time augmentation is off: it does not pay for the shipped nets, which trained on flipped
 # faces. Measured (``python -m maskrec bench --only tta``, README Measured results): at their saved
@@ -30,13 +32,15 @@ from .models import build
 # face or two either way), AUC by +0.000..+0.001, and it cost 1.7-2x a face's time (Net1 at 8 faces
 # ~4.7x: a batch of 16 falls off a cache cliff that 8 does not).
 TTA = False
+ENGINE_ENV = "MASKREC_ENGINE"  # names the default engine instead of measuring (tests pin one with it)
 
 
 class Predictor:
     def __init__(self, ckpt: dict, device: str | torch.device = "cpu", path: Path | None = None,
-                 engine: str | None = None, tta: bool = TTA):
+                 engine: str | None = None, tta: bool = TTA, exact: bool = False):
         self.path = path
         self.tta = bool(tta)
+        self.exact = bool(exact)  # the default engine only: fp32, so scores are the checkpoint's own
         self.net: str = ckpt["net"]
         self.input_size: int = int(ckpt["input_size"])
         self.classes: list[str] = list(ckpt.get("classes", ["no_mask", "mask"]))
@@ -44,36 +48,69 @@ class Predictor:
         self.metrics: dict = dict(ckpt.get("metrics", {}))
         self.config: dict = dict(ckpt.get("config", {}))
         self.device = torch.device(device)
-        self.model = build(self.net, dropout=self.config.get("dropout"))
-        try:
-            self.model.load_state_dict(ckpt["model"])
-        except (RuntimeError, KeyError) as e:
-            raise checkpoint.CheckpointError(
-                f"the weights in {path.name if path else 'the checkpoint'} do not fit {self.net}: "
-                f"{str(e).splitlines()[0]}") from None
-        self.model.eval().to(self.device, memory_format=torch.channels_last)
-        self.engine_name = engine or engines.choose(device=self.device)
-        spec = engines.ENGINES.get(self.engine_name)
-        if spec is None or not spec.available() or (self.device.type != "cpu" and self.engine_name != "torch"):
-            why = "unknown" if spec is None else spec.why_not() or "CPU only"
-            raise ValueError(f"engine {self.engine_name!r} cannot run here ({why}); "
-                             f"these can: {', '.join(engines.available())}")
-        # Built on first use: a Predictor loaded for its threshold or metrics never pays for an
-        # export or a calibration.
+        self.model = checkpoint.model(ckpt, path.name if path else "the checkpoint")
+        self.model.to(self.device, memory_format=torch.channels_last)
+        pinned = os.environ.get(ENGINE_ENV) or None
+        self._asked = engine or pinned
+        self._how = "asked" if engine else "env" if pinned else "gpu" if self.device.type != "cpu" else "probe"
+        if self._asked is not None:
+            spec = engines.ENGINES.get(self._asked)
+            if spec is None or not spec.available() or (self.device.type != "cpu" and self._asked != "torch"):
+                why = "unknown" if spec is None else spec.why_not() or "CPU only"
+                raise ValueError(f"engine {self._asked!r} cannot run here ({why}); "
+                                 f"these can: {', '.join(engines.available())}")
+        # Built on first use: a Predictor loaded for its threshold or metrics never pays for a
+        # probe, an export or a calibration.
         self._engine: engines.Engine | None = None
+        self._info: dict = {}
         self._engine_lock = threading.Lock()
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", engine: str | None = None,
-             tta: bool = TTA) -> "Predictor":
-        return cls(checkpoint.load(path), device, Path(path), engine, tta)
+             tta: bool = TTA, exact: bool = False) -> "Predictor":
+        return cls(checkpoint.load(path), device, Path(path), engine, tta, exact)
 
     @property
     def engine(self) -> engines.Engine:
         with self._engine_lock:
             if self._engine is None:
-                self._engine = engines.make(self.engine_name, self.model, self.input_size)
+                self._engine, self._info = self._build()
             return self._engine
+
+    @property
+    def engine_name(self) -> str:
+        return self.engine.name
+
+    @property
+    def engine_info(self) -> dict:
+        """What runs, as a plain dict: ``engine``, ``precision`` (fp32/bf16/int8), ``calibration``
+        (int8's faces in words, else None) and ``calibration_count``, ``chosen_by`` ("asked", "env"
+        for $MASKREC_ENGINE, "gpu", "probe" measured now, "probe-cache" measured before) and the
+        probe's ``ms_per_face``. Builds the engine (and probes) if nothing has yet."""
+        self.engine
+        return dict(self._info, ms_per_face=dict(self._info["ms_per_face"]))
+
+    def calibration(self) -> calibration.Calibration:
+        """int8's faces: a fixed sample of this checkpoint's training data, or the stated fallback."""
+        return calibration.for_data(self.config.get("data"), self.input_size)
+
+    def _build(self) -> tuple[engines.Engine, dict]:
+        ms: dict[str, float] = {}
+        how = self._how
+        if self._asked is not None or how == "gpu":
+            name = self._asked or "torch"  # a GPU runs torch: the other engines are CPU-only
+            eng = engines.make(name, self.model, self.input_size,
+                               calibration=self.calibration() if name == "onnx-int8" else None)
+        else:
+            got = engine_probe.pick(self.model, self.input_size,
+                                    self.calibration() if "onnx-int8" in engines.eligible() else None, self.exact)
+            ms, how = got.ms_per_face, "probe" if got.probed else "probe-cache"
+            eng = got.engine or engines.make(got.name, self.model, self.input_size,
+                                             calibration=self.calibration() if got.name == "onnx-int8" else None)
+        cal = getattr(eng, "calibration", None)
+        return eng, {"engine": eng.name, "precision": engines.ENGINES[eng.name].precision,
+                     "calibration": cal.source if cal else None, "calibration_count": cal.count if cal else 0,
+                     "chosen_by": how, "exact": self.exact, "ms_per_face": ms}
 
     def preprocess(self, images) -> torch.Tensor:
         # list of PIL RGB images or (H, W, 3) uint8 RGB arrays -> (B, 3, S, S) uint8
@@ -107,3 +144,15 @@ def set_threshold(path: str | Path, threshold: float, how: str = "") -> None:
     ck["threshold"] = float(threshold)
     ck["threshold_how"] = how
     checkpoint.save(Path(path), {k: v for k, v in ck.items() if k != "format"})
+
+
+def describe_engine(info: dict) -> str:
+    """``Predictor.engine_info`` in words, for the Recognize page."""
+    why = {"asked": "asked for", "env": f"pinned by ${ENGINE_ENV}", "gpu": "the engine a GPU runs",
+           "probe": "the fastest measured here", "probe-cache": "the fastest measured here"}[info["chosen_by"]]
+    if info["chosen_by"].startswith("probe") and info["exact"]:
+        why = why.replace("fastest", "fastest fp32")
+    ms = info.get("ms_per_face") or {}
+    timed = f" ({', '.join(f'{n} {t:.2f}' for n, t in sorted(ms.items(), key=lambda kv: kv[1]))} ms a face)" if ms else ""
+    cal = f"; calibrated on {info['calibration']}" if info.get("calibration") else ""
+    return f"{info['engine']} engine ({info['precision']}), {why}{timed}{cal}"

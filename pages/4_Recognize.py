@@ -24,6 +24,7 @@ from maskrec.checkpoint import CheckpointError
 from maskrec.plots import compliance_chart
 from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
+from maskrec.inference import describe_engine
 from maskrec.presentation import CROWD, crop_captions, face_tags
 from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback, saliency
 from maskrec.webrtc import ice_servers
@@ -85,9 +86,8 @@ threshold = c_thr.slider("P(mask) threshold", 0.0, 1.0, float(saved), 0.01, key=
                               f"Saved in the checkpoint: {saved:.3f}.")
 saliency_on = st.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
 st.caption(f"{rec_photo.predictor.net}, {rec_photo.predictor.input_size}×{rec_photo.predictor.input_size} "
-           f"input, run by the {rec_photo.predictor.engine_name} engine (the fastest here that keeps the "
-           f"checkpoint's F1). Green box: mask, red: no mask; each box is numbered as its face in the list, "
-           f"with P(mask).")
+           f"input, run by the {describe_engine(rec_photo.predictor.engine_info)}. Green box: mask, red: no "
+           f"mask; each box is numbered as its face in the list, with P(mask).")
 
 
 def ms(v: float) -> str:

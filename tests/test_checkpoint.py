@@ -63,8 +63,7 @@ def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, d
     from maskrec.metrics import at_threshold
     path = REPO / "checkpoints" / f"{name}.pt"
     assert path.exists(), f"{path} is missing"
-    from maskrec.engines import choose
-    pred = Predictor.load(path, engine=choose(exact=True))  # the checkpoint's own scores, as the model card gives them
+    pred = Predictor.load(path, exact=True)  # the checkpoint's own scores (fp32), as the model card gives them
     X, y, _ = load_split(discover(dev_data), "test", pred.input_size)
     p = np.concatenate([pred.predict_tensor(X[i:i + 256]) for i in range(0, len(X), 256)])
     m = at_threshold(y.numpy(), p, pred.threshold)

@@ -1,6 +1,7 @@
 """Every inference engine computes the shipped checkpoints' P(mask): the fp32 ones to within 1e-3 of
 eager torch, the bf16 and int8 ones to the test split's F1 (dev data) and to a looser check on demo
-faces (a fresh clone, no dev data). Then the default choice and the thread policy."""
+faces (a fresh clone, no dev data). Then int8's calibration faces, the measured default (the probe
+and its cache), what a Predictor reports of its engine, and the thread policy."""
 from __future__ import annotations
 
 import functools
@@ -10,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from maskrec import engines
+from maskrec import calibration, checkpoint, engine_probe, engines, inference
 from maskrec.data import discover, load_split
-from maskrec.inference import Predictor
+from maskrec.inference import Predictor, describe_engine
 from maskrec.metrics import at_threshold
 from tests.conftest import REPO
 
@@ -136,6 +137,7 @@ def test_the_predictor_passes_its_tta_setting_to_the_engine():
 
 def test_the_choice_follows_bf16_support_and_measurements():
     fp32_only = ["torch", "torchscript"]
+    # no measurements: the guess of PREFERENCE
     assert engines.choose(bf16=False, runs_here=fp32_only + ["torch-bf16"]) == "torch"
     assert engines.choose(bf16=True, runs_here=fp32_only + ["torch-bf16"]) == "torch-bf16"
     assert engines.choose(bf16=True, runs_here=fp32_only) == "torch"
@@ -147,13 +149,12 @@ def test_the_choice_follows_bf16_support_and_measurements():
     t = {"torch": 3.0, "onnx": 2.0, "torch-bf16": 1.0, "torchscript": 0.1}
     assert engines.choose(bf16=True, runs_here=everything, timings=t) == "torch-bf16"
     assert engines.choose(bf16=False, runs_here=everything, timings=t) == "onnx"
+    assert engines.choose(bf16=True, runs_here=everything, timings={**t, "onnx-int8": 0.5}, exact=True) == "onnx"
     assert engines.choose(device="cuda") == "torch"
     assert engines.choose() in HERE and engines.ENGINES[engines.choose()].default_ok
 
 
-def test_predictor_runs_the_chosen_engine_and_rejects_one_that_cannot_run():
-    pred = Predictor.load(REPO / "checkpoints" / "net1.pt")
-    assert pred.engine_name == engines.choose() and pred.engine.name == pred.engine_name
+def test_predictor_rejects_an_engine_that_cannot_run():
     with pytest.raises(ValueError, match="warp"):
         Predictor.load(REPO / "checkpoints" / "net1.pt", engine="warp")
     for name, spec in engines.ENGINES.items():
@@ -162,15 +163,154 @@ def test_predictor_runs_the_chosen_engine_and_rejects_one_that_cannot_run():
                 Predictor.load(REPO / "checkpoints" / "net1.pt", engine=name)
 
 
+# ------------------------------------------------------------------------- int8's calibration faces
+
+def test_calibration_is_a_fixed_sample_of_the_checkpoints_training_data(demo_dir):
+    cal = calibration.for_data(str(demo_dir), 32, n=16)
+    assert cal.real and cal.count == 16 and str(demo_dir) in cal.source and "train faces" in cal.source
+    assert calibration.for_data(str(demo_dir), 32, n=16) == cal  # the same files, in the same order
+    assert calibration.for_data(str(demo_dir), 32, n=16, seed=1).files != cal.files
+    train = {it.path for it in discover(demo_dir).items if it.split == "train"}
+    assert set(cal.files) <= train  # never a test face
+    x = cal.crops()
+    assert x.shape == (16, 3, 32, 32) and x.dtype == np.uint8
+    (saved,) = (calibration.cache_dir() / "calibration").glob(f"{cal.key}.npy")
+    np.save(saved, np.zeros_like(x))  # proves the second call reads the file rather than decoding
+    assert not calibration.for_data(str(demo_dir), 32, n=16).crops().any()
+
+
+def test_without_its_training_data_calibration_falls_back_to_demo_faces_and_says_why(tmp_path):
+    gone = calibration.for_data(str(tmp_path / "gone"), 32, n=8)
+    assert not gone.real and "demo faces" in gone.source and "not on this machine" in gone.source
+    assert gone.crops().shape == (8, 3, 32, 32)
+    assert "names no training data" in calibration.for_data(None, 32).source
+    photos = tmp_path / "photos"
+    (photos / "annotations").mkdir(parents=True)
+    (photos / "images").mkdir()
+    assert "annotated photos" in calibration.for_data(str(photos), 32).source
+
+
 @pytest.mark.skipif("onnx-int8" not in HERE, reason="onnxruntime is not installed")
-def test_the_int8_graph_is_calibrated_once_then_read_from_the_cache(isolated_home):
-    pred = Predictor.load(REPO / "checkpoints" / "net1.pt", engine="torch")
-    first = engines.make("onnx-int8", pred.model, 32)
+def test_the_int8_graph_is_calibrated_once_then_read_from_the_cache(isolated_home, demo_dir):
+    model = checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt"))
+    cal = calibration.for_data(str(demo_dir), 32, n=16)
+    first = engines.make("onnx-int8", model, 32, calibration=cal)
+    assert first.calibration is cal
     (cached,) = (isolated_home / "cache" / "engines").glob("*.int8.onnx")
     assert cached.read_bytes() == first.graph
     cached.write_bytes(b"not a graph")  # proves the second engine reads the file rather than re-calibrating
     with pytest.raises(Exception, match="INVALID_PROTOBUF"):
-        engines.make("onnx-int8", pred.model, 32)(torch.zeros(1, 3, 32, 32))
+        engines.make("onnx-int8", model, 32, calibration=cal)(torch.zeros(1, 3, 32, 32))
+    # other calibration faces make another graph
+    other = engines.make("onnx-int8", model, 32, calibration=calibration.for_data(str(demo_dir), 32, n=8))
+    assert len(list((isolated_home / "cache" / "engines").glob("*.int8.onnx"))) == 2 and other.graph != first.graph
+
+
+# ----------------------------------------------------------------------------- the measured default
+
+class _Stub(engines.Engine):
+    def __init__(self, name):
+        super().__init__(None, 32)
+        self.name = name
+
+    def _run(self, x, threads):
+        return np.zeros(len(x), np.float32)
+
+
+@pytest.fixture
+def stub_engines(monkeypatch):
+    """engines.make returns stubs (no export, no calibration): the probe's logic, not the engines'.
+    Returns the names each probe timed, one list per probe."""
+    monkeypatch.setattr(engines, "make", lambda name, *a, **kw: _Stub(name))
+    monkeypatch.setattr(engines, "available", lambda: list(engines.ENGINES))
+    return []
+
+
+def _timer(ms: dict[str, float], log: list):
+    def timer(eng, size):
+        log.append(eng.name)
+        return ms[eng.name]
+    return timer
+
+
+MS = {"torch": 3.0, "torch-bf16": 2.0, "onnx": 1.5, "onnx-int8": 4.0}
+
+
+def test_the_probe_picks_the_fastest_measured_and_keeps_it_in_the_cache(stub_engines):
+    model = checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt"))
+    log = []
+    got = engine_probe.pick(model, 32, timer=_timer(MS, log))
+    assert got.probed and got.name == "onnx" and got.engine.name == "onnx" and got.ms_per_face == MS
+    assert sorted(log) == sorted(engines.eligible())  # every default-eligible engine, once
+    again = engine_probe.pick(model, 32, exact=True, timer=_timer(MS, log))
+    assert not again.probed and again.name == "onnx" and again.engine is None and len(log) == len(MS)
+    faster_int8 = engine_probe.pick(checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt")), 32,
+                                    timer=_timer({**MS, "onnx-int8": 0.5}, log))
+    assert faster_int8.name == "onnx" and not faster_int8.probed  # the same weights: the cache still holds
+
+
+def test_another_checkpoint_or_another_cpu_probes_again(stub_engines, monkeypatch):
+    net1 = checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt"))
+    log = []
+    engine_probe.pick(net1, 32, timer=_timer(MS, log))
+    retrained = checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt"))
+    with torch.no_grad():
+        next(retrained.parameters()).add_(1e-3)
+    int8_first = {**MS, "onnx-int8": 0.5}
+    got = engine_probe.pick(retrained, 32, timer=_timer(int8_first, log))
+    assert got.probed and got.name == "onnx-int8"
+    assert engine_probe.pick(retrained, 32, exact=True, timer=_timer(int8_first, log)).name == "onnx"
+    n = len(log)
+    real = engine_probe.cpu_key
+    monkeypatch.setattr(engine_probe, "cpu_key", lambda: {**real(), "cpu": "AMX Xeon"})  # another machine
+    assert engine_probe.pick(net1, 32, timer=_timer(MS, log)).probed and len(log) == n + len(MS)
+
+
+def test_the_cpu_key_follows_what_torch_dispatches_to(monkeypatch):
+    key = engine_probe.cpu_key()
+    assert key["capability"] == torch.backends.cpu.get_cpu_capability()
+    assert key["bf16"] == engines.bf16_supported() and key["cpu"]
+    a = engine_probe.cache_path(checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt")), 32)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "AVX2" if key["capability"] != "AVX2" else "AVX512")
+    b = engine_probe.cache_path(checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt")), 32)
+    assert a.parent == b.parent and a.name != b.name
+
+
+def test_the_predictor_measures_its_default_once_and_says_what_runs(monkeypatch, demo_dir):
+    """The real probe on Net1 (every engine that runs here), then its cache; the int8 engine's
+    calibration is the checkpoint's data (the dev data where present, else the demo fallback)."""
+    monkeypatch.delenv(inference.ENGINE_ENV, raising=False)
+    path = REPO / "checkpoints" / "net1.pt"
+    first = Predictor.load(path)
+    info = first.engine_info
+    assert info["chosen_by"] == "probe" and set(info["ms_per_face"]) == set(engines.eligible())
+    assert info["engine"] == first.engine_name == engines.choose(timings=info["ms_per_face"])
+    assert info["precision"] == engines.ENGINES[info["engine"]].precision
+    second = Predictor.load(path)
+    assert second.engine_info == {**info, "chosen_by": "probe-cache"}  # read, not measured again
+    exact = Predictor.load(path, exact=True)
+    assert exact.engine_info["engine"] == engines.choose(timings=info["ms_per_face"], exact=True)
+    assert engines.ENGINES[exact.engine_name].exact
+    if "onnx-int8" in HERE:
+        int8 = Predictor.load(path, engine="onnx-int8").engine_info
+        cal = calibration.for_data(first.config["data"], 32)
+        assert int8["calibration"] == cal.source and int8["calibration_count"] == 64
+        assert int8["chosen_by"] == "asked" and "calibrated on" in describe_engine(int8)
+    words = describe_engine(info)
+    assert words.startswith(f"{info['engine']} engine ({info['precision']}), the fastest measured here")
+
+
+def test_the_engine_can_be_pinned_by_the_environment(monkeypatch, isolated_home):
+    monkeypatch.setenv(inference.ENGINE_ENV, "torch")
+    pred = Predictor.load(REPO / "checkpoints" / "net1.pt")
+    assert pred.engine_info == {"engine": "torch", "precision": "fp32", "calibration": None, "calibration_count": 0,
+                                "chosen_by": "env", "exact": False, "ms_per_face": {}}
+    assert not list(isolated_home.glob("cache/engines/probe-*"))  # no probe ran
+    assert Predictor.load(REPO / "checkpoints" / "net1.pt", engine="onnx" if "onnx" in HERE else "torch"
+                          ).engine_info["chosen_by"] == "asked"  # a caller's engine= beats the pin
+    monkeypatch.setenv(inference.ENGINE_ENV, "warp")
+    with pytest.raises(ValueError, match="warp"):
+        Predictor.load(REPO / "checkpoints" / "net1.pt")
 
 
 def test_threads_follow_the_work_and_the_idle_cores():

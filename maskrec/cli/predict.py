@@ -55,8 +55,9 @@ def run(a):
             print(json.dumps({"image": path, "error": why}) if a.json else f"{path}: error: {why}",
                   file=sys.stdout if a.json else sys.stderr, flush=True)
             continue
-        if a.json:
-            print(json.dumps({"image": path, "faces": found}), flush=True)
+        if a.json:  # the engine that classified the faces, and its calibration (none ran for no face)
+            print(json.dumps({"image": path, "faces": found} | ({"engine": pred.engine_info} if found else {})),
+                  flush=True)
         else:
             desc = ", ".join(f"{f['label']} ({f['p_mask']:.2f}) at {f['box']}" for f in found) or "no face found"
             print(f"{path}: {desc}", flush=True)
