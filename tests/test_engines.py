@@ -5,6 +5,7 @@ and its cache), what a Predictor reports of its engine, and the thread policy.""
 from __future__ import annotations
 
 import functools
+import json
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 import torch
 
 from maskrec import calibration, checkpoint, engine_probe, engines, inference
+from maskrec.__main__ import main
 from maskrec.data import discover, load_split
 from maskrec.inference import Predictor, describe_engine
 from maskrec.metrics import at_threshold
@@ -298,6 +300,16 @@ def test_the_predictor_measures_its_default_once_and_says_what_runs(monkeypatch,
         assert int8["chosen_by"] == "asked" and "calibrated on" in describe_engine(int8)
     words = describe_engine(info)
     assert words.startswith(f"{info['engine']} engine ({info['precision']}), the fastest measured here")
+
+
+def test_predict_json_says_which_engine_classified_the_faces(capsys, demo_dir):
+    face = next((demo_dir / "test").glob("*.jpg"))
+    assert main(["predict", str(REPO / "checkpoints" / "net1.pt"), str(face), "--detector", "none", "--json",
+                 "--engine", "torch"]) == 0
+    line = json.loads(capsys.readouterr().out)
+    assert line["faces"] and line["engine"] == Predictor.load(REPO / "checkpoints" / "net1.pt",
+                                                              engine="torch").engine_info
+    assert line["engine"]["engine"] == "torch" and line["engine"]["chosen_by"] == "asked"
 
 
 def test_the_engine_can_be_pinned_by_the_environment(monkeypatch, isolated_home):
