@@ -27,6 +27,7 @@ import numpy as np
 from .atomic import atomic_write_bytes
 from .config import REPO_ROOT, cache_dir
 from .data import PREPROCESSING_VERSION, BadImage, DataError, discover, open_rgb, to_input
+from .scenes import is_voc
 from .synth import SYNTH_VERSION, render
 
 # 64 faces: calibrating on 256 gave the same dev test F1 (both shipped nets) at 4x the time.
@@ -98,7 +99,7 @@ def for_data(data: str | None, size: int, n: int = COUNT, seed: int = SEED) -> C
         root = _locate(part)
         if root is None:
             absent.append(part)
-        elif _annotated_photos(root):
+        elif is_voc(root):
             photos.append(part)
         else:
             try:
@@ -135,12 +136,6 @@ def _locate(part: str) -> Path | None:
         if c.exists():
             return c
     return None
-
-
-def _annotated_photos(root: Path) -> bool:
-    # scenes.is_voc's test, repeated here: importing scenes (detection, recognition) from this low a
-    # layer would close a circle back through inference
-    return (root / "annotations").is_dir() and (root / "images").is_dir()
 
 
 def _digest(text: str) -> str:

@@ -189,6 +189,7 @@ def test_without_its_training_data_calibration_falls_back_to_demo_faces_and_says
     photos = tmp_path / "photos"
     (photos / "annotations").mkdir(parents=True)
     (photos / "images").mkdir()
+    (photos / "annotations" / "a.xml").write_text("<annotation/>")
     assert "annotated photos" in calibration.for_data(str(photos), 32).source
 
 
