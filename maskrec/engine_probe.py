@@ -100,6 +100,7 @@ def pick(model: nn.Module, input_size: int, calibration: Calibration | None = No
                       failed=known["failed"])
     built: dict[str, engines.Engine] = {}
     timings, failed = {}, {}
+    start = time.perf_counter()
     for name in sorted(names, key=lambda n: n != "onnx"):  # "onnx" first: int8 quantises its export
         try:
             fp32 = built.get("onnx")
@@ -111,7 +112,9 @@ def pick(model: nn.Module, input_size: int, calibration: Calibration | None = No
             built.pop(name, None)
     atomic_write_text(path, json.dumps({
         "when": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": cpu_key(),
-        "batch": PROBE_BATCH, "threads": 1, "ms_per_face": timings, "failed": failed}, indent=1))
+        "batch": PROBE_BATCH, "threads": 1, "ms_per_face": timings, "failed": failed,
+        # builds included: an int8 calibration is most of it (Net1 ~2.7 s in all on 2 busy cores)
+        "seconds": round(time.perf_counter() - start, 2)}, indent=1))
     name = engines.choose(timings=timings, runs_here=list(timings), exact=exact)
     return Picked(name, timings, True, built.get(name), failed)
 

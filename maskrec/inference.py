@@ -32,7 +32,7 @@ from .data import to_input
 # face or two either way), AUC by +0.000..+0.001, and it cost 1.7-2x a face's time (Net1 at 8 faces
 # ~4.7x: a batch of 16 falls off a cache cliff that 8 does not).
 TTA = False
-ENGINE_ENV = "MASKREC_ENGINE"  # names the default engine instead of measuring (tests pin one with it)
+ENGINE_ENV = "MASKREC_ENGINE"  # names the default engine instead of measuring it (a test, or a user, pins one)
 
 
 class Predictor:
@@ -90,7 +90,7 @@ class Predictor:
         self.engine
         return dict(self._info, ms_per_face=dict(self._info["ms_per_face"]))
 
-    def calibration(self) -> calibration.Calibration:
+    def calibration_faces(self) -> calibration.Calibration:
         """int8's faces: a fixed sample of this checkpoint's training data, or the stated fallback."""
         return calibration.for_data(self.config.get("data"), self.input_size)
 
@@ -100,13 +100,13 @@ class Predictor:
         if self._asked is not None or how == "gpu":
             name = self._asked or "torch"  # a GPU runs torch: the other engines are CPU-only
             eng = engines.make(name, self.model, self.input_size,
-                               calibration=self.calibration() if name == "onnx-int8" else None)
+                               calibration=self.calibration_faces() if name == "onnx-int8" else None)
         else:
             got = engine_probe.pick(self.model, self.input_size,
-                                    self.calibration() if "onnx-int8" in engines.eligible() else None, self.exact)
+                                    self.calibration_faces() if "onnx-int8" in engines.eligible() else None, self.exact)
             ms, how = got.ms_per_face, "probe" if got.probed else "probe-cache"
             eng = got.engine or engines.make(got.name, self.model, self.input_size,
-                                             calibration=self.calibration() if got.name == "onnx-int8" else None)
+                                             calibration=self.calibration_faces() if got.name == "onnx-int8" else None)
         cal = getattr(eng, "calibration", None)
         return eng, {"engine": eng.name, "precision": engines.ENGINES[eng.name].precision,
                      "calibration": cal.source if cal else None, "calibration_count": cal.count if cal else 0,
