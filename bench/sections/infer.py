@@ -1,7 +1,7 @@
 """infer: per-face latency at batch 1 and throughput at batch 8 (Predictor) against a naive
 per-face call (``evaluation.baselines.naive_predict``: PIL preprocessing, default threads,
-no_grad): first the default engine (``engines.choose``), then each other engine that runs here,
-tagged [name]."""
+no_grad): first the default engine (measured by ``engine_probe``, as the app picks it), then
+each other engine that runs here, tagged [name]."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,9 +26,9 @@ def bench_infer(quick: bool, checkpoints: dict[str, Path]) -> list[dict]:
     engines.threads_for), then every engine that runs here, each against the same naive baseline."""
     rows = []
     n = 20 if quick else 100
-    default = engines.choose()
     bf16 = engines.bf16_supported()
     for net, path in checkpoints.items():
+        default = Predictor.load(path).engine_name  # what the app runs: measured here (engine_probe)
         pred = Predictor.load(path, engine="torch")
         model = naive_model(pred)
         size = pred.input_size

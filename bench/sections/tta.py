@@ -57,9 +57,10 @@ def bench_tta(quick: bool, checkpoints: dict[str, Path], sets=None) -> list[dict
     rounds, best of each."""
     rows = []
     sets = tta_sets() if sets is None else sets
-    default, exact = engines.choose(), engines.choose(exact=True)
     n, rounds = (20, 1) if quick else (100, 3)
     for net, path in checkpoints.items():
+        # the engines the app and the Evaluate page pick here (measured by engine_probe)
+        default, exact = Predictor.load(path).engine_name, Predictor.load(path, exact=True).engine_name
         for name in dict.fromkeys([default] + ([] if quick else [exact])):
             rows += tta_gain(net, Predictor.load(path, engine=name), sets)
         pred = Predictor.load(path, engine=default)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..engines import ENGINES, choose
+from ..engines import ENGINES
 from ..evaluate import score
 from ..inference import Predictor
 from ..metrics import at_threshold
@@ -20,7 +20,7 @@ def add_arguments(s):
 
 
 def run(a):
-    pred = Predictor.load(a.checkpoint, engine=a.engine or choose(exact=True))  # the checkpoint's own scores
+    pred = Predictor.load(a.checkpoint, engine=a.engine, exact=True)  # the checkpoint's own scores
     res = score(pred, a.data, progress_bar("decoding"), split=a.split)
     m = at_threshold(res.y, res.p, pred.threshold)
     m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint)})

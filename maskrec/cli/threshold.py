@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from ..engines import ENGINES, choose
+from ..engines import ENGINES
 from ..evaluate import score
 from ..inference import Predictor, set_threshold
 from ..metrics import at_threshold, best_f1_threshold, threshold_for_fpr
@@ -26,7 +26,7 @@ def add_arguments(s):
 
 
 def run(a):
-    pred = Predictor.load(a.checkpoint, engine=a.engine or choose(exact=True))  # the checkpoint's own scores
+    pred = Predictor.load(a.checkpoint, engine=a.engine, exact=True)  # the checkpoint's own scores
     res = score(pred, a.data, progress_bar("decoding"), split=a.split)
     on = f"{a.data}{' (its validation split, ' + str(len(res.y)) + ' images)' if res.split == 'val' else ''}"
     if a.max_fpr is not None:
