@@ -5,25 +5,21 @@ finished epoch), ``status.json``, ``errors.json`` (test images the model gets wr
 ``best.pt`` (by test F1). Every file is written atomically, so a reload, a second tab, a server
 restart or a kill -9 finds every finished epoch and a loadable checkpoint.
 
-A run whose status says running but whose process is gone reads as ``interrupted``.
+This module only stores: what a run's state means (a ``running`` run whose process is gone reads as
+``interrupted``) and which moves are allowed is :mod:`maskrec.runstate`'s, which builds on it.
 """
 from __future__ import annotations
 
 import json
 import math
-import os
 import secrets
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from .atomic import atomic_write_text
 from .config import TrainConfig, runs_dir
 
-# Identifies this process: a status written by an earlier server with the same pid is not ours.
-PROCESS_TOKEN = uuid.uuid4().hex
-STATES = ("queued", "running", "done", "stopped", "failed", "interrupted")
 METRIC_KEYS = ("epoch", "train_loss", "test_loss", "train_error", "test_error", "train_auc",
                "test_auc", "train_f1", "test_f1", "seconds")
 
@@ -37,16 +33,6 @@ def _clean(obj):
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
     return obj
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -91,24 +77,14 @@ class Run:
         lines.append(json.dumps(_clean(record)))
         atomic_write_text(self.dir / "metrics.jsonl", "\n".join(lines) + "\n")
 
-    def set_status(self, state: str, **extra) -> None:
+    def write_status(self, record: dict) -> None:
         """Write status.json. Only runstate.RunState calls this: it decides which moves are allowed."""
-        assert state in STATES, state
-        rec = {"state": state, "pid": os.getpid(), "token": PROCESS_TOKEN, "updated": time.time(), **extra}
-        atomic_write_text(self.dir / "status.json", json.dumps(_clean(rec)))
+        atomic_write_text(self.dir / "status.json", json.dumps(_clean(record)))
 
     def status(self) -> dict:
-        """The stored status, with running/queued turned into interrupted when its process is gone."""
-        try:
-            st = json.loads((self.dir / "status.json").read_text())
-        except (OSError, ValueError):
-            st = {"state": "interrupted" if self.metrics() else "failed", "error": "no status file"}
-        if st.get("state") in ("running", "queued"):
-            pid, token = st.get("pid", -1), st.get("token")
-            ours = token == PROCESS_TOKEN
-            if (not ours and pid == os.getpid()) or not _pid_alive(pid):
-                st = {**st, "state": "interrupted"}
-        return st
+        """status.json as its writer left it ({} when there is none). What it means now (a running
+        run whose process is gone is interrupted) is for :func:`maskrec.runstate.read` to say."""
+        return self.read_json("status.json", {})
 
     def write_json(self, name: str, obj) -> None:
         atomic_write_text(self.dir / name, json.dumps(_clean(obj)))
@@ -121,7 +97,8 @@ class Run:
 
 
 def new_run(cfg: TrainConfig, root: Path | None = None, run_dir: Path | None = None) -> Run:
-    """Create a run folder (a given one, or runs/<time>-<net>-<random>) with its config."""
+    """Create a run folder (a given one, or runs/<time>-<net>-<random>) with its config. Its state is
+    written by whoever trains it (its first RunState.to: queued, or running), not here."""
     if run_dir is None:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         run_dir = (root or runs_dir()) / f"{stamp}-{cfg.net}-{secrets.token_hex(2)}"
@@ -131,8 +108,6 @@ def new_run(cfg: TrainConfig, root: Path | None = None, run_dir: Path | None = N
     run_dir.mkdir(parents=True, exist_ok=True)
     run = Run(run_dir)
     run.write_config(cfg)
-    from .runstate import RunState  # the state machine builds on Run; it is the one status writer
-    RunState(run).to("queued")
     return run
 
 
@@ -153,14 +128,3 @@ def open_run(run_id_or_path: str | Path, root: Path | None = None) -> Run:
         raise FileNotFoundError(f"no run at {run_id_or_path}")
     return Run(p)
 
-
-def summary(run: Run) -> dict:
-    """One row for run tables: config essentials, state, and the best epoch by test F1."""
-    cfg, hist = run.config(), run.metrics()
-    best = max(hist, key=lambda r: r.get("test_f1") or 0.0, default={})
-    return {"run": run.id, "net": cfg.net, "state": run.status().get("state"),
-            "epochs": f"{len(hist)}/{cfg.epochs}", "batch": cfg.batch_size, "lr": cfg.lr,
-            "best_test_f1": best.get("test_f1"), "best_epoch": best.get("epoch"),
-            "test_auc": best.get("test_auc"), "test_error": best.get("test_error"),
-            "test_loss": best.get("test_loss"), "minutes": round(sum(r.get("seconds", 0) for r in hist) / 60, 1),
-            "data": cfg.data or "demo"}

@@ -10,21 +10,30 @@
     done ──> queued | running                               (the CLI's --resume with more --epochs)
 
 ``interrupted`` is never written: it is how :func:`read` reports a ``running`` or ``queued`` run
-whose process is gone (server killed, machine rebooted).
+whose process is gone (server killed, machine rebooted). A new run folder has no state until its
+owner's first move (queued by the page's job, running by the CLI); one that never got one reads
+``failed`` ("no status file"), or ``interrupted`` when it holds finished epochs.
 
 Whoever runs a training (the page's background job, the CLI, rank 0 of a torchrun job) holds one
 :class:`RunState` and moves it with :meth:`RunState.to`; it keeps the state in memory under a lock
-and writes ``status.json`` through :meth:`runs.Run.set_status`. A full disk keeps the in-memory
-state right (the page shows it) and leaves the old file whole. Everyone else reads the disk with
-:func:`read`. The Train page asks :func:`shown` what to draw for a run.
+and writes ``status.json`` (with its pid, see :mod:`maskrec.process`) through
+:meth:`runs.Run.write_status`. A full disk keeps the in-memory state right (the page shows it) and
+leaves the old file whole. Everyone else reads the disk with :func:`read`. The Train page asks
+:func:`shown` what to draw for a run, and :func:`summary` for its row in a table of runs.
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
+from . import process
 from .runs import Run
+
+STATES = ("queued", "running", "done", "stopped", "failed", "interrupted")
+LIVE = ("queued", "running")  # written by a process that may since have died
 
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"queued", "running"}),  # a new run, or a CLI run that starts at once
@@ -45,7 +54,12 @@ class BadTransition(RuntimeError):
 def read(run: Run) -> dict:
     """The stored status of run (``state``, and ``error`` when it failed); a ``running`` or
     ``queued`` state whose process is gone reads as ``interrupted``."""
-    return run.status()
+    st = run.status()
+    if "state" not in st:
+        return {"state": "interrupted" if run.metrics() else "failed", "error": "no status file"}
+    if st["state"] in LIVE and not process.writer_alive(st.get("pid", -1), st.get("token")):
+        return {**st, "state": "interrupted"}
+    return st
 
 
 def end_state(run: Run) -> str:
@@ -96,8 +110,10 @@ class RunState:
             self._state, self._error = state, error
             if not self._write:
                 return
+            rec = {"state": state, "pid": os.getpid(), "token": process.TOKEN, "updated": time.time(),
+                   **({"error": error} if error else {})}
             try:
-                self.run.set_status(state, **({"error": error} if error else {}))
+                self.run.write_status(rec)
             except OSError:
                 # Disk full: the in-memory state still informs the pages; on disk the run reads
                 # 'running' until this process ends, then 'interrupted' - never a torn file.
@@ -142,3 +158,18 @@ def shown(run: Run, job=None) -> Shown:
         st = read(run)
         state, error, history, live, progress = st.get("state"), st.get("error"), run.metrics(), False, None
     return Shown(state, error, history, live, progress, not live and resumable(run, state))
+
+
+def summary(run: Run, job=None) -> dict:
+    """One row of a table of runs, from what :func:`shown` says (so it agrees with the run's header
+    while it trains): config essentials, state, epochs done, the best epoch by test F1. Numbers stay
+    numbers, None where there is none yet (presentation.run_cells makes them table cells)."""
+    cfg, view = run.config(), shown(run, job)
+    hist = view.history
+    best = max(hist, key=lambda r: r.get("test_f1") or 0.0, default={})
+    return {"run": run.id, "net": cfg.net, "state": view.state,
+            "epochs": f"{len(hist)}/{cfg.epochs}", "batch": cfg.batch_size, "lr": cfg.lr,
+            "best_test_f1": best.get("test_f1"), "best_epoch": best.get("epoch"),
+            "test_auc": best.get("test_auc"), "test_error": best.get("test_error"),
+            "test_loss": best.get("test_loss"), "minutes": round(sum(r.get("seconds", 0) for r in hist) / 60, 1),
+            "data": cfg.data or "demo"}

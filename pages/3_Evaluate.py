@@ -17,7 +17,8 @@ from maskrec.inference import Predictor, set_threshold
 from maskrec.metrics import at_threshold, best_f1_threshold, curves, mistakes, threshold_for_fpr
 from maskrec.config import demo_dir
 from maskrec.presentation import data_mismatch, preselect_runs, short_data
-from maskrec.runs import list_runs, summary
+from maskrec.runs import list_runs
+from maskrec.runstate import read, summary
 from ui.common import checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, thumb
 from ui.sweeps import sweeps_tab
 
@@ -107,7 +108,7 @@ with tab_compare:
         st.info("No finished epochs yet: train a run first.")
     else:
         ids = [r.id for r in runs]
-        chosen = st.multiselect("Runs", ids, default=preselect_runs([(r.id, r.status().get("state")) for r in runs]),
+        chosen = st.multiselect("Runs", ids, default=preselect_runs([(r.id, read(r).get("state")) for r in runs]),
                                 help="Opens on the finished runs, newest first.")
         picked = [r for r in runs if r.id in chosen]
         if picked:

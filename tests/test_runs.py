@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -25,15 +26,26 @@ def test_a_torn_metrics_line_is_ignored(tmp_path):
     assert run.metrics() == [{"epoch": 1}]
 
 
-def test_a_running_status_from_a_dead_process_reads_as_interrupted(tmp_path):
+def test_a_new_run_holds_its_config_and_no_state(tmp_path):
+    """Its state is its trainer's to write (the job's queued, the CLI's running), once."""
     run = new_run(TrainConfig(), root=tmp_path)
-    run.set_status("running")
-    assert run.status()["state"] == "running"
+    assert sorted(p.name for p in run.dir.iterdir()) == ["config.json"] and run.status() == {}
+
+
+def test_a_running_status_from_a_dead_process_reads_as_interrupted(tmp_path):
+    from maskrec.runstate import RunState, read
+    run = new_run(TrainConfig(), root=tmp_path)
+    RunState(run).to("running")
+    assert read(run)["state"] == "running"
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     st = json.loads((run.dir / "status.json").read_text())
     st["pid"], st["token"] = int(dead.stdout), "another-process"
     (run.dir / "status.json").write_text(json.dumps(st))
-    assert run.status()["state"] == "interrupted"
+    assert run.status()["state"] == "running"  # the file as written: the folder does not judge it
+    assert read(run)["state"] == "interrupted"
+    st["pid"] = os.getpid()  # our pid, another process's token: an earlier server's (pids are reused)
+    (run.dir / "status.json").write_text(json.dumps(st))
+    assert read(run)["state"] == "interrupted"
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
