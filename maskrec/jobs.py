@@ -5,7 +5,7 @@ Event the work asks between steps, the latest progress handed out under a lock, 
 Semaphore of ``slots`` that makes extra jobs wait visibly as "queued" (two heavy jobs on 2 cores
 only slow each other), and any failure turned into status "failed" with the error text instead
 of a thread that dies silently. A subclass writes ``_work`` and, where the state must also go
-somewhere else (a run's status file), ``_set``.
+somewhere else (a run's status file), ``_set``; one whose work maps its own failures, ``_run``.
 """
 from __future__ import annotations
 
@@ -75,12 +75,18 @@ class BackgroundJob:
                     self._set("stopped")
                     return
         try:
+            self._run()
+        finally:
+            if self._slots is not None:
+                self._slots.release()
+
+    def _run(self) -> None:
+        """The work, and any failure as status "failed". A job whose work already turns its own
+        failures into a state (``trainjobs.TrainingJob``: ``trainrun.train_run``) replaces this."""
+        try:
             self._set("running")
             self._work()
         except self.USER_ERRORS as e:
             self._set("failed", self._user_message(e))
         except Exception as e:  # anything else: keep the traceback for the report
             self._set("failed", f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=self.TRACEBACK_LIMIT)}")
-        finally:
-            if self._slots is not None:
-                self._slots.release()

@@ -36,9 +36,11 @@ from .atomic import atomic_write_text
 from .config import PRESETS, TrainConfig, home
 from .jobs import BackgroundJob
 from .models import spec
-from .runs import Run, _pid_alive, new_run, runs_dir
+from .process import pid_alive
+from .runs import Run, new_run, runs_dir
 from .runstate import RunState
-from .train import BatchProgress, fit
+from .train import BatchProgress
+from .trainrun import train_run
 
 PRUNERS = ("median", "halving", "none")
 FAILURES_IN_A_ROW = 3  # trials that raise, one after another: the data or the settings are at fault, not a trial
@@ -202,7 +204,7 @@ def _claim(sw: Sweep) -> None:
         pid = json.loads(f.read_text()).get("pid", -1)
     except (OSError, ValueError):
         pid = -1
-    if pid != os.getpid() and pid > 0 and _pid_alive(pid):
+    if pid != os.getpid() and pid > 0 and pid_alive(pid):
         raise RuntimeError(f"sweep {sw.id} is being run by process {pid}")
     atomic_write_text(f, json.dumps({"pid": os.getpid(), "since": time.time()}))
 
@@ -289,36 +291,30 @@ def _one_trial(sw: Sweep, st: optuna.Study, trial: optuna.Trial, cfg: SweepConfi
     run = Run(Path(resume)) if resume and (Path(resume) / "config.json").exists() else new_run(tcfg, root=runs_dir())
     trial.set_user_attr("run", str(run.dir))
     run.write_json("sweep.json", {"sweep": str(sw.dir), "trial": trial.number})
-    state = RunState(run)
-    state.to("running")
     for rec in run.metrics():  # a resumed trial's epochs already done, so the pruner sees them
         trial.report(rec["val_f1"], rec["epoch"])
-    last, pruned = None, False
-    try:
-        for rec in fit(tcfg, run, should_stop, on_progress):
-            last = rec
-            trial.report(rec["val_f1"], rec["epoch"])
-            if trial.should_prune():
-                pruned = True
-                break
-    except Exception as e:
-        state.to("failed", f"{type(e).__name__}: {e}")
-        trial.set_user_attr("error", str(e))
+    pruned = False
+
+    def judged(rec: dict) -> bool:  # True: the pruner ends the trial here
+        nonlocal pruned
+        trial.report(rec["val_f1"], rec["epoch"])
+        pruned = trial.should_prune()
+        return pruned
+    end = train_run(tcfg, run, RunState(run), should_stop, on_progress, judged)
+    if end.state == "failed":
+        trial.set_user_attr("error", str(end.exc))
         st.tell(trial, state=TrialState.FAIL)
         return TrialResult(trial.number, "failed", None, trial.params, str(run.dir), len(run.metrics()))
     hist = run.metrics()
     trial.set_user_attr("seconds", round(sum(r.get("seconds", 0) for r in hist), 1))  # a resumed run's too
     if pruned:
-        state.to("stopped")
         run.write_json("sweep.json", {"sweep": str(sw.dir), "trial": trial.number, "pruned_after": len(hist)})
         st.tell(trial, state=TrialState.PRUNED)
         return TrialResult(trial.number, "pruned", None, trial.params, str(run.dir), len(hist))
-    if len(hist) < tcfg.epochs:  # a stop: leave the run resumable; the storage retries the trial
-        state.to("stopped")
+    if end.state == "stopped":  # a stop: leave the run resumable; the storage retries the trial
         st.tell(trial, state=TrialState.FAIL)
         st.enqueue_trial(trial.params, user_attrs={"resume_run": str(run.dir), "retry_of": trial.number})
         return None
-    state.finish()
     value = float(hist[-1]["val_f1"])  # the last epoch: the weights a shipped checkpoint would be
     st.tell(trial, value)
     return TrialResult(trial.number, "complete", value, trial.params, str(run.dir), len(hist))

@@ -17,22 +17,23 @@ from typing import NamedTuple
 from . import distributed
 from .config import REPO_ROOT, TrainConfig
 from .jobs import BackgroundJob
+from .process import pid_alive
 from .runs import Run
-from .runs import _pid_alive
 from .runstate import RunState
 from .sweep import Sweep, SweepJob, owner
-from .train import BatchProgress, TrainingFailed, fit
+from .train import BatchProgress
+from .trainrun import train_run
 
 
 class TrainingJob(BackgroundJob):
-    """Runs fit() on a daemon thread (``jobs.BackgroundJob``). Never touches Streamlit; pages poll it.
+    """Runs ``trainrun.train_run`` on a daemon thread (``jobs.BackgroundJob``). Never touches
+    Streamlit; pages poll it.
 
     ``history()`` and ``progress()`` hand out copies under a lock, ``stop()`` sets an Event that
-    fit() polls before every batch, and a failure becomes state "failed" with the error text.
-    ``slots`` makes extra jobs wait visibly as "queued". ``state`` is the run's RunState: ``status``
-    and ``error`` read it.
+    fit() polls before every batch, and train_run turns a failure into state "failed" with the error
+    text. ``slots`` makes extra jobs wait visibly as "queued". ``state`` is the run's RunState:
+    ``status`` and ``error`` read it.
     """
-    USER_ERRORS = (ValueError, TrainingFailed, OSError)
 
     def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None):
         super().__init__(f"train-{run.id}", slots)
@@ -59,11 +60,12 @@ class TrainingJob(BackgroundJob):
     def _set(self, status: str, error: str | None = None) -> None:
         self.state.to(status, error)
 
-    def _work(self) -> None:
-        for rec in fit(self.cfg, self.run, self._stop.is_set, self._set_progress):
-            with self._lock:
-                self._history.append(rec)
-        self.state.finish()
+    def _run(self) -> None:
+        train_run(self.cfg, self.run, self.state, self._stop.is_set, self._set_progress, self._add_epoch)
+
+    def _add_epoch(self, rec: dict) -> None:
+        with self._lock:
+            self._history.append(rec)
 
 
 class TorchrunJob(TrainingJob):
@@ -73,6 +75,8 @@ class TorchrunJob(TrainingJob):
     sends SIGTERM to torchrun, which passes it to every rank, and the ranks stop together at the
     next batch, resumable. Output goes to ``torchrun.log`` in the run folder; how it was launched
     to ``launch.json``."""
+
+    _run = BackgroundJob._run  # the launcher's failures (torchrun cannot start) as any job's; the ranks map theirs
 
     def __init__(self, cfg: TrainConfig, run: Run, slots: threading.Semaphore | None = None, nproc: int = 2):
         super().__init__(cfg, run, slots)
@@ -198,7 +202,7 @@ def sweep_shown(sw: Sweep, job: SweepJob | None = None) -> SweepShown:
         if prog is not None and state == "running":
             trial, batch = prog.trial, prog.batch
             finished = max(finished, prog.finished)
-    elif pid is not None and pid != os.getpid() and _pid_alive(pid):
+    elif pid is not None and pid != os.getpid() and pid_alive(pid):
         state = "elsewhere"
     elif pid is not None and not (job is not None and pid == os.getpid()):
         state = "interrupted"  # its process died mid-trial; run_sweep retries that trial on resume

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from maskrec import sweep as sweep_mod
+from maskrec import trainrun
 from maskrec.__main__ import main
 from maskrec.runs import Run
 from maskrec.sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
@@ -39,7 +40,7 @@ def _fake_fit(calls):
 @pytest.fixture
 def fake(monkeypatch):
     calls = []
-    monkeypatch.setattr(sweep_mod, "fit", _fake_fit(calls))
+    monkeypatch.setattr(trainrun, "fit", _fake_fit(calls))  # every training (trial) goes through train_run
     return calls
 
 
@@ -175,7 +176,8 @@ def test_a_stopped_page_job_leaves_the_sweep_resumable(fake, tmp_path):
 # ------------------------------------------------------------------ the page's side: the job registry, sweep_shown
 
 def _held_training(monkeypatch, tmp_path):
-    """A registry whose one slot a training run holds until the returned Event is set (fit waits on it)."""
+    """A registry whose one slot a training run holds until the returned Event is set (fit waits on it;
+    other runs, a sweep's trials, train with the fit in place before)."""
     import threading
     from dataclasses import replace
 
@@ -183,16 +185,20 @@ def _held_training(monkeypatch, tmp_path):
     from maskrec.config import PRESETS
     from maskrec.runs import new_run
     release = threading.Event()
+    held, other_fit = tmp_path / "run", trainrun.fit
 
     def held_fit(cfg, run, should_stop=lambda: False, on_progress=lambda p: None):
+        if run.dir != held:
+            yield from other_fit(cfg, run, should_stop, on_progress)
+            return
         release.wait(timeout=120)
         rec = {"epoch": 1, "test_f1": 0.5, "seconds": 0.01}
         run.append_metrics(rec)
         yield rec
-    monkeypatch.setattr(trainjobs, "fit", held_fit)
+    monkeypatch.setattr(trainrun, "fit", held_fit)
     reg = trainjobs.JobRegistry(max_parallel=1)
     cfg = replace(PRESETS["net1"], epochs=1)
-    train = reg.start(cfg, new_run(cfg, run_dir=tmp_path / "run"))
+    train = reg.start(cfg, new_run(cfg, run_dir=held))
     _wait(lambda: train.status == "running", "the training run to take the slot", timeout=60)
     return reg, train, release
 
@@ -251,7 +257,7 @@ def test_a_sweep_whose_trials_keep_failing_ends_with_the_error(monkeypatch, tmp_
     def broken(cfg, run, should_stop=lambda: False, on_progress=lambda p: None):
         raise ValueError("no usable images found in /nowhere")
         yield  # a generator, like fit
-    monkeypatch.setattr(sweep_mod, "fit", broken)
+    monkeypatch.setattr(trainrun, "fit", broken)
     sw = new_sweep(SweepConfig(net="net1", trials=10, epochs=2), sweep_dir=tmp_path / "sw")
     got = []
     with pytest.raises(sweep_mod.SweepFailed, match="3 trials in a row failed.*no usable images"):

@@ -1,7 +1,8 @@
 """``train --net NET --data DATA ...`` or ``train --resume RUN_DIR``: one line per epoch.
 
-The same ``fit()`` as the Train page. Under torchrun every process runs this command; rank 0
-alone prints and writes the run.
+The same ``trainrun.train_run()`` as the Train page's job: it records how the run ended, this
+command only says it. Under torchrun every process runs this command; rank 0 alone prints and
+writes the run.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from .. import distributed
 from ..config import PRESETS, sized_recipe
 from ..runs import Run, new_run, open_run
 from ..runstate import RunState
-from ..train import TrainingFailed, fit, pick_device, resolve_data
+from ..train import TrainingFailed, pick_device, resolve_data
+from ..trainrun import train_run
 from .common import UserError, fmt, progress_bar
 
 PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # --precision -> TrainConfig.bf16
@@ -142,35 +144,31 @@ def _train(a, cfg, run, ctx):
     say(f"{'epoch':>5} {'train_loss':>10} {'test_loss':>9} {'train_err':>9} {'test_err':>8} "
         f"{'train_auc':>9} {'test_auc':>8} {'train_f1':>8} " + (f"{'val_f1':>7} " if val else "")
         + f"{'test_f1':>7} {'sec':>6}")
-    state = RunState(run, write=ctx.main)  # rank 0 alone writes the run's state
-    state.to("running")
-    try:
-        for r in fit(cfg, run, stop.is_set, on_progress):
-            say(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
-                f"{r['test_error']:>8.4f} {fmt(r['train_auc']):>9} {fmt(r['test_auc']):>8} "
-                f"{r['train_f1']:>8.4f} " + (f"{r['val_f1']:>7.4f} " if val else "")
-                + f"{r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
-            if "warning" in r:
-                say(f"warning: {r['warning']}")
-    except KeyboardInterrupt:
-        state.to("stopped")
+
+    def on_epoch(r):
+        say(f"{r['epoch']:>5} {r['train_loss']:>10.4f} {r['test_loss']:>9.4f} {r['train_error']:>9.4f} "
+            f"{r['test_error']:>8.4f} {fmt(r['train_auc']):>9} {fmt(r['test_auc']):>8} "
+            f"{r['train_f1']:>8.4f} " + (f"{r['val_f1']:>7.4f} " if val else "")
+            + f"{r['test_f1']:>7.4f} {r['seconds']:>6.1f}", flush=True)
+        if "warning" in r:
+            say(f"warning: {r['warning']}")
+    # rank 0 alone writes the run's state; train_run records how the run ended, here we only say it
+    end = train_run(cfg, run, RunState(run, write=ctx.main), stop.is_set, on_progress, on_epoch, ctx)
+    e = end.exc
+    if isinstance(e, KeyboardInterrupt):
         print(f"\ninterrupted; resume with: python -m maskrec train --resume {run.dir}", file=sys.stderr)
         return 130
-    except TrainingFailed as e:
-        state.to("failed", str(e))
+    if isinstance(e, TrainingFailed):
         say(f"error: training failed: {e}", file=sys.stderr)
         return 1
-    except ValueError as e:
-        state.to("failed", str(e))
+    if isinstance(e, ValueError):
         raise UserError(str(e))
-    except Exception as e:
+    if e is not None:
         if not ctx.enabled:
-            raise
+            raise e
         # under torchrun this is usually a peer that died (the collective fails or times out)
-        state.to("failed", f"rank {ctx.rank}: {type(e).__name__}: {e}")
         print(f"error: rank {ctx.rank} of {ctx.world}: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
-    state.finish()
     judge = "val_f1" if val else "test_f1"  # best.pt is picked on validation when there is one
     best = max(run.metrics(), key=lambda r: r[judge], default=None)
     if best:
