@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
 import torch
@@ -57,14 +58,17 @@ class Context:
         """This rank's share of a global batch (a tensor or a sequence): positions rank::world."""
         return batch[self.rank::self.world]
 
-    def batches(self, order: torch.Tensor, size: int):
-        """(index, global batch, this rank's share of it) for consecutive batches of ``size`` from
-        order. A last batch too small to give every rank an image is left out."""
-        for b in range(math.ceil(len(order) / size)):
-            batch = order[b * size:(b + 1) * size]
-            if len(batch) < self.world:
-                return
-            yield b, batch, self.shard(batch)
+    def batches(self, order: torch.Tensor, size: int, should_stop: Callable[[], bool] = lambda: False) -> "Pass":
+        """The global batches of ``size`` from order, one :class:`Batch` each, as one pass over
+        them; ``should_stop`` is asked before each, and a stop asked of any rank ends the pass on
+        every rank at the same batch (``Pass.stopped`` says so). A last batch too small to give
+        every rank an image is left out."""
+        return Pass(self, order, size, should_stop)
+
+    def batch_mean(self, local_mean: float, batch: "Batch") -> float:
+        """The global batch's mean of a per-image quantity (the loss) from this rank's mean over its
+        share: equal on every rank (one process: local_mean itself)."""
+        return self.sum(local_mean * len(batch.rows)) / batch.size
 
     @property
     def rows(self) -> slice:
@@ -140,6 +144,38 @@ class Context:
         _sync_batchnorm(model)
         ids = [device.index] if device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=ids)
+
+
+class Batch(NamedTuple):
+    """One global batch of a pass, as this process sees it."""
+    index: int  # its place in the pass, from 0
+    size: int  # images in the global batch, every rank's together
+    rows: torch.Tensor  # the indices this process trains on (every one of them in one process)
+    keep: slice  # which of the batch's per-image random draws are this process's (every rank draws them all)
+    weight: float  # the factor on this process's mean loss that makes DDP's average the global batch's gradient
+
+
+class Pass:
+    """The global batches of one epoch (:meth:`Context.batches`); ``stopped`` once a stop ended it."""
+
+    def __init__(self, ctx: Context, order: torch.Tensor, size: int, should_stop: Callable[[], bool]):
+        self.ctx, self.order, self.size, self.should_stop = ctx, order, size, should_stop
+        self.stopped = False
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.order) / self.size)
+
+    def __iter__(self) -> Iterator[Batch]:
+        ctx = self.ctx
+        for b in range(len(self)):
+            batch = self.order[b * self.size:(b + 1) * self.size]
+            if len(batch) < ctx.world:
+                return
+            if ctx.any(self.should_stop()):  # all ranks stop at the same batch
+                self.stopped = True
+                return
+            rows = ctx.shard(batch)
+            yield Batch(b, len(batch), rows, ctx.rows, ctx.share(len(rows), len(batch)))
 
 
 class _AllReduceSum(torch.autograd.Function):

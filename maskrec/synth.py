@@ -38,6 +38,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .atomic import atomic_write_bytes
+from .config import demo_dir
 
 __all__ = ["render", "generate", "ensure_demo_data", "default_root", "SYNTH_VERSION"]
 
@@ -865,7 +866,6 @@ def _recorded(folder: pathlib.Path) -> Optional[tuple[int, int, int]]:
 
 def default_root() -> pathlib.Path:
     """<MASKREC_HOME>/data/demo (see maskrec.config), the one place app and CLI look for it."""
-    from .config import demo_dir
     return demo_dir()
 
 

@@ -28,7 +28,9 @@ from .config import CLASS_NAMES, TrainConfig
 from .data import DataError, Dataset, TrainViews, batch_to_float, decode_all, discover, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
+from .recipe import augment_batch, ema_avg, lr_at, mixup_draw, nll  # also imported from here by tests
 from .runs import Run
+from .synth import ensure_demo_data
 from .validation import carve
 
 N_ERRORS_KEPT = 48  # misclassified test images kept per epoch for the gallery
@@ -74,75 +76,6 @@ def speed_settings(cfg: TrainConfig, device: torch.device) -> tuple[bool, bool]:
     cl = cfg.channels_last if cfg.channels_last is not None else True
     bf16 = cfg.bf16 if cfg.bf16 is not None else _bf16_ok(device)
     return cl, bf16
-
-
-def augment_batch(x: torch.Tensor, gen: torch.Generator, n: int | None = None,
-                  keep: slice = slice(None), strength: float = 1.0) -> torch.Tensor:
-    """Flip, small crop/scale and colour jitter on a float batch (B, 3, S, S) in [0, 1]; ``strength``
-    scales the ranges (1: scale 0.9-1.1, shift +-8%, brightness and contrast 0.8-1.2).
-
-    The random numbers are drawn for n images (default B) and rows ``keep`` of them used: under
-    torchrun every rank draws for the whole global batch and keeps its share, so the ranks'
-    generators stay in step (they also draw the next epoch's order)."""
-    n = x.shape[0] if n is None else n
-    flip = (torch.rand(n, generator=gen) < 0.5)[keep]
-    x = torch.where(flip[:, None, None, None].to(x.device), x.flip(3), x)
-    k = strength
-    scale = (1 + k * (0.2 * torch.rand(n, generator=gen) - 0.1))[keep]
-    shift = ((torch.rand(n, 2, generator=gen) - 0.5) * 0.16 * k)[keep]
-    b = x.shape[0]
-    theta = torch.zeros(b, 2, 3)
-    theta[:, 0, 0] = theta[:, 1, 1] = scale
-    theta[:, :, 2] = shift
-    grid = F.affine_grid(theta.to(x.device, x.dtype), list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, padding_mode="border", align_corners=False)
-    bright = (1 + k * (0.4 * torch.rand(n, 1, 1, 1, generator=gen) - 0.2)).clamp(min=0.05)[keep].to(x.device)
-    contrast = (1 + k * (0.4 * torch.rand(n, 1, 1, 1, generator=gen) - 0.2)).clamp(min=0.05)[keep].to(x.device)
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    return ((x - mean) * contrast + mean * bright).clamp_(0, 1)
-
-
-def nll(out: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
-    """The report's NLL loss on LogSoftmax outputs (B, 2), its target smoothed towards uniform by
-    ``smoothing``: (1 - e) * NLL + e * mean over classes of -log p."""
-    loss = F.nll_loss(out, y)
-    if smoothing:
-        loss = (1 - smoothing) * loss + smoothing * (-out.mean(dim=1)).mean()
-    return loss
-
-
-def mixup_draw(alpha: float, gen: torch.Generator, n: int, keep: slice = slice(None)) -> tuple[float, torch.Tensor]:
-    """(lambda, partner of each row) for mixup of a batch of this process's rows ``keep`` of n. Drawn
-    from the run's generator (lambda ~ Beta(alpha, alpha) by the inverse CDF of a uniform draw), so
-    a resumed run and every torchrun rank draw the same numbers; partners are within a rank's rows."""
-    from scipy.special import betaincinv  # scipy comes with scikit-learn
-    lam = float(betaincinv(alpha, alpha, torch.rand(1, generator=gen).item()))
-    order = torch.rand(n, generator=gen)[keep].argsort()
-    return max(lam, 1 - lam), order  # the kept image dominates, so its label stays the one counted
-
-
-def ema_avg(decay: float):
-    """torch.optim.swa_utils' per-parameter update for an exponential moving average whose decay
-    warms up as (1 + n) / (10 + n) towards ``decay`` after n updates (TensorFlow's
-    ExponentialMovingAverage rule): with a fixed 0.995 the average would still hold 29% of the random
-    initial weights after 250 steps, and the early epochs' charts would judge that mixture."""
-    def avg(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        d = min(decay, (1 + float(n)) / (10 + float(n)))
-        return averaged * d + current * (1 - d)
-    return avg
-
-
-def lr_at(cfg: TrainConfig, t: float) -> float:
-    """Learning rate at training time t, counted in epochs from 0 (a pure function, so resume
-    needs no scheduler state). "cosine": linear warm-up over the first epoch (the first tenth of
-    a run shorter than 10 epochs), then cosine decay to 0 at the end of the last epoch."""
-    if cfg.schedule == "constant":
-        return cfg.lr
-    warm = min(1.0, cfg.epochs / 10)
-    if t < warm:
-        return cfg.lr * max(t / warm, 0.01)
-    frac = (t - warm) / max(cfg.epochs - warm, 1e-9)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
 def _to(t: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -275,21 +208,19 @@ def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainC
                     ) -> tuple[float, np.ndarray, np.ndarray] | None:
     """One pass over X in a seeded random order. Returns (mean loss, labels, p_mask) or None if stopped.
 
-    Under torchrun each global batch of cfg.batch_size is split across the ranks (``ctx.shard``);
-    the loss, labels and scores returned cover every rank's images."""
+    Reads as one process: under torchrun (``s.ctx``, see maskrec.distributed) each global batch of
+    cfg.batch_size is split across the ranks, and the loss, labels and scores cover every rank's images."""
     ctx = s.ctx
     s.net.train()
     order = torch.randperm(len(X), generator=s.gen)
-    n_batches = math.ceil(len(X) / cfg.batch_size)
+    batches = ctx.batches(order, cfg.batch_size, should_stop)
     total, seen, labels, scores = 0.0, 0, [], []
-    for b, batch, idx in ctx.batches(order, cfg.batch_size):  # under torchrun idx is this rank's share
-        if ctx.any(should_stop()):  # all ranks stop at the same batch
-            return None
-        xb, yb = s.prepare(X[idx]), _to(y[idx], s.device)
+    for batch in batches:
+        xb, yb = s.prepare(X[batch.rows]), _to(y[batch.rows], s.device)
         if cfg.augment:
-            xb = augment_batch(xb, s.gen, n=len(batch), keep=ctx.rows, strength=cfg.augment_strength)
+            xb = augment_batch(xb, s.gen, n=batch.size, keep=batch.keep, strength=cfg.augment_strength)
         if cfg.mixup:
-            lam, partner = mixup_draw(cfg.mixup, s.gen, len(batch), ctx.rows)
+            lam, partner = mixup_draw(cfg.mixup, s.gen, batch.size, batch.keep)
             partner = partner.to(s.device)
             xb = lam * xb + (1 - lam) * xb[partner]
         with s.precision.autocast():
@@ -297,19 +228,20 @@ def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainC
         loss = nll(out.float(), yb, cfg.label_smoothing)
         if cfg.mixup:
             loss = lam * loss + (1 - lam) * nll(out.float(), yb[partner], cfg.label_smoothing)
-        batch_total = ctx.sum(loss.item() * len(idx))  # summed over the global batch, equal on every rank
-        mean = batch_total / len(batch)
+        mean = ctx.batch_mean(loss.item(), batch)  # the whole batch's, equal on every rank
         if not math.isfinite(mean) or mean > DIVERGED_LOSS:
-            raise TrainingFailed(f"training diverged: the loss reached {mean:.4g} in batch {b + 1}; "
+            raise TrainingFailed(f"training diverged: the loss reached {mean:.4g} in batch {batch.index + 1}; "
                                  f"lower the learning rate (now {cfg.lr})")
         for group in s.opt.param_groups:
-            group["lr"] = lr_at(cfg, epoch - 1 + b / n_batches)
-        s.step(loss * ctx.share(len(idx), len(batch)))
-        total += batch_total
-        seen += len(batch)
+            group["lr"] = lr_at(cfg, epoch - 1 + batch.index / len(batches))
+        s.step(loss * batch.weight)
+        total += mean * batch.size
+        seen += batch.size
         labels.append(yb.cpu())
         scores.append(out.detach().float()[:, 1].exp().cpu())
-        on_batch(b + 1, n_batches)
+        on_batch(batch.index + 1, len(batches))
+    if batches.stopped:
+        return None
     return total / seen, ctx.cat(torch.cat(labels).numpy()), ctx.cat(torch.cat(scores).numpy())
 
 
@@ -341,7 +273,6 @@ def evaluate(model: nn.Module, X: torch.Tensor, y: torch.Tensor, device: torch.d
 def resolve_data(cfg: TrainConfig) -> Dataset:
     if cfg.data:
         return discover(cfg.data)
-    from .synth import ensure_demo_data
     return discover(ensure_demo_data())
 
 
