@@ -46,6 +46,22 @@ def number(v) -> str:
     return f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}"
 
 
+def _four(v) -> str:
+    return f"{v:.4f}"
+
+
+# How each cell of a runs table reads (keys of runstate.summary); any other is str(value)
+RUN_CELLS = {"lr": lambda v: f"{v:g}", "best_test_f1": _four, "test_auc": _four, "test_error": _four,
+             "test_loss": _four, "minutes": lambda v: f"{v:.1f}"}
+
+
+def run_cells(row: dict) -> dict[str, str]:
+    """A row of the runs table (``runstate.summary``) as table cells, every one a string: an empty
+    cell where there is nothing yet (a run before its first epoch), never "None" or "nan"."""
+    return {k: "" if v is None or (isinstance(v, float) and v != v) else RUN_CELLS.get(k, str)(v)
+            for k, v in row.items()}
+
+
 def _folders(data: str | None, demo: str | None) -> set[str]:
     """The real paths of a dataset spec: folders joined by os.pathsep; None/"demo" is the demo set."""
     if not data or data == "demo":

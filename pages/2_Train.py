@@ -14,8 +14,9 @@ import torch
 from maskrec import plots
 from maskrec.config import PRESETS, SCHEDULES, sized_recipe
 from maskrec.models import spec
-from maskrec.runs import list_runs, new_run, open_run, summary
-from maskrec.runstate import shown
+from maskrec.presentation import run_cells
+from maskrec.runs import list_runs, new_run, open_run
+from maskrec.runstate import shown, summary
 from maskrec.trainjobs import launched_nproc
 from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
 from ui.sweeps import pick_sweep, sweep_form, sweep_monitor
@@ -170,5 +171,14 @@ def monitor(run_id: str):
 
 monitor(run_id)
 
+
+@st.fragment(run_every=1.0)
+def all_runs():
+    # Redrawn with the run's header, from the same answer (shown(run, job)): a run training now
+    # reads here as it does above, not as it was when the page last ran whole.
+    reg = registry()
+    st.dataframe(pd.DataFrame([run_cells(summary(r, reg.get(r.id))) for r in list_runs()]), hide_index=True)
+
+
 with st.expander("All runs"):
-    st.dataframe(pd.DataFrame([summary(r) for r in runs]), hide_index=True)
+    all_runs()

@@ -107,6 +107,44 @@ def test_train_page_starts_a_run_and_shows_its_charts():
     assert len(at.get("plotly_chart")) >= 1
 
 
+def test_train_pages_runs_table_reads_a_training_run_as_its_header_does_with_no_none():
+    """Issue 19: a second run at epoch 5 of 10 was listed under "All runs" as 0/10 with None in every
+    metric cell; the table reads what the header reads, and leaves a cell with no number empty."""
+    import os
+    import time
+
+    from maskrec.runstate import RunState
+    cfg = replace(PRESETS["net1"], epochs=10)
+    first, second = new_run(cfg), new_run(cfg)
+    for run, epochs in ((first, 10), (second, 0)):
+        state = RunState(run)  # this live process trains them, as far as the page can tell
+        state.to("running")
+        for e in range(1, epochs + 1):
+            run.append_metrics({"epoch": e, "test_f1": 0.8, "test_auc": 0.9, "test_error": 0.1, "test_loss": 0.3,
+                                "train_loss": 0.3, "train_f1": 0.8, "seconds": 1.0})
+        if epochs == 10:
+            state.to("done")
+    os.utime(first.dir / "config.json", (time.time() - 60, time.time() - 60))  # the second is the newest
+
+    def table(at):
+        (df,) = [d.value for d in at.dataframe if "epochs" in d.value.columns]
+        assert not df.isna().any().any() and not {"None", "nan"} & set(df.astype(str).values.ravel()), df
+        return {r["run"]: r for r in df.to_dict("records")}
+    at = page("2_Train")
+    assert {m.label: m.value for m in at.metric}["Epochs done"] == "0/10"
+    row = table(at)[second.id]
+    assert (row["state"], row["epochs"], row["best_test_f1"], row["test_auc"]) == ("running", "0/10", "", "")
+    for e in range(1, 6):
+        second.append_metrics({"epoch": e, "test_f1": 0.6 + 0.01 * e, "test_auc": 0.9, "test_error": 0.1,
+                               "test_loss": 0.3, "train_loss": 0.3, "train_f1": 0.8, "seconds": 1.0})
+    at.run()
+    assert not at.exception, at.exception
+    assert {m.label: m.value for m in at.metric}["Epochs done"] == "5/10"
+    rows = table(at)
+    assert (rows[second.id]["state"], rows[second.id]["epochs"], rows[second.id]["best_test_f1"]) == ("running", "5/10", "0.6500")
+    assert (rows[first.id]["state"], rows[first.id]["epochs"]) == ("done", "10/10")
+
+
 def test_evaluate_page_judges_a_run_and_saves_a_threshold(demo_dir, monkeypatch):
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
     cfg = replace(PRESETS["net1"], data=str(demo_dir), epochs=1, batch_size=64)
@@ -253,10 +291,10 @@ def test_train_page_sizes_the_first_run_to_the_data_and_keeps_the_report_recipe_
 def fast_fit(monkeypatch):
     """Every trial's training in milliseconds (tests/test_sweep.py's stand-in for fit): the pages are
     what is tested here, in-process, so the stand-in reaches the sweep's job thread too."""
-    from maskrec import sweep as sweep_mod
+    from maskrec import trainrun
     from tests.test_sweep import _fake_fit
     calls = []
-    monkeypatch.setattr(sweep_mod, "fit", _fake_fit(calls))
+    monkeypatch.setattr(trainrun, "fit", _fake_fit(calls))
     return calls
 
 

@@ -184,3 +184,12 @@ def test_sweep_figures_are_titled_in_words_and_the_slice_plot_fits_the_page():
     assert {"learning rate", "weight decay", "batch", "augment"} <= xs and "lr" not in xs  # as the table says them
     h = dict(figs)["Validation F1 per trial"]
     assert {t.name for t in h.data} >= {"validation F1", "best so far"} and h.layout.xaxis.dtick == 1
+
+
+def test_run_cells_are_strings_and_empty_where_a_run_has_no_number_yet():
+    from maskrec.presentation import run_cells
+    row = {"run": "r1", "state": "queued", "epochs": "0/10", "batch": 64, "lr": 0.001, "best_test_f1": None,
+           "best_epoch": None, "test_auc": float("nan"), "test_loss": 0.31234, "minutes": 0.0, "data": "demo"}
+    assert run_cells(row) == {"run": "r1", "state": "queued", "epochs": "0/10", "batch": "64", "lr": "0.001",
+                              "best_test_f1": "", "best_epoch": "", "test_auc": "", "test_loss": "0.3123",
+                              "minutes": "0.0", "data": "demo"}
