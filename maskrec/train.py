@@ -1,4 +1,5 @@
-"""Training: a plain loop cut into functions, and a background job that runs it.
+"""Training: a plain loop cut into functions (what runs it and records how it ended, as the run's
+state, is ``trainrun.train_run``; its recipe's pieces are in ``recipe``).
 
 ``fit(cfg, run)`` trains and yields one record per epoch (after it is safely on disk)::
 
