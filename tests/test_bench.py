@@ -41,6 +41,7 @@ def test_flop_count_matches_a_hand_count_of_net1():
     assert bench.forward_flops("net1") == total
 
 
+@pytest.mark.slow  # trains twice
 def test_naive_baseline_trains_the_same_model_as_fit(demo_dir, tmp_path):
     """Same seed, order, initial weights and preprocessing: with fit's speed switches off, the two
     pipelines differ only in where the pixels come from, so their test F1 must agree."""
@@ -59,6 +60,7 @@ def test_scan_section_measures_both_sides(tmp_path):
     assert len(list((tmp_path / "scan-300").rglob("*.jpg"))) == 300
 
 
+@pytest.mark.slow  # runs bench sections for real
 def test_bench_command_quick_json(capsys):
     assert bench_main(["--quick", "--only", "step", "--json"]) == 0
     res = json.loads(capsys.readouterr().out)

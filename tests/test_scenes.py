@@ -166,6 +166,7 @@ def test_a_voc_folder_without_a_usable_face_is_a_clear_error(tmp_path):
         discover(src)
 
 
+@pytest.mark.slow  # cuts every face of the 200 dev scenes
 def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
     if not (SCENES / "annotations").is_dir():
         pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")

@@ -49,6 +49,8 @@ def test_short_training_learns_and_writes_the_run(cfg, tmp_path):
     assert errors["epoch"] == 4 and len(errors["images"]) <= errors["n_wrong"]
 
 
+@pytest.mark.slow  # three trainings of 3 epochs; the whole suite (CI) runs them, the fast subset's
+# stop/resume checks are the last-epoch ones below
 def test_same_seed_same_metrics(straight, tmp_path):
     cfg, straight = straight
     again = list(fit(cfg, new_run(cfg, run_dir=tmp_path / "b")))
@@ -57,6 +59,8 @@ def test_same_seed_same_metrics(straight, tmp_path):
     assert _strip(fit(other, new_run(other, run_dir=tmp_path / "c"))) != straight[:1]
 
 
+@pytest.mark.slow  # three trainings of 3 epochs; the whole suite (CI) runs them, the fast subset's
+# stop/resume checks are the last-epoch ones below
 def test_stop_mid_epoch_then_resume_matches_an_uninterrupted_run(straight, tmp_path):
     cfg, straight = straight
     run = new_run(cfg, run_dir=tmp_path / "stopped")
