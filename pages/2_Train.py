@@ -109,7 +109,7 @@ run_id = st.selectbox("Run", ids, key=RUN_KEY)
 
 def _eta(history, progress, total_epochs) -> str:
     if not history or progress is None or progress.epoch == 0:
-        return "after the first epoch"
+        return "–"  # known once an epoch has ended (the metric's help says so)
     per_epoch = sum(r["seconds"] for r in history) / len(history)
     in_epoch = time.time() - progress.epoch_started
     left = per_epoch * (total_epochs - progress.epoch + 1) - in_epoch
@@ -149,7 +149,8 @@ def monitor(run_id: str):
     m = st.columns(4)
     m[0].metric("Epochs done", f"{len(history)}/{cfg.epochs}")
     m[1].metric("Last epoch time", f"{history[-1]['seconds']:.1f} s" if history else "–")
-    m[2].metric("ETA", _eta(history, prog, cfg.epochs) if live else "–")
+    m[2].metric("ETA", _eta(history, prog, cfg.epochs) if live else "–",
+                help="time left, from the mean epoch so far: known once the first epoch has ended")
     best = max(history, key=lambda r: r["test_f1"], default=None)
     m[3].metric(f"Best test F1 (epoch {best['epoch']})" if best else "Best test F1", f"{best['test_f1']:.4f}" if best else "–")
 
