@@ -91,6 +91,10 @@ class TrainConfig:
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
     bf16: bool | None = None
+    # The review decisions the run trained with (maskrec.overrides.Stamp as a dict: csv, sha1 of its
+    # bytes, decisions), filled in by train.fit from the dataset it loaded, so a run says which
+    # labels it learned; None: the folder's own labels.
+    overrides: dict | None = None
 
     def validate(self) -> "TrainConfig":
         """Raise ValueError with a plain message when a value cannot work."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -358,6 +358,11 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: cuDNN times its kernels once, keeps the fastest
     d = load_data(cfg, run, ctx, on_progress)
+    used = d.ds.overrides._asdict() if d.ds.overrides is not None else None
+    if used != cfg.overrides:  # the run's config names the review decisions it trains with
+        cfg = replace(cfg, overrides=used)
+        if ctx.main:
+            run.write_config(cfg)
     s = new_state(cfg, device, ctx, resume_from=run.last_ckpt)
     about = _about(cfg, s, d)
     for epoch in range(s.epoch + 1, cfg.epochs + 1):

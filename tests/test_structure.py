@@ -33,8 +33,8 @@ LAYERS: list[set[str]] = [
     # 1: settings, images, the nets, plots
     {"maskrec.config", "maskrec.imaging", "maskrec.models", "maskrec.checkpoint", "maskrec.plots",
      "maskrec.synth", "maskrec.recipe"},
-    # 2: detection
-    {"maskrec.faces"},
+    # 2: detection; a dataset's review decisions (applied by data.discover)
+    {"maskrec.faces", "maskrec.overrides"},
     # 3: scenes and data
     {"maskrec.scenes", "maskrec.data", "maskrec.health"},
     # 4: inference engines, masks drawn for training
@@ -43,7 +43,7 @@ LAYERS: list[set[str]] = [
     # 5: recognition, tracking, runs
     {"maskrec.track", "maskrec.recognize", "maskrec.runstate", "maskrec.runs", "maskrec.train"},
     # 6: jobs built on them
-    {"maskrec.video", "maskrec.sweep", "maskrec.trainjobs", "maskrec.trainrun"},
+    {"maskrec.video", "maskrec.sweep", "maskrec.trainjobs", "maskrec.trainrun", "maskrec.suspects"},
     # 7: the command line, on top
     {"maskrec.cli", "maskrec.__main__"},
 ]

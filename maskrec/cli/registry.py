@@ -29,6 +29,10 @@ COMMANDS: tuple[Command, ...] = (
     Command("predict", "classify faces in images", "maskrec.cli.predict"),
     Command("video", "follow and count faces through a video file; an annotated copy to --out", "maskrec.cli.video"),
     Command("export", "export a checkpoint to ONNX or TorchScript (verified)", "maskrec.cli.export"),
+    Command("review", "likely label errors of a dataset, most likely wrong first; one JSON line each",
+            "maskrec.cli.review"),
+    Command("relabel", "record review decisions (relabel, exclude, keep, undo); the folder is not touched",
+            "maskrec.cli.relabel"),
     Command("bench", "speed against baselines measured in the same run (see README, Performance)",
             "maskrec.cli.bench"),
 )

@@ -2,8 +2,11 @@
 
 ``decode_all(ds, size)`` runs ``open_rgb`` + ``to_input`` over the dataset on a thread pool (PIL
 releases the GIL while decoding and resizing) and writes the result to ``<cache>/decoded/<key>.npy``,
-keyed by the dataset's fingerprint (paths, labels, splits, sizes, mtimes), the input size and
-PREPROCESSING_VERSION. While the files are unchanged no epoch and no later run decodes a JPEG.
+keyed by the dataset's files (paths, splits, sizes, mtimes: its fingerprint without labels), the
+input size and PREPROCESSING_VERSION. Labels are not part of the key: the pixels do not depend on
+them and ``Decoded.split`` reads each row's label from the dataset, so a relabel in the review
+(``maskrec.overrides``) trains with the new label at once and decodes nothing again. While the files are unchanged no
+epoch and no later run decodes a JPEG.
 
 One file per dataset and size, its rows the images that decoded, the train split first and then
 the test split, so each split is a contiguous slice of it: ``load_split`` hands out a slice of the
@@ -218,7 +221,7 @@ def _files_key(paths: list[Path]) -> str:
 
 
 def _cache_path(ds: Dataset, size: int) -> Path:
-    key = hashlib.sha1(f"{ds.root.resolve()}|{ds.fingerprint()}|{size}|v{PREPROCESSING_VERSION}"
+    key = hashlib.sha1(f"{ds.root.resolve()}|{ds.fingerprint(labels=False)}|{size}|v{PREPROCESSING_VERSION}"
                        f"|f{_CACHE_FORMAT}".encode()).hexdigest()[:20]
     return cache_dir() / "decoded" / f"{key}.npy"
 

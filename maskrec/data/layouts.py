@@ -18,7 +18,13 @@ class is a DataError. Nothing here opens an image: that is ``headers.scan`` and 
 A Dataset is a value: it never changes. What learns more about it (the header scan, the decoder)
 returns a new one, ``ds.without(bad)``.
 
-    ds = discover("path/to/data")   # Dataset: items, skipped, layout
+The user's review decisions (``maskrec.overrides``: relabelled and excluded files, kept under
+MASKREC_HOME, never in their folder) are applied by ``discover`` itself, so the scan, the explorer,
+training and evaluation all see the same labels; ``overrides=False`` gives the folder as it is
+(the review shows the labels the files carry).
+
+    ds = discover("path/to/data")                    # Dataset: items, skipped, layout; overrides applied
+    raw = discover("path/to/data", overrides=False)  # the labels the folder gives
 """
 from __future__ import annotations
 
@@ -31,7 +37,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
-from .. import scenes  # below the data package (faces, imaging, errors): the call runs one way
+# both below the data package (faces, imaging, errors; config): the calls run one way
+from .. import overrides as _overrides, scenes
 from ..config import DataConfig
 from ..errors import DataError
 from .zips import resolve_source
@@ -66,6 +73,11 @@ class Dataset:
     # (item path, its extra framings): a scene face's jittered crops. Augmentation for training, not
     # items: counts, the scan, the explorer and data health never see them. A dict is accepted.
     views: tuple[tuple[Path, tuple[Path, ...]], ...] = ()
+    # The folder(s) as the user named them, resolved (os.pathsep-joined, sorted, for "a:b"): the
+    # dataset's stable identity, which its review decisions are filed under ("" = root's).
+    source: str = ""
+    # The review decisions applied to this dataset (overrides.Stamp: csv, sha1, decisions), or None.
+    overrides: tuple | None = None
 
     def __post_init__(self):
         # Tuples, so a caller cannot append to a dataset that another caller (a cached page, a
@@ -85,13 +97,15 @@ class Dataset:
             out[it.split][it.label] += 1
         return out
 
-    def fingerprint(self) -> str:
-        """Changes when any file is added, removed, relabelled or modified."""
+    def fingerprint(self, labels: bool = True) -> str:
+        """Changes when any file is added, removed, relabelled or modified; ``labels=False``: not
+        when relabelled (the decoded pixels do not depend on labels: see ``cache``)."""
         h = hashlib.sha1()
         for it in self.items:
             st = it.path.stat()
+            label = it.label if labels else ""
             # relpath, not Path.relative_to: a combined dataset's parts may be given as relative paths
-            h.update(f"{os.path.relpath(it.path, self.root)}|{it.label}|{it.split}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            h.update(f"{os.path.relpath(it.path, self.root)}|{label}|{it.split}|{st.st_size}|{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
 
     def without(self, bad: Iterable[Skipped]) -> Dataset:
@@ -203,14 +217,25 @@ def _unwrap(root: Path) -> Path:
     return root
 
 
-def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: bool = True) -> Dataset:
-    """Find every usable image under path in either layout. Raises DataError if none/one class.
+def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: bool = True,
+             overrides: bool = True) -> Dataset:
+    """Find every usable image under path in either layout. Raises DataError if none/one class, and
+    OverridesError (a DataError) when the review decisions filed for it cannot be read.
 
     hold_out=False leaves a dataset without a test split all in "train" (for evaluating on it all).
+    overrides=False: the labels the files carry, without the user's review decisions. The test
+    split is held out before they apply, so a relabel never moves a file between splits.
     """
     sources = [s for s in str(path).split(os.pathsep) if s] if isinstance(path, str) else [path]
     if len(sources) > 1:
-        return _combine([discover(s, cfg, hold_out) for s in sources])
+        ds = _combine([discover(s, cfg, hold_out, overrides=False) for s in sources])
+    else:
+        ds = _discover_one(path, cfg, hold_out)
+    return _overrides.apply(ds) if overrides else ds
+
+
+def _discover_one(path: str | os.PathLike, cfg: DataConfig, hold_out: bool) -> Dataset:
+    source = os.path.realpath(Path(path).expanduser())
     root = _unwrap(resolve_source(path))
     if not root.is_dir():
         raise DataError(f"{root} is not a folder")
@@ -242,7 +267,7 @@ def discover(path: str | os.PathLike, cfg: DataConfig = DataConfig(), hold_out: 
     views = scenes.training_views(root) if voc else {}
     kept = {it.path for it in items}
     return Dataset(root=root, layout=layout, items=items, skipped=skipped, held_out=held_out,
-                   views=[(p, vs) for p, vs in views.items() if p in kept])
+                   views=[(p, vs) for p, vs in views.items() if p in kept], source=source)
 
 
 def _combine(parts: list[Dataset]) -> Dataset:
@@ -251,7 +276,8 @@ def _combine(parts: list[Dataset]) -> Dataset:
     root = Path(os.path.commonpath([os.path.abspath(d.root) for d in parts]))
     return Dataset(root=root, layout="+".join(d.layout for d in parts), items=[it for d in parts for it in d.items],
                    skipped=[s for d in parts for s in d.skipped], held_out=any(d.held_out for d in parts),
-                   views=[v for d in parts for v in d.views])
+                   views=[v for d in parts for v in d.views],
+                   source=os.pathsep.join(sorted(d.source for d in parts)))
 
 
 def _hold_out(items: list[Item], fraction: float, seed: int) -> list[Item]:
