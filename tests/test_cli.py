@@ -67,6 +67,7 @@ def test_every_registered_command_has_its_module():
         assert parser.parse_args([c.name, *{"demo-data": ["d"], "scan": ["d"], "evaluate": ["c", "--data", "d"],
                                             "threshold": ["c", "--data", "d"], "predict": ["c", "i"],
                                             "video": ["v", "--out", "o"], "export": ["c", "--format", "onnx", "o"],
+                                            "review": ["d"], "relabel": ["d", "f", "--to", "0"],
                                             }.get(c.name, [])]).func is mod.run
 
 
