@@ -11,7 +11,9 @@ import streamlit as st
 from maskrec import plots
 from maskrec.data import DataError, discover, network_views, open_rgb, scan
 from maskrec.health import duplicates
+from maskrec.overrides import OverridesError
 from maskrec.presentation import number
+from ui import review
 from ui.common import dataset_picker, image_grid, memo, progress_callback
 
 st.title("Dataset explorer")
@@ -23,7 +25,14 @@ if path is None:
 
 bar = st.progress(0.0, text="Scanning image headers…")
 try:
-    rep = memo(("scan", path), lambda: scan(discover(path), progress_callback(bar, "Scanning image headers")), ttl=120)
+    raw = review.as_on_disk(path)  # the review section's decisions are about these files
+    # keyed by the decisions too: a decision made below shows in these counts on the rerun it causes
+    rep = memo(("scan", path, review.decisions_token(raw)),
+               lambda: scan(discover(path), progress_callback(bar, "Scanning image headers")), ttl=120)
+except OverridesError as e:
+    bar.empty()
+    review.overrides_problem(e)
+    st.stop()
 except DataError as e:
     bar.empty()
     st.error(f"This dataset cannot be used: {e}")
@@ -112,3 +121,5 @@ if st.toggle("Find exact and near-duplicate images, and train/test leaks", value
     if len(shown) > 6:
         with st.expander(f"All {len(shown)} pairs"):
             st.dataframe(pd.DataFrame(shown), hide_index=True)
+
+review.section(raw, size)
