@@ -101,7 +101,7 @@ else:
 if st.toggle("Find exact and near-duplicate images, and train/test leaks", value=s["total"] <= 10_000,
              help="pHash and pixel check on the 32×32 decoded cache; the first run decodes every image once."):
     bar = st.progress(0.0, text="Decoding for duplicate search…")
-    dup = memo(("duplicates", path, s["total"]), lambda: duplicates(discover(path), progress_callback(bar, "Decoding")),
+    dup = memo(("duplicates", path, s["total"], review.decisions_token(raw)), lambda: duplicates(discover(path), progress_callback(bar, "Decoding")),
                ttl=600)
     bar.empty()
     d1, d2, d3, d4 = st.columns(4)

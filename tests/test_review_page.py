@@ -95,6 +95,41 @@ def test_the_section_finds_suspects_and_pages_through_them():
     assert at.button(key="review_next").disabled
 
 
+class SlowSuspectJob(BackgroundJob):
+    """Holds at fold 1 until stopped, as a real finder would stop between batches."""
+    made: list["SlowSuspectJob"] = []
+
+    def __init__(self, ds, **kw):
+        super().__init__("slow-suspects")
+        SlowSuspectJob.made.append(self)
+
+    def _work(self):
+        self._set_progress(suspects.SuspectProgress("fold", 1, 5, 3, 10))
+        self._stop.wait(60)
+        self._set("stopped")
+
+    def result(self):
+        return None
+
+
+def test_the_finder_shows_its_progress_and_stops(monkeypatch):
+    monkeypatch.setattr(suspects, "SuspectJob", SlowSuspectJob)
+    at = dataset_page()
+    at.button(key="review_start").click().run()
+    assert not at.exception, at.exception
+    job = SlowSuspectJob.made[-1]
+    assert job.alive and at.button(key="review_start").disabled  # a second click cannot start it twice
+    (bar,) = [p for p in at.get("progress") if "Finding suspects" in p.proto.text]
+    assert "fold 1/5 · batch 3/10" in bar.proto.text
+    at.button(key="review_stop").click().run()
+    job.join(10)
+    assert not job.alive
+    at.run()
+    assert not at.exception, at.exception
+    assert any("stopped" in w.value for w in at.warning)
+    assert not at.button(key="review_start").disabled
+
+
 def test_decisions_land_in_the_overrides_file_the_next_scan_applies_and_undo_takes_back():
     at = found(dataset_page())
     images = int(metric(at, "Images"))
