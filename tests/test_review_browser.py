@@ -93,6 +93,8 @@ def test_flip_and_exclude_survive_a_reload_and_the_next_scan_applies_them(server
     assert page.get_by_text("Excluded", exact=True).count() == 1
     assert page.get_by_text(re.compile(r"^✓ Relabelled to")).count() == 1
     assert metric(page, "Images") == images - 1  # the page's scan already leaves the excluded image out
+    page.get_by_role("button", name="Next →").evaluate("e => e.scrollIntoView({block: 'center'})")
+    page.screenshot(path=str(shots_dir() / "review-pager.png"), full_page=False)
 
     monkeypatch.setenv("MASKREC_HOME", str(server.home))  # the next scan, as training's would see it
     root = demo_dir()
