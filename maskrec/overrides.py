@@ -109,11 +109,18 @@ def _check(ds, path: str, action: str, label: str | int | None) -> int | None:
         raise ValueError(f"{action} takes no label, got {label!r}")
     else:
         out = None
-    if not path or os.path.isabs(path) or Path(path).as_posix().split("/")[0] == os.pardir:
+    if not path or os.path.isabs(path) or Path(os.path.normpath(path)).parts[0] == os.pardir:
         raise ValueError(f"path {path!r} is not relative to the dataset's root")
     if not os.path.isfile(os.path.join(ds.root, path)):
         raise ValueError(f"no such file {path!r} in {ds.root}")
     return out
+
+
+def _iso(when: str) -> None:
+    try:
+        datetime.fromisoformat(when)
+    except ValueError:
+        raise ValueError(f"time {when!r} is not an ISO time (e.g. 2026-12-03T14:02:11+00:00)") from None
 
 
 def _parse(ds, text: str, where: Path) -> dict[str, Decision]:
@@ -133,7 +140,7 @@ def _parse(ds, text: str, where: Path) -> dict[str, Decision]:
         path, action, label, when = (c.strip() for c in row)
         try:
             lab = _check(ds, path, action, label)
-            datetime.fromisoformat(when)
+            _iso(when)
         except ValueError as e:
             problems.append(f"line {n}: {e}")
             continue

@@ -100,13 +100,16 @@ def test_bad_lines_are_reported_with_their_numbers(data):
                     f"{good},flip,,2026-01-01T00:00:00\n"
                     f"{good},relabel,7,2026-01-01T00:00:00\n"
                     f"{good},exclude,1,2026-01-01T00:00:00\n"
-                    "../outside.jpg,exclude,,2026-01-01T00:00:00\n")
+                    "../outside.jpg,exclude,,2026-01-01T00:00:00\n"
+                    f"train/../../{good},exclude,,2026-01-01T00:00:00\n"
+                    f"{good},exclude,,yesterday\n")
     with pytest.raises(OverridesError) as e:
         overrides.load(raw)
     msg = str(e.value)
     assert isinstance(e.value, DataError)
     assert "line 2" not in msg
-    for n, why in ((3, "no such file"), (4, "'flip'"), (5, "label 0 or 1"), (6, "takes no label"), (7, "not relative")):
+    for n, why in ((3, "no such file"), (4, "'flip'"), (5, "label 0 or 1"), (6, "takes no label"), (7, "not relative"),
+                   (8, "not relative"), (9, "not an ISO time")):
         assert f"line {n}: " in msg and why in msg.split(f"line {n}: ")[1], (n, msg)
     with pytest.raises(DataError, match="line 3"):
         discover(data)  # the pages and the CLI show DataError's message, not a traceback
