@@ -112,7 +112,9 @@ def rank(files: list[str], y: np.ndarray, p: np.ndarray, conflicts: dict[str, st
     probs = np.stack([1 - pp, pp], axis=1)
     labels = np.asarray(y, dtype=np.int64)
     quality = get_label_quality_scores(labels, probs)
-    issues = find_label_issues(labels, probs)  # (N,) bool
+    # n_jobs=1: cleanlab's default forks a multiprocessing pool, and a fork of a process with threads (the
+    # Streamlit server, a job's thread, a pytest-xdist worker) can deadlock in the child (seen: the job hung)
+    issues = find_label_issues(labels, probs, n_jobs=1)  # (N,) bool
     conflicts = conflicts or {}
     out = []
     for i, f in enumerate(files):

@@ -86,6 +86,7 @@ def _cli(*args):
                           cwd=REPO_ROOT, timeout=300)
 
 
+@pytest.mark.slow  # runs the real finder in several fresh processes (13 s)
 def test_review_cli(demo_dir):
     found = find(discover(demo_dir, overrides=False), **QUICK)  # the CLI reads the same cache
     r = _cli("review", demo_dir, "--folds", 2, "--epochs", 1, "--json")
