@@ -13,28 +13,14 @@ import pytest
 
 from maskrec.config import demo_dir
 from maskrec.data import discover
-from tests.test_browser import ARGS, CHROMIUM, Server, idle, no_errors, open_page, shots_dir
+# the server and browser fixtures are test_browser's own (a streamlit subprocess, Debian's Chromium)
+from tests.test_browser import CHROMIUM, browser, idle, no_errors, open_page, server, shots_dir  # noqa: F401
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")]
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
 
 FILE = re.compile(r"\b((?:train|test)/[^\s`]+\.(?:jpg|jpeg|png|bmp|webp))\b", re.I)
-
-
-@pytest.fixture
-def server(tmp_path):
-    s = Server(tmp_path / "home").start()
-    yield s
-    s.kill()
-
-
-@pytest.fixture
-def browser():
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def metric(page, label: str) -> int:
