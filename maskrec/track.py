@@ -118,6 +118,7 @@ class Seen(NamedTuple):
     p_frame: float    # this frame's own P(mask)
     label: str        # the track's running label (this frame's own label while tentative)
     p_mask: float     # the track's vote so far (this frame's P(mask) while tentative)
+    carried: bool = False  # a frame without detection: the box is the track's prediction, p_frame its last
 
 
 class TrackRow(NamedTuple):
@@ -138,11 +139,13 @@ class TrackRow(NamedTuple):
 
 
 class _Track:
-    __slots__ = ("id", "box", "vel", "t", "first_t", "hits", "vote")
+    __slots__ = ("id", "box", "vel", "t", "first_t", "hits", "vote", "p", "score")
 
     def __init__(self, box: np.ndarray, t: float):
         self.id = 0                     # given on confirmation
         self.box = box                  # (4,) float x0, y0, x1, y1 at time t
+        self.p = 0.0                    # the last detection's own P(mask) and score (for carried frames)
+        self.score = 1.0
         self.vel = np.zeros(4)          # px / s of each edge
         self.t = self.first_t = t
         self.hits = 1
@@ -170,6 +173,7 @@ class Tracker:
         self._live: list[_Track] = []
         self._ended: list[_Track] = []
         self._next = 1
+        self._last_t: float | None = None   # time of the last update (a detection frame)
 
     def update(self, t: float, boxes: Sequence, p_mask: Sequence[float],
                threshold: float | None = None) -> list[Seen]:
@@ -216,7 +220,7 @@ class Tracker:
                     tr.id, self._next = self._next, self._next + 1
                 keep.append(tr)
                 det_track[c] = tr
-        self._live = keep
+        self._live, self._last_t = keep, t
         out = []
         for c, b in enumerate(boxes):
             tr, p = det_track.get(c), float(p_mask[c])
@@ -224,11 +228,29 @@ class Tracker:
                 out.append(Seen(0, tuple(b), p, self.classes[int(p >= thr)], p))
                 continue
             tr.vote.add(p, thr)
+            tr.p, tr.score = p, float(b[4]) if len(b) > 4 else 1.0
             if tr.id:
                 out.append(Seen(tr.id, tuple(b), p, tr.vote.running(self.classes), tr.vote.p_mask(thr)))
             else:
                 out.append(Seen(0, tuple(b), p, self.classes[int(p >= thr)], p))
         return out
+
+    def carry(self, t: float, threshold: float | None = None) -> list[Seen]:
+        """A frame at ``t`` that was not run through the detector (``video`` detects every k-th
+        frame): each confirmed track matched at the last detection frame, at its box predicted
+        for ``t`` (x0, y0, x1, y1, last score; not clipped to the frame). Adds no evidence to any
+        vote and changes no track: the next ``update`` matches against the same tracks."""
+        thr = self.threshold if threshold is None else float(threshold)
+        return [Seen(tr.id, (*tr.predict(t), tr.score), tr.p, tr.vote.running(self.classes), tr.vote.p_mask(thr), True)
+                for tr in self._live if tr.id and tr.t == self._last_t]
+
+    def cut(self) -> None:
+        """A scene cut: nobody of the next shot is anybody of the last one, so every confirmed track
+        ends where it was last seen and tentative ones are dropped. Without it a track coasting
+        over the cut picks up whoever stands at the same spot of the new shot (two people counted
+        as one, with one vote)."""
+        self._ended += [tr for tr in self._live if tr.id]
+        self._live = []
 
     def tracks(self) -> list[TrackRow]:
         """Every confirmed track, ended or still live, by id."""

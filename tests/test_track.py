@@ -166,3 +166,33 @@ def test_clip_metrics_pairs_boxes_by_the_one_rule_of_faces_match():
     m = clip_metrics(frames, [[a, b]] * 10, rows, threshold=0.5, min_face=20)
     assert m["true_people"] == 2 and m["found"] == 1 and m["frame_faces"] == 10
     assert m["voted_accuracy"] == 1.0 and m["frame_accuracy"] == 1.0   # B, bare, called no_mask
+
+
+def test_a_cut_ends_every_track_and_the_same_spot_after_it_is_a_new_person():
+    tr = T.Tracker(min_hits=3)
+    run(tr, [(i / 30, [(box(100, 100), 0.9)]) for i in range(6)])
+    tr.cut()
+    after = run(tr, [(0.2 + i / 30, [(box(100, 100), 0.1)]) for i in range(6)])
+    assert [r.track for r in tr.tracks()] == [1, 2] and ids_of(after, 0)[-1] == 2
+    first, second = tr.tracks()
+    assert not first.active and first.label == "mask" and second.label == "no_mask"
+    # without the cut the same boxes are one person, whose vote mixes both
+    one = T.Tracker(min_hits=3)
+    run(one, [(i / 30, [(box(100, 100), 0.9)]) for i in range(6)] +
+        [(0.2 + i / 30, [(box(100, 100), 0.1)]) for i in range(6)])
+    assert len(one.tracks()) == 1
+
+
+def test_carry_predicts_the_confirmed_tracks_of_the_last_detection_frame_and_adds_no_evidence():
+    tr = T.Tracker(min_hits=3)
+    # A moves 3 px a frame to the right; B is tentative (seen once, at the last frame)
+    run(tr, [(i / 30, [(box(100 + 3 * i, 100), 0.9)]) for i in range(5)])
+    tr.update(5 / 30, [box(115, 100), box(300, 300)], [0.9, 0.2])
+    before = tr.tracks()
+    carried = tr.carry(7 / 30)
+    assert len(carried) == 1 and carried[0].carried and carried[0].track == 1
+    assert carried[0].box[:4] == pytest.approx(box(121, 100)[:4], abs=0.5)   # two frames on at 3 px a frame
+    assert carried[0].p_frame == pytest.approx(0.9) and tr.tracks() == before  # no frame added to any vote
+    # a track that missed the last detection frame (coasting) is not drawn on carried frames
+    tr.update(8 / 30, [], [])
+    assert tr.carry(9 / 30) == [] and [r.track for r in tr.tracks()] == [1]

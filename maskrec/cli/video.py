@@ -10,6 +10,7 @@ from .. import faces
 from ..config import REPO_ROOT
 from ..recognize import Recognizer
 from ..video import process
+from ..video.follow import DETECT_EVERY
 from .common import UserError, progress_bar, stop_on_signals
 
 SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "net1.pt"
@@ -26,9 +27,16 @@ def add_arguments(s):
     s.add_argument("--detector", default=faces.LIVE_DEFAULT, choices=list(faces.DETECTORS),
                    help=f"face detector (default {faces.LIVE_DEFAULT}, the live one: fast enough for every frame)")
     s.add_argument("--threshold", type=float, help="P(mask) decision threshold (default: the checkpoint's)")
+    s.add_argument("--detect-every", type=int, default=DETECT_EVERY, metavar="K",
+                   help=f"run the detector on one frame in K, the tracker carrying the boxes between "
+                        f"(default {DETECT_EVERY}; 1: every frame)")
+    s.add_argument("--no-cuts", action="store_true",
+                   help="do not end the tracks at scene cuts (for a single shot with sudden light changes)")
 
 
 def run(a):
+    if a.detect_every < 1:
+        raise UserError(f"--detect-every {a.detect_every}: it must be 1 or more")
     why = faces.available()[a.detector]
     if why:
         raise UserError(f"detector {a.detector} cannot run here: {why}")
@@ -37,6 +45,7 @@ def run(a):
     with stop_on_signals() as stop:
         try:
             res = process(a.input, rec, a.out, threshold=a.threshold, should_stop=stop.is_set,
+                          detect_every=a.detect_every, cuts=not a.no_cuts,
                           progress=lambda p: bar(p.frames, max(p.total, p.frames + 1)))
         finally:
             bar(1, 1)

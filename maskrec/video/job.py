@@ -21,6 +21,7 @@ from ..jobs import BackgroundJob
 from ..recognize import draw_tracked
 from ..track import Seen, Timeline, Tracker, tracker_for
 from .codec import PROCESS_SIDE, VideoError, Writer, decode_frames, open_video, output_suffix, process_size, read_info
+from .follow import DETECT_EVERY, Cuts, Follower
 from .result import Thumbs, VideoResult, make_result, save
 
 
@@ -46,11 +47,14 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
             should_stop: Callable[[], bool] = lambda: False,
             progress: Callable[[Progress], None] | None = None,
             on_frame: Callable[[int, float, list[Seen]], None] | None = None,
-            max_side: int = PROCESS_SIDE, tracker: Tracker | None = None) -> VideoResult:
+            max_side: int = PROCESS_SIDE, tracker: Tracker | None = None, detect_every: int = DETECT_EVERY,
+            cuts: bool = True) -> VideoResult:
     """Recognise and follow every face of ``src``; write the annotated video to ``out`` (.mp4 or
     .webm) if given. ``should_stop`` is asked before each frame: a stopped run returns what it
     has (status "stopped") and its output plays up to there. ``on_frame(index, t, seen)``: each
-    frame's tracked faces (for evaluation). Raises VideoError for a file that is not a usable video.
+    frame's tracked faces (for evaluation). ``detect_every``: run the detector on one frame in
+    this many, the tracker carrying the boxes between (``follow``); ``cuts``: end every track at
+    a scene cut. Raises VideoError for a file that is not a usable video.
     """
     container, stream = open_video(src)
     info = read_info(container, stream)
@@ -59,6 +63,7 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
     thr = rec.threshold if threshold is None else float(threshold)
     classes = rec.predictor.classes
     tracker = tracker or tracker_for(rec, thr)
+    follow = Follower(rec.recognize, tracker, thr, detect_every, Cuts(info.fps) if cuts else None, rec.margin)
     timeline = Timeline(classes[1])
     warnings: list[str] = []
     frames_q: queue.Queue = queue.Queue(maxsize=4)
@@ -75,11 +80,10 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
                 stopped = True
                 break
             t, rgb = item
-            res = rec.recognize(rgb, thr)
-            seen = tracker.update(t, [f.box for f in res.faces], [f.p_mask for f in res.faces], thr)
+            res, seen, detected = follow.frame(t, rgb)
             timeline.add(int(t), seen)
             for f, s in zip(res.faces, seen):
-                if s.track:
+                if s.track and detected:
                     thumbs.offer(s.track, rgb, f.crop)
             if out is not None:
                 if writer is None:
@@ -113,7 +117,8 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
         raise VideoError(f"{Path(src).name}: no frame could be decoded: the video is empty, "
                          f"truncated or damaged{why}")
     return make_result(tracker, timeline, info, size, frames=n, last_t=t, elapsed_s=elapsed, stopped=stopped,
-                       warnings=warnings, thumbs=thumbs, out=out if writer is not None else None)
+                       warnings=warnings, thumbs=thumbs, out=out if writer is not None else None,
+                       settings={"detect_every": detect_every, "scene_cuts": follow.n_cuts if cuts else None})
 
 
 class VideoJob(BackgroundJob):

@@ -69,7 +69,7 @@ class Thumbs:
 
 def make_result(tracker: Tracker, timeline: Timeline, info: VideoInfo, size: tuple[int, int], *, frames: int,
                 last_t: float, elapsed_s: float, stopped: bool, warnings: list[str], thumbs: Thumbs,
-                out: str | Path | None) -> VideoResult:
+                out: str | Path | None, settings: dict | None = None) -> VideoResult:
     """The result of a run that processed ``frames`` frames, the last at ``last_t`` s, in
     ``elapsed_s`` s of wall time; ``out``: the annotated video written, or None."""
     classes = tracker.classes
@@ -81,7 +81,7 @@ def make_result(tracker: Tracker, timeline: Timeline, info: VideoInfo, size: tup
                UNSURE_LABEL: counts[UNSURE_LABEL], "frames": frames, "seconds": round(seconds, 3),
                "fps": round(frames / max(elapsed_s, 1e-9), 1), "status": "stopped" if stopped else "done",
                "width": info.width, "height": info.height, "processed_at": list(size),
-               "source_fps": round(info.fps, 3), "warnings": warnings}
+               "source_fps": round(info.fps, 3), "warnings": warnings, **(settings or {})}
     if not rows:
         summary["note"] = "no face was found"
     return VideoResult(tuple(rows), tuple((s, *per_sec.get(s, (0, 0))) for s in range(int(last_t) + 1)),
