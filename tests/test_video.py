@@ -22,7 +22,6 @@ from maskrec import video as V
 from maskrec.__main__ import main
 from maskrec.inference import Predictor
 from maskrec.recognize import Recognizer
-from maskrec import track as T
 from maskrec.track import tracker_for
 from maskrec.video.follow import Cuts
 from tests.conftest import REPO, SCENES
@@ -129,7 +128,7 @@ def test_detecting_every_kth_frame_carries_the_boxes_between_and_loses_nobody(ev
     # every frame shows the three people, carried frames at their predicted boxes
     carried = [f for f in frames if f and all(s.carried for s in f)]
     # all but the frames between the first min_hits detections (no track confirmed yet)
-    assert len(carried) == 50 - counting.calls - (T.Tracker().min_hits - 1) * (every - 1)
+    assert len(carried) == 50 - counting.calls - (tracker_for(rec, every=every).min_hits - 1) * (every - 1)
     assert all(len(f) == 3 and all(s.track for s in f) for f in carried)
     with av.open(str(out)) as c:
         got = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
@@ -170,7 +169,7 @@ def test_a_replay_of_stored_detections_gives_the_tracks_of_a_real_run(clip, pred
     rec = stub(predictor)
     for every in (1, 2):
         real = V.process(path, rec, detect_every=every)
-        frames, tracks = replay.replay(replay.record(path, rec), tracker_for(rec), every)
+        frames, tracks = replay.replay(replay.record(path, rec), tracker_for(rec, every=every), every)
         assert tracks == list(real.tracks) and len(frames) == 50
 
 

@@ -59,7 +59,7 @@ def setups(rec) -> dict:
     """name -> (tracker factory, detect every, cuts): what the tracking table compares."""
     thr, classes = rec.threshold, rec.predictor.classes
     return {
-        f"ours (detect every {DETECT_EVERY}, cuts)": (lambda: tracker_for(rec), DETECT_EVERY, True),
+        f"ours (detect every {DETECT_EVERY}, cuts)": (lambda: tracker_for(rec, every=DETECT_EVERY), DETECT_EVERY, True),
         "ours, every frame, cuts": (lambda: tracker_for(rec), 1, True),
         "ours, every frame, no cuts (before)": (lambda: tracker_for(rec), 1, False),
         "ByteTrack (trackers 2.6), every frame, cuts": (lambda: ByteTracker(thr, classes, fps=30.0), 1, True),
