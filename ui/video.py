@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import streamlit as st
 
@@ -21,14 +22,50 @@ from maskrec.config import cache_dir
 from maskrec.plots import compliance_chart
 from ui.common import MAX_UPLOAD_MB
 
-JOB_KEY, UPLOAD_KEY = "recognize_video_job", "recognize_video_done"
+JOB_KEY = "recognize_video_job"  # this session's latest job: still shown after the uploader is cleared
+
+
+class VideoJobs:
+    """The video jobs of this server by folder name, one per upload (shared by every browser session
+    through ``st.cache_resource``), and one slot: two videos at once on 2 cores only slow each other,
+    so later ones queue.
+
+    Found by the upload's id under a lock, not through the session state, because two runs of one
+    session can overlap: with ``runner.fastReruns`` (Streamlit's default) a rerun request during a run
+    (the Live tab's webcam component sending its first value, any click) stops that run at its next
+    Streamlit call and starts the new run at once, on another thread, while the old one may still be
+    saving a large upload. The old run's output is dropped; the new one must find the job.
+    """
+
+    def __init__(self):
+        self._jobs: dict[str, V.VideoJob] = {}
+        self._uploads: dict[str, str] = {}  # upload's file_id -> folder name (a few bytes per upload)
+        self._lock = threading.Lock()
+        self.slots = threading.Semaphore(1)
+
+    def get(self, name: str | None) -> V.VideoJob | None:
+        with self._lock:
+            return self._jobs.get(name)
+
+    def claim(self, upload_id: str, new: Callable[[], tuple[str, V.VideoJob]]) -> tuple[str, bool]:
+        """The folder name of this upload's job, and whether this call made it with ``new`` (the
+        caller then saves the input and starts it). The job is listed before it starts: until then
+        it reads as queued, so an overlapping run shows it instead of an empty tab nothing polls."""
+        with self._lock:
+            if upload_id in self._uploads:
+                return self._uploads[upload_id], False
+            name, job = new()
+            self._jobs[name], self._uploads[upload_id] = job, name
+            return name, True
+
+    def forget(self, upload_id: str) -> None:
+        with self._lock:
+            self._jobs.pop(self._uploads.pop(upload_id, None), None)
 
 
 @st.cache_resource
-def _jobs() -> tuple[dict, threading.Semaphore]:
-    """Video jobs of the whole server by folder name, and one slot: two videos at once on 2 cores
-    only slow each other, so later ones queue."""
-    return {}, threading.Semaphore(1)
+def _jobs() -> VideoJobs:
+    return VideoJobs()
 
 
 def videos_dir() -> Path:
@@ -36,14 +73,25 @@ def videos_dir() -> Path:
 
 
 def _start(up, rec, threshold: float) -> str:
-    """Save the upload into a new folder and queue its job; returns the folder's name."""
-    jobs, slots = _jobs()
-    name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    folder = videos_dir() / name
-    src = folder / f"input{Path(up.name).suffix.lower()}"
-    atomic_write_bytes(src, up.getvalue())
-    (folder / "name.txt").write_text(up.name)
-    jobs[name] = V.VideoJob(src, folder, rec, threshold, slots).start()
+    """The folder name of this upload's job. The first run of the page that sees the upload saves
+    it into a new folder and starts its job; every other run, overlapping or later, gets that name."""
+    jobs = _jobs()
+
+    def new() -> tuple[str, V.VideoJob]:
+        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        folder = videos_dir() / name
+        return name, V.VideoJob(folder / f"input{Path(up.name).suffix.lower()}", folder, rec, threshold, jobs.slots)
+
+    name, mine = jobs.claim(up.file_id, new)
+    if mine:
+        job = jobs.get(name)
+        try:
+            atomic_write_bytes(job.src, up.getvalue())
+            (job.folder / "name.txt").write_text(up.name)
+        except BaseException:
+            jobs.forget(up.file_id)  # not saved (a full disk...): the next run tries again and says why
+            raise
+        job.start()
     return name
 
 
@@ -67,12 +115,10 @@ def video_tab(rec, threshold: float) -> None:
                "each face is followed across frames and gets one label voted over its frames.")
     up = st.file_uploader(f"Video (mp4, webm, mov, avi; up to {MAX_UPLOAD_MB} MB)", type=list(V.EXTENSIONS),
                           key="recognize_video", max_upload_size=MAX_UPLOAD_MB)
-    if up is not None and st.session_state.get(UPLOAD_KEY) != up.file_id:
-        st.session_state[UPLOAD_KEY] = up.file_id  # a rerun with the same upload starts nothing
+    if up is not None:
         st.session_state[JOB_KEY] = _start(up, rec, threshold)
-    jobs, _ = _jobs()
     current = st.session_state.get(JOB_KEY)
-    job = jobs.get(current)
+    job = _jobs().get(current)
     if job is not None and job.status in ("queued", "running"):
         st.fragment(run_every=0.5)(_progress)(current)
         return
@@ -92,10 +138,12 @@ def video_tab(rec, threshold: float) -> None:
 
 
 def _progress(name: str) -> None:
-    jobs, _ = _jobs()
-    job = jobs[name]
-    if job.status not in ("queued", "running"):
-        st.rerun()  # finished: the whole page draws the result (outside this polling fragment)
+    job = _jobs().get(name)
+    if job is None or job.status not in ("queued", "running"):
+        st.rerun()  # finished (or never saved): the whole page draws it, outside this polling fragment
+    if not job.alive and job.status == "queued":
+        st.progress(0.0, text="Saving the upload…")
+        return  # no Stop yet: a job stopped before it starts would fail on its empty run
     p = job.progress()
     if job.status == "queued" or p is None:
         st.progress(0.0, text="Queued: another video is being processed…" if job.status == "queued" else "Starting…")
