@@ -17,6 +17,7 @@ from typing import Callable
 import streamlit as st
 
 from maskrec import video as V
+from maskrec.video.follow import DETECT_EVERY
 from maskrec.atomic import atomic_write_bytes
 from maskrec.config import cache_dir
 from maskrec.plots import compliance_chart
@@ -111,8 +112,9 @@ def _original_name(name: str) -> str:
 def video_tab(rec, threshold: float) -> None:
     """The tab: upload, a progress bar while the job runs, then the result. ``rec``: the
     Recognizer to use (the page's live one: fast enough for every frame)."""
-    st.caption(f"Every frame goes through the live detector ({rec.detector.name}) and {rec.predictor.net}; "
-               "each face is followed across frames and gets one label voted over its frames.")
+    st.caption(f"One frame in {DETECT_EVERY} goes through the live detector ({rec.detector.name}) and "
+               f"{rec.predictor.net}, the tracker carrying each face between; each face is followed across frames "
+               "(a scene cut ends every track) and gets one label voted over its frames.")
     up = st.file_uploader(f"Video (mp4, webm, mov, avi; up to {MAX_UPLOAD_MB} MB)", type=list(V.EXTENSIONS),
                           key="recognize_video", max_upload_size=MAX_UPLOAD_MB)
     if up is not None:
