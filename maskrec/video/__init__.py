@@ -15,7 +15,9 @@ One job per file, imported one way (job -> result -> codec):
   followed as recorded, and the output keeps them.
 - ``job``: ``process`` (detect, classify a frame's faces in one batch, track, draw) and
   ``VideoJob``, the same on a background thread.
-- ``result``: ``VideoResult`` (tracks, timeline, summary, thumbnails) and ``result.json``.
+- ``result``: ``VideoResult`` (tracks, timeline, summary, thumbnails) and ``result.json``; a live
+  stream's so far (``session_result``).
+- ``report``: the compliance report, one self-contained HTML file (``render_report``).
 
 **Output.** H.264 in MP4 (``libx264``, yuv420p, ``+faststart`` so a browser starts playing
 before the whole file is there) when the PyAV wheel has it, else VP9 in WebM; Chromium plays
@@ -32,8 +34,12 @@ part of the product: they are ``evaluation.clips``.
 from .codec import (CODECS, EXTENSIONS, MAX_PIXELS, MAX_SIDE, PROCESS_SIDE, VideoError, VideoInfo, Writer, mime,
                     output_suffix, probe)
 from .job import Progress, VideoJob, process
-from .result import RESULT, THUMB, VideoResult, load, save
+from .report import (SETTINGS, load_settings, render_report, save_settings, session_report, settings_of,
+                     tracker_settings, write_report)
+from .result import RESULT, THUMB, VideoResult, load, save, session_result
 
 __all__ = ["CODECS", "EXTENSIONS", "MAX_PIXELS", "MAX_SIDE", "PROCESS_SIDE", "Progress", "RESULT", "THUMB",
            "VideoError", "VideoInfo", "VideoJob", "VideoResult", "Writer", "load", "mime", "output_suffix",
            "probe", "process", "save"]
+__all__ += ["SETTINGS", "load_settings", "render_report", "save_settings", "session_report", "session_result",
+            "settings_of", "tracker_settings", "write_report"]  # the compliance report (report.py)

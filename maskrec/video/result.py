@@ -3,6 +3,8 @@ thumbnail, as a ``VideoResult``; and ``result.json``, the same on disk.
 
     res = make_result(tracker, timeline, info, size, frames=n, last_t=t, elapsed_s=..., stopped=False,
                       warnings=[], thumbs=thumbs, out=None)
+    res = session_result(tracker, timeline, start=t0, end=t1, frames=n, size=(w, h), thumbs=crops)
+                                         # the same for a live stream so far (no file; epoch times)
     save(folder, res); load(folder)      # result.json; load is None when there is none (or it is damaged)
     res.csv()                            # the track table, no thumbnails
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -86,6 +89,32 @@ def make_result(tracker: Tracker, timeline: Timeline, info: VideoInfo, size: tup
         summary["note"] = "no face was found"
     return VideoResult(tuple(rows), tuple((s, *per_sec.get(s, (0, 0))) for s in range(int(last_t) + 1)),
                        summary, thumbs.urls(), None if out is None else str(out))
+
+
+def session_result(tracker: Tracker, timeline: Timeline, *, start: float, end: float, frames: int,
+                   size: tuple[int, int], thumbs: dict[int, np.ndarray] | None = None) -> VideoResult:
+    """A live stream's result so far, from its Tracker and Timeline (``recognize.LiveBuffer.session``):
+    the same summary keys as ``make_result``'s, times as seconds since ``start`` (the first frame's
+    wall-clock time; ``end``: the last one's), status "live" and ``started_at``. ``thumbs``: track
+    id -> its face crop (RGB uint8), or None when the stream kept none."""
+    classes = tracker.classes
+    counts = tracker.counts()
+    rows = [r._replace(first_s=r.first_s - start, last_s=r.last_s - start) for r in tracker.tracks()]
+    s0, s1 = int(start), int(end)
+    per_sec = {k: (m, nm) for k, m, nm in timeline.rows(s0)}
+    first = min(per_sec, default=s0)  # after s0 only when the timeline let go of the oldest seconds
+    warnings = [f"the per-second counts cover the last {s1 - first + 1:,} s of the session only"] if first > s0 else []
+    seconds = max(end - start, 0.0)
+    summary = {"people": counts["people"], "mask": counts[classes[1]], "no_mask": counts[classes[0]],
+               UNSURE_LABEL: counts[UNSURE_LABEL], "frames": frames, "seconds": round(seconds, 3),
+               "fps": round(frames / seconds, 1) if seconds > 0 else 0.0, "status": "live",
+               "width": size[0], "height": size[1], "processed_at": list(size), "source_fps": 0.0,
+               "warnings": warnings,
+               "started_at": datetime.fromtimestamp(start).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")}
+    if not rows:
+        summary["note"] = "no face was found"
+    return VideoResult(tuple(rows), tuple((k - s0, *per_sec.get(k, (0, 0))) for k in range(first, s1 + 1)),
+                       summary, {k: data_url(v) for k, v in (thumbs or {}).items()}, None)
 
 
 def save(folder: Path, result: VideoResult) -> None:
