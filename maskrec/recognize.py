@@ -20,6 +20,7 @@ settings are ``maskrec.webrtc``; a crop as a data: URL for a page is ``data.data
 """
 from __future__ import annotations
 
+import copy
 import threading
 import time
 from collections import deque
@@ -194,6 +195,22 @@ class LiveStats(NamedTuple):
     timeline: tuple = ()             # (epoch second, with mask, without) over the last history_s
 
 
+class LiveSession(NamedTuple):
+    """What the stream followed so far, for a report (``video.session_result``): copies, safe
+    to read without the buffer's lock."""
+    tracker: Tracker
+    timeline: Timeline               # per epoch second, the last SESSION_S of the session
+    start: float                     # wall-clock time of the first frame tracked
+    end: float                       # and of the latest
+    frames: int
+    size: tuple[int, int]            # (W, H) of the latest frame
+    thumbs: dict                     # track id -> its largest face crop so far (RGB uint8)
+
+
+THUMB_SIDE = 64       # px, at most: a session report's thumbnails
+SESSION_S = 4 * 3600  # per-second counts a session report can chart: ~0.6 KB a second, at most ~9 MB
+
+
 class LiveBuffer:
     """The newest result of a webcam worker thread, for a page that polls it.
 
@@ -204,7 +221,8 @@ class LiveBuffer:
 
     ``track`` follows the stream's faces (one ``Tracker`` per buffer, so per browser tab, and
     it outlives the page's reruns, which rebuild the frame callback): unique people so far and
-    per-second counts over the last ``history_s`` seconds come with each snapshot.
+    per-second counts over the last ``history_s`` seconds come with each snapshot; ``session``
+    copies the whole session so far (with each person's largest face crop) for a report.
     """
 
     def __init__(self, window: int = 30, stale_s: float = 2.0, history_s: int = 60):
@@ -219,6 +237,9 @@ class LiveBuffer:
         self._history_s = history_s
         self._tracker: Tracker | None = None
         self._timeline: Timeline | None = None
+        self._session: Timeline | None = None      # the report's: longer than the page's chart
+        self._span: tuple[float, float] = (0.0, 0.0)
+        self._thumbs: dict[int, tuple[int, np.ndarray]] = {}  # track -> (crop area px, crop)
 
     def track(self, result: FrameResult, threshold: float, classes=("no_mask", "mask"),
               now: float | None = None, detector: str = "") -> list[Seen]:
@@ -229,15 +250,25 @@ class LiveBuffer:
             if self._tracker is None:
                 self._tracker = Tracker(threshold, classes, new_score=START_SCORE.get(detector, 0.0))
                 self._timeline = Timeline(classes[1], keep=self._history_s)
+                self._session = Timeline(classes[1], keep=SESSION_S)
+                self._span = (now, now)
             # wall-clock seconds: the live chart's axis is the time of day; the tracker only needs
             # them to grow (a clock stepped back would at worst end tracks early)
             seen = self._tracker.update(now, [f.box for f in result.faces], [f.p_mask for f in result.faces],
                                         threshold)
             self._timeline.add(int(now), seen)
+            self._session.add(int(now), seen)
+            self._span = (self._span[0], now)
             return seen
 
-    def put(self, result: FrameResult, crops=()) -> None:
+    def put(self, result: FrameResult, crops=(), seen: list[Seen] = ()) -> None:
+        """``seen``: the faces' ``track`` result, to keep each person's largest crop for a report."""
         with self._lock:
+            for f, c, s in zip(result.faces, crops, seen):
+                area = (f.crop[2] - f.crop[0]) * (f.crop[3] - f.crop[1])
+                if s.track and area > self._thumbs.get(s.track, (0, None))[0]:
+                    k = -(-max(c.shape[:2]) // THUMB_SIDE)  # every k-th pixel: ~7 KB a person, not 27
+                    self._thumbs[s.track] = (area, np.ascontiguousarray(c[::k, ::k]))
             self._times.append(time.monotonic())
             self._timings.append(result.timings)
             self._result, self._crops = result, tuple(crops)
@@ -261,6 +292,15 @@ class LiveBuffer:
         mean = Timings(*np.mean(np.array(timings), axis=0).tolist()) if timings else None
         return LiveStats(res, crops, fps, mean, n, err, people, timeline)
 
+    def session(self) -> LiveSession | None:
+        """The session so far, copied (None before the first tracked frame)."""
+        with self._lock:
+            if self._tracker is None:
+                return None
+            h, w = self._result.shape if self._result is not None else (0, 0)
+            return LiveSession(copy.deepcopy(self._tracker), copy.deepcopy(self._session), *self._span,
+                               self._frames, (w, h), {k: v[1] for k, v in self._thumbs.items()})
+
 
 def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None = None,
                    crop_side: int = 96, track: bool = True):
@@ -275,6 +315,7 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
         try:
             rgb = frame.to_ndarray(format="rgb24")
+            seen = ()
             if track:
                 res = rec.recognize(rgb, threshold)
                 t = time.perf_counter()
@@ -284,7 +325,7 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
                 res = replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
             else:
                 shown, res = rec.annotate(rgb, threshold)
-            buffer.put(res, face_crops(rgb, res, crop_side))
+            buffer.put(res, face_crops(rgb, res, crop_side), seen)
             # streamlit-webrtc copies pts/time_base from the input frame onto what we return
             return av.VideoFrame.from_ndarray(shown, format="rgb24")
         except Exception as e:  # noqa: BLE001 - shown on the page instead of killing the stream
