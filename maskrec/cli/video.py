@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from .. import faces
 from ..config import REPO_ROOT
 from ..recognize import Recognizer
-from ..video import process
+from ..video import process, settings_of, write_report
 from ..video.follow import DETECT_EVERY
 from .common import UserError, progress_bar, stop_on_signals
 
@@ -32,6 +33,8 @@ def add_arguments(s):
                         f"(default {DETECT_EVERY}; 1: every frame)")
     s.add_argument("--no-cuts", action="store_true",
                    help="do not end the tracks at scene cuts (for a single shot with sudden light changes)")
+    s.add_argument("--report", metavar="OUT.html", help="also write the compliance report: one self-contained HTML "
+                   "file (summary, charts, people with thumbnails, settings), also for a stopped run")
 
 
 def run(a):
@@ -40,6 +43,7 @@ def run(a):
     why = faces.available()[a.detector]
     if why:
         raise UserError(f"detector {a.detector} cannot run here: {why}")
+    _check_report(a.report)
     rec = Recognizer.load(a.checkpoint, detector=a.detector)
     bar = progress_bar("video")
     with stop_on_signals() as stop:
@@ -63,4 +67,23 @@ def run(a):
         print(f"{s['people']} people: {s['mask']} with a mask, {s['no_mask']} without, {s['unsure']} unsure; "
               f"{s['frames']} frames, {s['seconds']:.1f} s of video at {s['fps']:.1f} frames/s"
               + ("; stopped early" if s["status"] == "stopped" else "") + (f"; wrote {res.out}" if res.out else ""))
+    if a.report:  # a stopped run's too: what was processed
+        _write_report(a, rec, res)
     return 130 if s["status"] == "stopped" else 0
+
+
+def _check_report(path: str | None) -> None:
+    """Before the run, not after the whole video: a report that cannot be written."""
+    if path and Path(path).is_dir():
+        raise UserError(f"--report {path} is a folder: give a file name, e.g. {Path(path) / 'report.html'}")
+    if path and not Path(path).absolute().parent.is_dir():
+        raise UserError(f"--report {path}: the folder {Path(path).absolute().parent} does not exist")
+
+
+def _write_report(a, rec, res) -> None:
+    name = Path(a.input).name
+    try:
+        write_report(a.report, res, settings_of(rec, a.threshold, name), f"Mask compliance: {name}")
+    except OSError as e:
+        raise UserError(f"--report {a.report}: cannot write it: {e.strerror or e}") from e
+    print(f"wrote the report to {a.report}", file=sys.stderr)
