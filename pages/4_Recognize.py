@@ -27,6 +27,7 @@ from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, av
 from maskrec.inference import describe_engine
 from maskrec.presentation import CROWD, crop_captions, face_tags
 from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback, saliency
+from maskrec.video import session_report, settings_of
 from maskrec.webrtc import ice_servers
 from ui.common import checkpoint_choices
 from ui.html import scrolling_image
@@ -187,6 +188,15 @@ with tab_live:
                    "and set `MASKREC_ICE_SERVERS` to a JSON list of TURN servers, e.g. "
                    '`[{"urls": ["turn:turn.example.org:3478"], "username": "u", "credential": "p"}]`.')
 
+    def report_button():
+        """The session so far, also after STOP; rendered when clicked (it inlines plotly.js, ~5 MB)."""
+        st.download_button("Download report (HTML)", lambda: session_report(
+            buffer.session(), settings_of(rec_live, threshold, "live camera"),
+            "Mask compliance: live camera"), f"live-{time.strftime('%Y%m%d-%H%M')}-report.html", "text/html",
+            key="recognize_live_report", on_click="ignore",
+            help="One self-contained file to forward: the people followed since the stream started, per-second "
+                 "charts, thumbnails and the settings used; it opens offline.")
+
     def live_panel():
         s = buffer.snapshot()
         top = st.columns(3)
@@ -203,6 +213,8 @@ with tab_live:
                        "Not streaming. Press START and allow the camera. Still nothing? The browser "
                        "found no camera, camera permission was denied (reset it from the camera icon "
                        "in the address bar), or the page is not on HTTPS or localhost.")
+            if s.people is not None:
+                report_button()
             return
         if s.result is None:
             st.caption("Waiting for the first frame…")
@@ -214,6 +226,7 @@ with tab_live:
             col.metric(name, people.get(key, 0), help="Unique people followed since the stream started, "
                                                       "each with the label voted over their frames")
         st.plotly_chart(compliance_chart(s.timeline, clock=True, height=220), key="recognize_live_chart")
+        report_button()
         if s.result.faces:
             # data: URLs, not media files: the next poll would delete a media file the browser
             # may not have fetched yet (a broken image every few polls on a busy machine)

@@ -89,6 +89,7 @@ def _start(up, rec, threshold: float) -> str:
         try:
             atomic_write_bytes(job.src, up.getvalue())
             (job.folder / "name.txt").write_text(up.name)
+            V.save_settings(job.folder, V.settings_of(rec, threshold, up.name))  # the report: what it used
         except BaseException:
             jobs.forget(up.file_id)  # not saved (a full disk...): the next run tries again and says why
             raise
@@ -136,7 +137,7 @@ def video_tab(rec, threshold: float) -> None:
                         format_func=lambda n: f"{_original_name(n)} ({n[:8]}-{n[9:15]})", key="recognize_video_pick")
     res = V.load(videos_dir() / pick)
     if res is not None:
-        _result(res, _original_name(pick))
+        _result(res, _original_name(pick), V.load_settings(videos_dir() / pick))
 
 
 def _progress(name: str) -> None:
@@ -159,7 +160,8 @@ def _progress(name: str) -> None:
               help="Stops at the next frame; what was processed so far is kept and shown.")
 
 
-def _result(res: V.VideoResult, name: str) -> None:
+def _result(res: V.VideoResult, name: str, settings: dict) -> None:
+    """``settings``: what the run was started with (``V.settings_of``), for the report."""
     s = res.summary
     if s["status"] == "stopped":
         st.info(f"Stopped after {s['seconds']:.1f} s of video: the results cover that part.")
@@ -187,8 +189,13 @@ def _result(res: V.VideoResult, name: str) -> None:
                      column_config={"thumb": st.column_config.ImageColumn("face", width="small"),
                                     "frames agree": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
     stem = Path(name).stem
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns(3)
     c1.download_button("Tracks (CSV)", res.csv(), f"{stem}-tracks.csv", "text/csv", key="recognize_video_csv")
     c2.download_button("Tracks + summary (JSON)", json.dumps({"tracks": [t.as_json() for t in res.tracks],
                                                               "summary": s, "timeline": res.timeline}),
                        f"{stem}-tracks.json", "application/json", key="recognize_video_json")
+    # rendered when clicked (it inlines plotly.js, ~5 MB), not on every rerun of the page
+    c3.download_button("Download report (HTML)", lambda: V.render_report(res, settings, f"Mask compliance: {name}"),
+                       f"{stem}-report.html", "text/html", key="recognize_video_report", on_click="ignore",
+                       help="One self-contained file to forward: summary, charts, the people with thumbnails "
+                            "and the settings used; it opens offline.")
