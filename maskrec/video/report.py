@@ -115,8 +115,8 @@ def _share_chart(timeline, x_title: str) -> go.Figure:
     fig.update_layout(height=260, margin=dict(l=50, r=10, t=30, b=40), legend=TOP_LEGEND,
                       xaxis_title=x_title, yaxis_title="with a mask")
     fig.update_yaxes(range=[0, 1.05], tickformat=".0%")
-    if timeline:  # the same seconds as the bars above: whole ones, edge to edge
-        fig.update_xaxes(range=[timeline[0][0] - 0.5, timeline[-1][0] + 0.5], tickformat="d")
+    if timeline:  # the same seconds as the bars above, edge to edge; a short one ticked at each second
+        fig.update_xaxes(range=[timeline[0][0] - 0.5, timeline[-1][0] + 0.5], dtick=1 if len(timeline) <= 20 else None)
     return fig
 
 
@@ -183,20 +183,21 @@ def _value(v) -> str:
     return _e(v) if v not in ("", None) else "–"
 
 
-def _settings(settings: dict, s: dict, made: str) -> str:
+def _settings(settings: dict, s: dict, made: str, live: bool) -> str:
     rows = []
     for k, v in settings.items():
         if k == "checkpoint" and v:
             v = f"{Path(str(v)).name} ({v})"
         rows.append((SETTING_WORDS.get(k, k), _value(v)))
     if "processed_at" in s:
-        src = f" (source {s['width']} × {s['height']} px)" if "width" in s else ""
-        rows.append(("Processing size", _value(s["processed_at"]) + " px" + _e(src)))
+        src = f" (source {s['width']} × {s['height']} px)" if "width" in s and not live else ""
+        rows.append(("Frame size" if live else "Processing size", _value(s["processed_at"]) + " px" + _e(src)))
     rows += [(k, _value(v)) for k, v in s.items() if k not in SUMMARY_SHOWN]  # what a newer run adds
     if s.get("source_fps"):
         rows.append(("Source frame rate", _e(f"{s['source_fps']} frames/s")))
     rows += [("Frames processed", _e(f"{s.get('frames', 0):,}")),
-             ("Processing speed", _e(f"{s.get('fps', 0)} frames/s")), ("Status", _e(s.get("status", ""))),
+             ("Frames recognised per second" if live else "Processing speed", _e(f"{s.get('fps', 0)} frames/s")),
+             ("Status", _e(s.get("status", ""))),
              ("Report made", _e(made))]
     if not settings:
         rows.insert(0, ("Settings", "not recorded for this run"))
@@ -238,7 +239,7 @@ def render_report(result: VideoResult, settings: dict, title: str) -> str:
 they had then.</p></section>
 {_charts(result, live)}
 <section><h2>People ({len(result.tracks):,})</h2>{_tracks(result)}</section>
-<section><h2>Settings used</h2>{_settings(settings, s, made)}</section>
+<section><h2>Settings used</h2>{_settings(settings, s, made, live)}</section>
 </main></body></html>
 """
 
