@@ -116,6 +116,9 @@ def test_the_reports_numbers_are_result_jsons(processed):
     text = " ".join(" ".join(r.text).split())
     assert f"P(mask) threshold {settings['threshold']:.4f}".rstrip("0") in text and "Face detector magenta" in text
     assert "Network net1" in text and f"net1.pt ({NET1})" in text and "Processing size 320 × 240 px" in text
+    # how process went about it, from the summary: detection on every k-th frame, scene cuts found
+    assert f"Detector run on one frame in {on_disk['summary']['detect_every']} " in text
+    assert f"Scene cuts (each ends every track) {on_disk['summary']['scene_cuts']} " in text
 
 
 def test_every_user_string_is_escaped(processed):

@@ -47,6 +47,7 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True}  # the logo is a link t
 SETTING_WORDS = {"source": "Source", "checkpoint": "Checkpoint", "net": "Network",
                  "threshold": "P(mask) threshold", "detector": "Face detector", "tracker": "Tracker",
                  "process": "Processing"}
+SUMMARY_WORDS = {"detect_every": "Detector run on one frame in", "scene_cuts": "Scene cuts (each ends every track)"}
 SUMMARY_SHOWN = {"people", "mask", "no_mask", UNSURE_LABEL, "seconds", "frames", "fps", "status", "width",
                  "height", "processed_at", "source_fps", "warnings", "note", "started_at"}
 
@@ -192,7 +193,9 @@ def _settings(settings: dict, s: dict, made: str, live: bool) -> str:
     if "processed_at" in s:
         src = f" (source {s['width']} × {s['height']} px)" if "width" in s and not live else ""
         rows.append(("Frame size" if live else "Processing size", _value(s["processed_at"]) + " px" + _e(src)))
-    rows += [(k, _value(v)) for k, v in s.items() if k not in SUMMARY_SHOWN]  # what a newer run adds
+    # how the run went about it (process's settings), and whatever a newer run adds
+    rows += [(SUMMARY_WORDS.get(k, k), "off" if v is None else _value(v))
+             for k, v in s.items() if k not in SUMMARY_SHOWN]
     if s.get("source_fps"):
         rows.append(("Source frame rate", _e(f"{s['source_fps']} frames/s")))
     rows += [("Frames processed", _e(f"{s.get('frames', 0):,}")),
