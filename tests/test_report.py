@@ -219,7 +219,7 @@ def test_ctrl_c_still_writes_the_report_of_what_was_processed(clip, tmp_path, mo
 # ------------------------------------------------------------------------------ the page's buttons
 
 def recorded_downloads(monkeypatch) -> list:
-    """Every download button the page makes: (label, data); data a callable for the report."""
+    """Every download button the page makes: (label, data); data bytes, str or a callable."""
     import streamlit as st
     from streamlit.delta_generator import DeltaGenerator
     made, in_column, on_page = [], DeltaGenerator.download_button, st.download_button
@@ -256,7 +256,7 @@ def test_the_video_and_live_tabs_offer_the_report(processed, isolated_home, monk
                        ("Download report (HTML)", "recognize_live_report")]
     # what a click would download: the report of that result, and of the live session so far
     reports = [data for label, data in made if label == "Download report (HTML)"]
-    video_html, live_html = (f() for f in reports)
+    video_html, live_html = (f() if callable(f) else f.decode() if isinstance(f, bytes) else f for f in reports)
     on_disk = json.loads((folder / V.RESULT).read_text())
     assert_same_numbers(video_html, on_disk["summary"], on_disk["tracks"])
     assert HOSTILE not in video_html and "Face detector magenta" in " ".join(Report(video_html).text)

@@ -137,7 +137,7 @@ def video_tab(rec, threshold: float) -> None:
                         format_func=lambda n: f"{_original_name(n)} ({n[:8]}-{n[9:15]})", key="recognize_video_pick")
     res = V.load(videos_dir() / pick)
     if res is not None:
-        _result(res, _original_name(pick), V.load_settings(videos_dir() / pick))
+        _result(res, _original_name(pick), pick)
 
 
 def _progress(name: str) -> None:
@@ -160,8 +160,17 @@ def _progress(name: str) -> None:
               help="Stops at the next frame; what was processed so far is kept and shown.")
 
 
-def _result(res: V.VideoResult, name: str, settings: dict) -> None:
-    """``settings``: what the run was started with (``V.settings_of``), for the report."""
+@st.cache_data(max_entries=4, show_spinner=False)
+def _report(folder: str, mtime_ns: int, title: str) -> bytes:
+    """A result's report, rendered once per result (~0.2 s; ~5 MB, plotly.js inlined). Fixed bytes
+    keep one download URL across reruns, where a callable's is registered anew by each: clicked near
+    the rerun the Live tab's component starts after the page has loaded, a callable's download never
+    came (tests/test_report_browser.py, 4 runs of 4 on the busy 2 cores)."""
+    return V.render_report(V.load(videos_dir() / folder), V.load_settings(videos_dir() / folder), title).encode()
+
+
+def _result(res: V.VideoResult, name: str, folder: str) -> None:
+    """``folder``: the result's folder under videos_dir() (its settings.json: what the run used)."""
     s = res.summary
     if s["status"] == "stopped":
         st.info(f"Stopped after {s['seconds']:.1f} s of video: the results cover that part.")
@@ -194,8 +203,8 @@ def _result(res: V.VideoResult, name: str, settings: dict) -> None:
     c2.download_button("Tracks + summary (JSON)", json.dumps({"tracks": [t.as_json() for t in res.tracks],
                                                               "summary": s, "timeline": res.timeline}),
                        f"{stem}-tracks.json", "application/json", key="recognize_video_json")
-    # rendered when clicked (it inlines plotly.js, ~5 MB), not on every rerun of the page
-    c3.download_button("Download report (HTML)", lambda: V.render_report(res, settings, f"Mask compliance: {name}"),
+    mtime = (videos_dir() / folder / V.RESULT).stat().st_mtime_ns
+    c3.download_button("Download report (HTML)", _report(folder, mtime, f"Mask compliance: {name}"),
                        f"{stem}-report.html", "text/html", key="recognize_video_report", on_click="ignore",
                        help="One self-contained file to forward: summary, charts, the people with thumbnails "
                             "and the settings used; it opens offline.")
