@@ -250,6 +250,10 @@ def test_the_video_and_live_tabs_offer_the_report(processed, isolated_home, monk
     at.session_state["recognize_live_buffer"] = live_buffer()
     at.run()
     assert not at.exception, at.exception
+    assert [b.key for b in at.get("download_button")][-1] == "recognize_video_report"  # Live: Prepare first
+    made.clear()
+    at.button(key="recognize_live_prepare").click().run()  # the Live tab renders the session on Prepare
+    assert not at.exception, at.exception
     buttons = [(b.proto.label, b.key) for b in at.get("download_button")]
     assert buttons == [("Tracks (CSV)", "recognize_video_csv"), ("Tracks + summary (JSON)", "recognize_video_json"),
                        ("Download report (HTML)", "recognize_video_report"),
