@@ -24,7 +24,9 @@ def video_tab_alone():
     from types import SimpleNamespace
 
     from ui.video import video_tab
-    video_tab(SimpleNamespace(detector=SimpleNamespace(name="stub"), predictor=SimpleNamespace(net="net1")), 0.5)
+    # what the tab reads of a Recognizer: the caption's names and the settings.json it writes per upload
+    video_tab(SimpleNamespace(detector=SimpleNamespace(name="stub"), predictor=SimpleNamespace(net="net1", path=None),
+                              threshold=0.5), 0.5)
 
 
 @pytest.fixture
