@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from maskrec.track import UNSURE_LABEL, Seen, TrackRow, Vote
+from maskrec.track import Seen, TrackRow, Vote, count_people
 
 
 class ByteTracker:
@@ -73,8 +73,4 @@ class ByteTracker:
                          v["vote"].p_mask(self.threshold), v["vote"].agree, False) for k, v in sorted(self._tracks.items())]
 
     def counts(self) -> dict:
-        out = {"people": 0, self.classes[1]: 0, self.classes[0]: 0, UNSURE_LABEL: 0}
-        for r in self.tracks():
-            out["people"] += 1
-            out[r.label] += 1
-        return out
+        return count_people(self.tracks(), self.classes)

@@ -261,15 +261,20 @@ class Tracker:
 
     def counts(self) -> dict:
         """Unique people so far: {"people", <mask name>, <no-mask name>, "unsure"} by each vote."""
-        out = {"people": 0, self.classes[1]: 0, self.classes[0]: 0, UNSURE_LABEL: 0}
-        for r in self.tracks():
-            out["people"] += 1
-            out[r.label] += 1
-        return out
+        return count_people(self.tracks(), self.classes)
 
     def _row(self, tr: _Track, active: bool) -> TrackRow:
         return TrackRow(tr.id, tr.first_t, tr.t, tr.hits, tr.vote.label(self.classes),
                         tr.vote.p_mask(self.threshold), tr.vote.agree, active)
+
+
+def count_people(rows: Sequence[TrackRow], classes: Sequence[str]) -> dict:
+    """{"people", <mask name>, <no-mask name>, "unsure"}: the tracks' rows counted by their votes."""
+    out = {"people": 0, classes[1]: 0, classes[0]: 0, UNSURE_LABEL: 0}
+    for r in rows:
+        out["people"] += 1
+        out[r.label] += 1
+    return out
 
 
 def tracker_for(rec, threshold: float | None = None, every: int = 1) -> Tracker:

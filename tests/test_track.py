@@ -196,3 +196,16 @@ def test_carry_predicts_the_confirmed_tracks_of_the_last_detection_frame_and_add
     # a track that missed the last detection frame (coasting) is not drawn on carried frames
     tr.update(8 / 30, [], [])
     assert tr.carry(9 / 30) == [] and [r.track for r in tr.tracks()] == [1]
+
+
+def test_bytetrack_behind_our_interface_follows_two_faces_and_a_cut_starts_new_ids():
+    from evaluation.trackers import ByteTracker
+    bt = ByteTracker(0.5, fps=30.0, min_frames=3)
+    frames = [(i / 30, [(box(60 + 2 * i, 100), 0.9), (box(300 - 2 * i, 200), 0.1)]) for i in range(10)]
+    seen = run(bt, frames)
+    assert sorted({s.track for s in seen[-1]}) == [1, 2] and all(s.track for s in seen[-1])
+    bt.cut()
+    after = run(bt, [(0.4 + i / 30, [(box(100, 100), 0.9)]) for i in range(5)])
+    assert after[-1][0].track == 3
+    assert bt.counts() == {"people": 3, "mask": 2, "no_mask": 1, "unsure": 0}
+    assert [r.track for r in bt.tracks()] == [1, 2, 3]
