@@ -18,15 +18,13 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 
-from evaluation import clips as C
 from maskrec import faces as F
 from maskrec import video as V
 from maskrec.__main__ import main
 from maskrec.cli import video as cli_video
-from maskrec.inference import Predictor
 from maskrec.recognize import Face, FrameResult, LiveBuffer, Recognizer, Timings
 from tests.conftest import REPO
-from tests.test_video import MagentaFrames, framed_scene
+from tests.test_video import MagentaFrames, cartoon_clip, predictor  # noqa: F401 (a fixture)
 
 pytest.importorskip("av")
 NET1 = REPO / "checkpoints" / "net1.pt"
@@ -81,17 +79,9 @@ def self_contained(html: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def predictor():
-    return Predictor.load(NET1)
-
-
-@pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """3 framed cartoon faces, 2.5 s at 320x240, 20 fps (tests/test_video.py's clip)."""
-    rgb, truths = framed_scene()
-    path = tmp_path_factory.mktemp("clip") / f"cartoons{V.output_suffix()}"
-    C.write_clip(path, C.ken_burns(rgb, truths, (320, 240), 2.5, 20.0, seed=1), 20.0)
-    return path
+    """tests/test_video.py's clip, without its truth."""
+    return cartoon_clip(tmp_path_factory.mktemp("clip"))[0]
 
 
 @pytest.fixture(scope="module")

@@ -59,13 +59,16 @@ def predictor():
     return Predictor.load(NET1)
 
 
+def cartoon_clip(folder: Path) -> tuple[Path, list]:
+    """3 framed cartoon faces, a 2.5 s Ken-Burns move at 320x240, 20 fps, written into ``folder``; with its truth."""
+    rgb, truths = framed_scene()
+    path = folder / f"cartoons{V.output_suffix()}"
+    return path, C.write_clip(path, C.ken_burns(rgb, truths, (320, 240), 2.5, 20.0, seed=1), 20.0)
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
-    """3 framed cartoon faces, a 2.5 s Ken-Burns move at 320x240, 20 fps; with its truth."""
-    rgb, truths = framed_scene()
-    path = tmp_path_factory.mktemp("clip") / f"cartoons{V.output_suffix()}"
-    truth = C.write_clip(path, C.ken_burns(rgb, truths, (320, 240), 2.5, 20.0, seed=1), 20.0)
-    return path, truth
+    return cartoon_clip(tmp_path_factory.mktemp("clip"))
 
 
 def stub(predictor):

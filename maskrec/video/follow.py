@@ -40,6 +40,7 @@ class Cuts:
 
     def __init__(self, fps: float, threshold: float = CUT_THRESHOLD, min_scene_s: float = 0.5):
         # deferred: PySceneDetect pulls OpenCV in, and only a video run needs it
+        import cv2
         from scenedetect import FrameTimecode
         from scenedetect.detector import FlashFilter
         from scenedetect.detectors import ContentDetector
@@ -48,13 +49,13 @@ class Cuts:
         self._det = ContentDetector(threshold=threshold, min_scene_len=max(1, round(min_scene_s * self._fps)),
                                     filter_mode=FlashFilter.Mode.SUPPRESS)
         self._n = 0
+        self._cv2 = cv2  # once here, not an import statement per frame
 
     def __call__(self, rgb: np.ndarray) -> bool:
-        import cv2  # deferred: OpenCV is heavy; the video path has it loaded already
         h, w = rgb.shape[:2]
         f = CUT_SIDE / max(h, w)
-        small = cv2.resize(rgb, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA) \
-            if f < 1 else rgb
+        size = (max(1, round(w * f)), max(1, round(h * f)))
+        small = self._cv2.resize(rgb, size, interpolation=self._cv2.INTER_AREA) if f < 1 else rgb
         n, self._n = self._n, self._n + 1
         # ContentDetector reads OpenCV's BGR order
         cuts = self._det.process_frame(self._tc(n, self._fps), np.ascontiguousarray(small[..., ::-1]))
