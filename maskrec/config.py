@@ -87,6 +87,7 @@ class TrainConfig:
     label_smoothing: float = 0.0  # NLL target smoothed towards uniform: (1-e) * NLL + e * mean(-log p)
     ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is evaluated and saved
     mixup: float = 0.0  # Beta(a, a) of mixup (0 = off): pairs of training images and their targets blended
+    low_res: float = 0.0  # share of each train batch shown at a lower resolution (recipe.low_res; 0 = off)
     drawn_masks: float = 0.0  # share of the bare train faces that also train with a mask drawn on (masks.py; 0 = off)
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
@@ -121,6 +122,8 @@ class TrainConfig:
             problems.append(f"EMA decay must be 0 (off) or in [0.5, 1), got {self.ema}")
         if not 0 <= self.drawn_masks <= 1:
             problems.append(f"drawn masks must be a share in [0, 1], got {self.drawn_masks}")
+        if not 0 <= self.low_res <= 1:
+            problems.append(f"low-res share must be in [0, 1], got {self.low_res}")
         if not 0 <= self.mixup <= 10:
             problems.append(f"mixup alpha must be in [0, 10], got {self.mixup}")
         if self.schedule not in SCHEDULES:

@@ -125,7 +125,8 @@ def _off_or(fmt: str):
 SWEEP_PARAMS = (("lr", "learning rate", _sig), ("weight_decay", "weight decay", _sig),
                 ("batch_size", "batch", str), ("augment_strength", "augment", lambda v: "off" if v <= 0.05 else f"{v:.2f}"),
                 ("label_smoothing", "label smoothing", lambda v: f"{v:.3f}"), ("ema", "EMA", _off_or("g")),
-                ("mixup", "mixup", _off_or("g")), ("dropout", "dropout", lambda v: f"{v:.2f}"))
+                ("mixup", "mixup", _off_or("g")), ("low_res", "low-res", _off_or("g")),
+                ("dropout", "dropout", lambda v: f"{v:.2f}"))
 
 
 def sweep_rows(trials: list[dict], best_trial: int | None = None) -> list[dict]:

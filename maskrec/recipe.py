@@ -39,6 +39,23 @@ def augment_batch(x: torch.Tensor, gen: torch.Generator, n: int | None = None,
     return ((x - mean) * contrast + mean * bright).clamp_(0, 1)
 
 
+def low_res(x: torch.Tensor, gen: torch.Generator, share: float, n: int | None = None,
+            keep: slice = slice(None)) -> torch.Tensor:
+    """A share of a float batch (B, 3, S, S) shown at a lower resolution: shrunk (area average) to a
+    side drawn per batch from S/4 to 3S/4 and enlarged back (bilinear) to S, as a small or distant
+    face reaches the net. Net2 sees its 64 px input with detail Net1's 32 px never has; this teaches
+    it the coarse cues too. Draws for n images and keeps rows ``keep`` (see augment_batch)."""
+    n = x.shape[0] if n is None else n
+    size = x.shape[-1]
+    side = int(size // 4 + torch.randint(size // 2 + 1, (1,), generator=gen).item())
+    pick = (torch.rand(n, generator=gen) < share)[keep].to(x.device)
+    if side >= size or not bool(pick.any()):
+        return x
+    small = F.interpolate(x, size=(side, side), mode="area")
+    back = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
+    return torch.where(pick[:, None, None, None], back, x)
+
+
 def nll(out: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
     """The report's NLL loss on LogSoftmax outputs (B, 2), its target smoothed towards uniform by
     ``smoothing``: (1 - e) * NLL + e * mean over classes of -log p."""

@@ -95,7 +95,8 @@ class SweepConfig:
 def space(trial: optuna.Trial, cfg: SweepConfig) -> TrainConfig:
     """The searched recipe: the report's knobs (learning rate, weight decay, batch, epochs, Net2's
     dropout) and what a careful practitioner adds for small data (augmentation strength, label
-    smoothing, a moving average of the weights, mixup). The architecture and the loss stay the report's."""
+    smoothing, a moving average of the weights, mixup, a share shown at low resolution). The
+    architecture and the loss stay the report's."""
     e = cfg.max_epochs
     aug = trial.suggest_float("augment_strength", 0.0, 1.5)  # 0: no augmentation
     t = replace(
@@ -108,7 +109,8 @@ def space(trial: optuna.Trial, cfg: SweepConfig) -> TrainConfig:
         augment=aug > 0.05, augment_strength=max(aug, 0.05),
         label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.15),
         ema=trial.suggest_categorical("ema", [0.0, 0.99, 0.995, 0.998]),
-        mixup=trial.suggest_categorical("mixup", [0.0, 0.2, 0.4]))
+        mixup=trial.suggest_categorical("mixup", [0.0, 0.2, 0.4]),
+        low_res=trial.suggest_categorical("low_res", [0.0, 0.25, 0.5]))
     if spec(cfg.net).has_dropout:  # Net2's two dropout layers; Net1 has none
         t = replace(t, dropout=trial.suggest_float("dropout", 0.0, 0.5))
     return t.validate()

@@ -29,7 +29,7 @@ from .config import CLASS_NAMES, TrainConfig
 from .data import DataError, Dataset, TrainViews, batch_to_float, decode_all, discover, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
-from .recipe import augment_batch, ema_avg, lr_at, mixup_draw, nll  # also imported from here by tests
+from .recipe import augment_batch, ema_avg, low_res, lr_at, mixup_draw, nll  # also imported from here by tests
 from .runs import Run
 from .synth import ensure_demo_data
 from .validation import carve
@@ -220,6 +220,8 @@ def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainC
         xb, yb = s.prepare(X[batch.rows]), _to(y[batch.rows], s.device)
         if cfg.augment:
             xb = augment_batch(xb, s.gen, n=batch.size, keep=batch.keep, strength=cfg.augment_strength)
+        if cfg.low_res:
+            xb = low_res(xb, s.gen, cfg.low_res, n=batch.size, keep=batch.keep)
         if cfg.mixup:
             lam, partner = mixup_draw(cfg.mixup, s.gen, batch.size, batch.keep)
             partner = partner.to(s.device)

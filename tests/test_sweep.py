@@ -33,13 +33,18 @@ def _fake_fit(calls):
             f1 = max(0.0, 1 - abs(math.log10(cfg.lr) + 3)) * epoch / cfg.epochs
             rec = {"epoch": epoch, "val_f1": f1, "test_f1": 0.5, "seconds": 0.01}
             run.append_metrics(rec)
+            EPOCHS.append(run.dir.name)
             yield rec
     return fit
+
+
+EPOCHS: list[str] = []  # the fake fit's epochs, as the run folder of each, in order
 
 
 @pytest.fixture
 def fake(monkeypatch):
     calls = []
+    EPOCHS.clear()
     monkeypatch.setattr(trainrun, "fit", _fake_fit(calls))  # every training (trial) goes through train_run
     return calls
 
@@ -66,9 +71,9 @@ def test_trials_are_run_folders_some_pruned_the_best_reported(fake, tmp_path):
 
 
 def test_a_stopped_sweep_resumes_its_trial_in_the_same_run_folder(fake, tmp_path):
-    sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=4, pruner="none"), sweep_dir=tmp_path / "sw")
-    polls = []
-    first = list(run_sweep(sw, should_stop=lambda: len(polls.append(1) or polls) > 7))
+    sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=8, pruner="none"), sweep_dir=tmp_path / "sw")
+    # every trial draws 4..8 epochs: stop trial 1 after its second
+    first = list(run_sweep(sw, should_stop=lambda: len(fake) == 2 and EPOCHS.count(fake[-1][0]) >= 2))
     assert len(first) == 1  # trial 0 finished; trial 1 was stopped part-way
     stopped_run = fake[-1][0]
     again = list(run_sweep(open_sweep(sw.dir)))
@@ -76,7 +81,8 @@ def test_a_stopped_sweep_resumes_its_trial_in_the_same_run_folder(fake, tmp_path
     assert (stopped_run, 2) in fake  # the retry continued that run after its 2 epochs
     retry = next(t for t in sw.trials() if t["retry_of"] is not None)
     assert Path(retry["run"]).name == stopped_run and retry["state"] == "complete"
-    assert [r["epoch"] for r in Run(Path(retry["run"])).metrics()] == [1, 2, 3, 4]
+    drawn = retry["params"]["epochs"]
+    assert drawn > 2 and [r["epoch"] for r in Run(Path(retry["run"])).metrics()] == list(range(1, drawn + 1))
 
 
 def test_cli_json_one_line_per_trial_then_the_best(fake, capsys):

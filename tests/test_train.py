@@ -99,7 +99,7 @@ def test_diverging_loss_fails_with_a_message(cfg, tmp_path):
 
 def test_out_of_range_settings_are_rejected():
     for kw in ({"epochs": 0}, {"batch_size": 0}, {"lr": float("nan")}, {"dropout": 1.0},
-               {"net": "net7"}, {"device": "tpu"}):
+               {"net": "net7"}, {"device": "tpu"}, {"low_res": 1.5}, {"low_res": -0.1}):
         with pytest.raises(ValueError):
             replace(TrainConfig(), **kw).validate()
 
@@ -227,7 +227,8 @@ def test_the_first_run_from_the_defaults_learns_on_the_demo_data(tmp_path):
 
 
 # Issue 18: the small-data knobs, a validation split, and the sweep's judge.
-SMALL_DATA = dict(val_fraction=0.2, ema=0.9, mixup=0.4, label_smoothing=0.1, augment=True, augment_strength=1.5)
+SMALL_DATA = dict(val_fraction=0.2, ema=0.9, mixup=0.4, label_smoothing=0.1, augment=True, augment_strength=1.5,
+                  low_res=0.5)
 
 
 def test_label_smoothing_is_nll_blended_with_the_uniform_target():
@@ -238,6 +239,27 @@ def test_label_smoothing_is_nll_blended_with_the_uniform_target():
     assert torch.allclose(nll(out, y), torch.nn.functional.nll_loss(out, y))
     want = 0.9 * torch.nn.functional.nll_loss(out, y) + 0.1 * (-out.mean())
     assert torch.allclose(nll(out, y, 0.1), want)
+
+
+def test_low_res_shows_its_share_of_the_batch_blurred_and_a_ranks_rows_as_in_one_process():
+    import torch
+    import torch.nn.functional as F
+    from maskrec.recipe import low_res
+    x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(low_res(x, torch.Generator().manual_seed(1), 0.0), x)
+    g = torch.Generator().manual_seed(1)
+    side = 8 + int(torch.randint(17, (1,), generator=torch.Generator().manual_seed(1)).item())
+    y = low_res(x, g, 1.0)
+    assert 8 <= side <= 24  # every image is the input shrunk to the drawn side and enlarged back
+    want = F.interpolate(F.interpolate(x, size=(side, side), mode="area"), size=(32, 32), mode="bilinear")
+    assert torch.allclose(y, want.clamp(0, 1))
+    assert (y - x).abs().mean() > 0.05
+    half = low_res(x, torch.Generator().manual_seed(1), 0.5)
+    changed = (half != x).flatten(1).any(1)
+    assert 16 < int(changed.sum()) < 48, int(changed.sum())
+    for rank in (0, 1):  # under torchrun each rank keeps its rows of the whole batch's draws
+        part = low_res(x[rank::2], torch.Generator().manual_seed(1), 0.5, n=64, keep=slice(rank, None, 2))
+        assert torch.equal(part, half[rank::2])
 
 
 def test_a_validation_split_is_carved_from_train_judged_each_epoch_and_picks_best(cfg, tmp_path):

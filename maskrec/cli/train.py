@@ -44,6 +44,9 @@ def add_arguments(s):
     s.add_argument("--ema", type=float, metavar="DECAY",
                    help="evaluate and save a moving average of the weights with this decay, e.g. 0.995 (default off)")
     s.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (default off)")
+    s.add_argument("--low-res", type=float, metavar="SHARE",
+                   help="show this share of each train batch at a lower resolution: shrunk to 1/4-3/4 of the "
+                        "input side and enlarged back (default 0: off)")
     s.add_argument("--drawn-masks", type=float, metavar="SHARE",
                    help="also train on masked copies of this share of the bare train faces, masks drawn by "
                         "their landmarks (over or below the nose: label 1; pulled down to the chin: 0; default 0)")
@@ -76,7 +79,8 @@ def run(a):
                                       weight_decay=a.weight_decay, dropout=a.dropout, seed=a.seed,
                                       device=a.device, schedule=a.schedule, val_fraction=a.val_fraction,
                                       augment_strength=a.augment_strength, label_smoothing=a.label_smoothing,
-                                      ema=a.ema, mixup=a.mixup, drawn_masks=a.drawn_masks).items() if v is not None}
+                                      ema=a.ema, mixup=a.mixup, low_res=a.low_res,
+                                      drawn_masks=a.drawn_masks).items() if v is not None}
         if a.augment:
             over["augment"] = True
         if a.precision:
