@@ -162,14 +162,15 @@ def test_tta_section_compares_flip_with_none_on_the_same_faces(demo_dir):
     rows flip's ms per face against none's (demo faces here; the dev sets in the real bench)."""
     import numpy as np
 
-    from maskrec import engines
     from maskrec.data import discover, load_split
     from maskrec.inference import Predictor
     from maskrec.metrics import at_threshold
     ds = discover(demo_dir)
     ckpt = REPO_ROOT / "checkpoints" / "net1.pt"
     rows = bench.bench_tta(True, {"net1": ckpt}, sets=[("demo test", ds)])
-    pred = Predictor.load(ckpt, engine=engines.choose())
+    # the engine the rows name (the bench's measured pick; a second pick here can differ under load)
+    (engine,) = {r["what"].rsplit("[", 1)[1].rstrip("]") for r in rows}
+    pred = Predictor.load(ckpt, engine=engine)
     X, y, _ = load_split(ds, "test", pred.input_size)
     p = {tta: pred.predict_tensor(X, tta=tta) for tta in (False, True)}
     assert np.abs(p[True] - p[False]).max() > 1e-4  # the two sides really differ
