@@ -48,12 +48,13 @@ def low_res(x: torch.Tensor, gen: torch.Generator, share: float, n: int | None =
     n = x.shape[0] if n is None else n
     size = x.shape[-1]
     side = int(size // 4 + torch.randint(size // 2 + 1, (1,), generator=gen).item())
-    pick = (torch.rand(n, generator=gen) < share)[keep].to(x.device)
-    if side >= size or not bool(pick.any()):
+    rows = (torch.rand(n, generator=gen) < share)[keep].nonzero().squeeze(1).to(x.device)
+    if len(rows) == 0:
         return x
-    small = F.interpolate(x, size=(side, side), mode="area")
-    back = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
-    return torch.where(pick[:, None, None, None], back, x)
+    small = F.interpolate(x[rows], size=(side, side), mode="area")  # only the rows shown at low resolution
+    x = x.clone()
+    x[rows] = F.interpolate(small, size=(size, size), mode="bilinear", align_corners=False).clamp_(0, 1)
+    return x
 
 
 def nll(out: torch.Tensor, y: torch.Tensor, smoothing: float = 0.0) -> torch.Tensor:
