@@ -132,6 +132,8 @@ SWEEP_PARAMS = (("lr", "learning rate", _sig), ("weight_decay", "weight decay", 
 def sweep_rows(trials: list[dict], best_trial: int | None = None) -> list[dict]:
     """The trials table of a sweep (rows of ``Sweep.trials()``), one dict per trial, every cell a
     string: an empty cell where there is nothing to say (a pruned trial's F1), never "None".
+    ``val AUC`` beside the objective: an F1 of 0 (every validation face called bare after a short trial)
+    reads as broken on its own; the AUC says how well the trial ranks the faces all the same.
     ``best``: "★" on the best complete trial. ``epochs``: trained / drawn (a pruned trial stops early);
     ``run``: the trial's run id, then one column per searched knob."""
     shown = [k for k, _, _ in SWEEP_PARAMS if any(k in (t.get("params") or {}) for t in trials)]
@@ -145,6 +147,7 @@ def sweep_rows(trials: list[dict], best_trial: int | None = None) -> list[dict]:
         row = {"best": "★" if best_trial is not None and t.get("number") == best_trial else "",
                "trial": str(t.get("number", "")), "state": state,
                "val F1": "" if t.get("value") is None else f"{t['value']:.4f}",
+               "val AUC": "" if t.get("value") is None or t.get("val_auc") is None else f"{t['val_auc']:.4f}",
                "epochs": f"{t.get('epochs') or 0}/{planned}" if planned else str(t.get("epochs") or ""),
                "run": Path(t["run"]).name if t.get("run") else ""}  # before the knobs: what finds the trial's run
         for key, words, fmt in SWEEP_PARAMS:

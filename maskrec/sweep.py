@@ -7,7 +7,7 @@ sweep itself is a folder, ``sweeps/<id>/`` under ``MASKREC_HOME``::
 
     sweep.json     what was asked (net, data, trials, epochs, timeout, pruner, seed)
     optuna.db      Optuna's storage (SQLite: no server), the sampler's memory
-    trials.json    every trial: number, state, params, value, its run folder (rewritten after each)
+    trials.json    every trial: number, state, params, value, val AUC, its run folder (rewritten after each)
     owner.json     the process running it, so a second one refuses and a dead one is noticed
 
 Killed part-way (Ctrl-C, a crash, a server restart), a sweep resumes with the same call: the trial
@@ -246,7 +246,8 @@ def _state(t: optuna.trial.FrozenTrial) -> str:
 def _write_trials(sw: Sweep, st: optuna.Study) -> None:
     rows = [{"number": t.number, "state": _state(t), "value": t.value, "params": t.params,
              "run": t.user_attrs.get("run"), "epochs": len(t.intermediate_values),
-             "retry_of": t.user_attrs.get("retry_of"), "seconds": t.user_attrs.get("seconds")}
+             "retry_of": t.user_attrs.get("retry_of"), "seconds": t.user_attrs.get("seconds"),
+             "val_auc": t.user_attrs.get("val_auc")}
             for t in st.get_trials(deepcopy=False)]
     atomic_write_text(sw.dir / "trials.json", json.dumps(rows, indent=1))
 
@@ -309,6 +310,9 @@ def _one_trial(sw: Sweep, st: optuna.Study, trial: optuna.Trial, cfg: SweepConfi
         return TrialResult(trial.number, "failed", None, trial.params, str(run.dir), len(run.metrics()))
     hist = run.metrics()
     trial.set_user_attr("seconds", round(sum(r.get("seconds", 0) for r in hist), 1))  # a resumed run's too
+    if hist and hist[-1].get("val_auc") is not None:  # beside the F1: a net that calls every face bare after
+        # one short epoch scores F1 0, and the AUC says whether it has learnt to rank the faces at all
+        trial.set_user_attr("val_auc", float(hist[-1]["val_auc"]))
     if pruned:
         run.write_json("sweep.json", {"sweep": str(sw.dir), "trial": trial.number, "pruned_after": len(hist)})
         st.tell(trial, state=TrialState.PRUNED)

@@ -334,7 +334,8 @@ def test_train_page_starts_a_sweep_and_shows_its_trials(fast_fit):
     assert {m.label: m.value for m in at.metric}["Trials finished"] == "3/3"
     assert any(s.value.startswith("Sweep finished: 3 trials. Best validation F1") for s in at.success)
     rows, cols = cells(at)
-    assert len(rows) == 3 and cols[:5] == ["best", "trial", "state", "val F1", "epochs"]
+    assert len(rows) == 3 and cols[:6] == ["best", "trial", "state", "val F1", "val AUC", "epochs"]
+    assert all(r[4] for r in rows if r[3])  # an AUC beside every F1
     assert [r[0] for r in rows].count("★") == 1 and all("None" not in r and "nan" not in r for r in rows)
     assert [b.label for b in at.button if b.label in ("Stop", "Resume")] == []  # nothing to stop or resume
     assert len(fast_fit) == 3

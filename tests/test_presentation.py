@@ -115,10 +115,10 @@ def test_input_size_markers_sit_above_the_plot_apart():
 TRIALS = [
     {"number": 0, "state": "complete", "value": 0.91234, "params": {"lr": 0.00123, "weight_decay": 1.5e-05, "batch_size": 64,
      "epochs": 4, "augment_strength": 0.01, "label_smoothing": 0.05, "ema": 0.0, "mixup": 0.2}, "run": "/h/runs/r0",
-     "epochs": 4, "retry_of": None, "seconds": 3.0},
+     "epochs": 4, "retry_of": None, "seconds": 3.0, "val_auc": 0.97654},
     {"number": 1, "state": "pruned", "value": None, "params": {"lr": 0.0021, "weight_decay": 0.0003, "batch_size": 32,
      "epochs": 3, "augment_strength": 0.8, "label_smoothing": 0.0, "ema": 0.995, "mixup": 0.0}, "run": "/h/runs/r1",
-     "epochs": 1, "retry_of": None, "seconds": None},
+     "epochs": 1, "retry_of": None, "seconds": None, "val_auc": 0.8},
     {"number": 2, "state": "failed", "value": None, "params": {}, "run": None, "epochs": 0, "retry_of": None, "seconds": None},
     {"number": 3, "state": "complete", "value": 0.95, "params": {"lr": 0.0021, "weight_decay": 0.0003, "batch_size": 32,
      "epochs": 3, "augment_strength": 0.8, "label_smoothing": 0.0, "ema": 0.995, "mixup": 0.0}, "run": "/h/runs/r1",
@@ -132,6 +132,7 @@ def test_sweep_rows_say_each_trial_with_empty_cells_never_none():
     assert [r["trial"] for r in rows] == ["0", "1", "2", "3"]
     assert [r["best"] for r in rows] == ["", "", "", "★"]
     assert [r["val F1"] for r in rows] == ["0.9123", "", "", "0.9500"]
+    assert [r["val AUC"] for r in rows] == ["0.9765", "", "", ""]  # only beside an F1; none on record for trial 3
     assert [r["epochs"] for r in rows] == ["4/4", "1/3", "", "3/3"]  # trained / drawn: the pruned one stopped early
     assert rows[3]["state"] == "complete (retry of 1)" and rows[2]["run"] == "" and rows[0]["run"] == "r0"
     assert rows[0]["learning rate"] == "0.00123" and rows[0]["weight decay"] == "1.5e-05" and rows[0]["batch"] == "64"

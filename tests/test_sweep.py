@@ -31,7 +31,7 @@ def _fake_fit(calls):
             if should_stop():
                 return
             f1 = max(0.0, 1 - abs(math.log10(cfg.lr) + 3)) * epoch / cfg.epochs
-            rec = {"epoch": epoch, "val_f1": f1, "test_f1": 0.5, "seconds": 0.01}
+            rec = {"epoch": epoch, "val_f1": f1, "val_auc": 0.5 + f1 / 2, "test_f1": 0.5, "seconds": 0.01}
             run.append_metrics(rec)
             EPOCHS.append(run.dir.name)
             yield rec
@@ -68,6 +68,8 @@ def test_trials_are_run_folders_some_pruned_the_best_reported(fake, tmp_path):
     assert b["run"] == max(done, key=lambda r: r.value).run
     rows = sw.trials()
     assert [t["number"] for t in rows] == list(range(12)) and {t["state"] for t in rows} == {"complete", "pruned"}
+    for t in rows:  # the last epoch's validation AUC beside the objective, the F1 of that same epoch
+        assert t["val_auc"] == pytest.approx(0.5 + Run(Path(t["run"])).metrics()[-1]["val_f1"] / 2)
 
 
 def test_a_stopped_sweep_resumes_its_trial_in_the_same_run_folder(fake, tmp_path):
