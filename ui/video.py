@@ -191,11 +191,15 @@ def _result(res: V.VideoResult, name: str, folder: str) -> None:
     with right:
         st.plotly_chart(compliance_chart(res.timeline), key="recognize_video_chart")
     rows = [{"thumb": res.thumbs.get(t.track, ""), "track": t.track, "first s": round(t.first_s, 2),
-             "last s": round(t.last_s, 2), "frames": t.frames, "label": t.label, "P(mask)": round(t.p_mask, 3),
+             "last s": round(t.last_s, 2), "frames seen": t.frames, "label": t.label, "P(mask)": round(t.p_mask, 3),
              "frames agree": round(t.agree, 2)} for t in res.tracks]
     if rows:
         st.dataframe(rows, hide_index=True, key="recognize_video_tracks",
                      column_config={"thumb": st.column_config.ImageColumn("face", width="small"),
+                                    "frames seen": st.column_config.NumberColumn(
+                                        help="Frames in which the detector found this face; the detector runs on every "
+                                             "K-th frame (--detect-every K), so about 1/K of the frames between "
+                                             "first s and last s"),
                                     "frames agree": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
     stem = Path(name).stem
     c1, c2, c3 = st.columns(3)

@@ -157,8 +157,10 @@ def _thumb(url: str) -> str:
 def _tracks(result: VideoResult) -> str:
     if not result.tracks:
         return '<p class="none">Nobody was followed long enough to count as a person.</p>'
-    head = "".join(f"<th>{h}</th>" for h in ("Face", "Id", "First s", "Last s", "Frames", "Label", "P(mask)",
-                                             "Frames agree"))
+    seen = ('<th title="Frames in which the detector found this face; the detector runs on every K-th frame '
+            '(--detect-every K), so about 1/K of the frames between first and last">Frames seen</th>')
+    head = "".join(seen if h == "Frames seen" else f"<th>{h}</th>" for h in (
+        "Face", "Id", "First s", "Last s", "Frames seen", "Label", "P(mask)", "Frames agree"))
     rows = []
     for t in result.tracks:
         j = t.as_json()  # the values result.json and the CLI's --json hold
