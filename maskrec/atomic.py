@@ -1,14 +1,21 @@
 """Atomic file writes: a reader (or a restart after kill -9) never sees half a file.
 
 Each write goes to a temp file beside the target, is fsynced, then renamed over it. A failure
-(disk full, say) removes the temp file and leaves the previous version in place.
+(disk full, say) removes the temp file and leaves the previous version in place. A cache *folder*
+(scene crops, an extracted zip) is built the same way, once, under a lock (``locked_dir`` +
+``building``): two trainings started together on a fresh machine once cut the scene crops into one
+shared temp folder, and each deleted half of the other's files.
 """
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
+import tempfile
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable
+from typing import BinaryIO, Callable, Iterator
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:
@@ -36,3 +43,43 @@ def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:
 
 def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
+
+
+@contextmanager
+def building(dest: Path) -> Iterator[Path]:
+    """Build the cache folder ``dest`` once, whoever else asks for it at the same time.
+
+    Yields a new private folder beside ``dest`` to build in, under an exclusive ``fcntl`` lock on
+    ``.<name>.lock`` (threads too: each open is its own lock holder), so a second process or thread
+    that wants the same folder waits for the first instead of building into the same place. On a
+    clean exit the built folder replaces ``dest`` in one rename (an old ``dest`` moved aside first);
+    on an error it is removed and ``dest`` is left as it was. Callers check again, under the lock,
+    whether ``dest`` was finished meanwhile: use it with ``locked_dir``."""
+    dest = Path(dest)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
+    try:
+        yield tmp
+        if dest.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
+            os.replace(dest, old / dest.name)
+            shutil.rmtree(old, ignore_errors=True)
+        os.replace(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextmanager
+def locked_dir(dest: Path) -> Iterator[None]:
+    """Hold the lock that ``building(dest)`` builders share. Partial folders of ``dest`` left by a
+    killed builder are removed: while the lock is held, no one else is building."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with open(dest.with_name(f".{dest.name}.lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            for stale in dest.parent.glob(f".{dest.name}.partial-*"):
+                shutil.rmtree(stale, ignore_errors=True)
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -34,14 +34,13 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import shutil
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from . import faces
-from .atomic import atomic_write_text
+from .atomic import atomic_write_text, building, locked_dir
 from .config import cache_dir
 from .errors import BadImage, DataError
 from .faces import COVERED, MARGIN, crop_box, load_voc, make_detector, matched_pairs, read_rgb, scenes
@@ -133,16 +132,38 @@ def _key(folder: Path, pairs, boxes_from: str) -> str:
 
 def crops(folder: Path, progress=None) -> Path:
     """The crop dataset of a VOC scenes folder (cut on first use, then reused while the scenes, their
-    annotations and split lists are unchanged). Raises DataError when no face can be cut."""
+    annotations and split lists are unchanged, and while every crop it lists is still there). Cut once
+    however many trainings ask at the same time (``atomic.locked_dir``). Raises DataError when no face
+    can be cut."""
     pairs = scenes(folder)
     boxes_from = _boxes_from()
     out = cache_dir() / "scene-crops" / _key(folder, pairs, boxes_from)
-    if (out / "crops.json").is_file():
+    if _complete(out):
         return out
+    with locked_dir(out):
+        if _complete(out):  # another process or thread cut it while this one waited
+            return out
+        with building(out) as tmp:
+            _cut(folder, pairs, boxes_from, tmp, progress)
+    return out
+
+
+def _complete(out: Path) -> bool:
+    """The cut finished and nothing was deleted from it since: every face and view it counts is there."""
+    try:
+        info = json.loads((out / "crops.json").read_text())
+    except (OSError, ValueError):
+        return False
+    for part in ("train", "test"):
+        want = sum(info.get("crops", {}).get(part, {}).values())
+        if want and sum(1 for _ in (out / part).glob("*.jpg")) != want:
+            return False
+    return sum(1 for _ in (out / "views").glob("*.jpg")) == info.get("n_views", 0)
+
+
+def _cut(folder: Path, pairs, boxes_from: str, tmp: Path, progress) -> None:
     detector = None if boxes_from == "annotations" else make_detector(boxes_from)
     split = split_scenes([img.stem for img, _ in pairs], _listed(folder))
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
     counts = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
     left_out: dict[str, int] = {}
     from_detector = 0  # training faces whose crop came from the detector's box
@@ -188,7 +209,6 @@ def crops(folder: Path, progress=None) -> Path:
         if progress:
             progress(k + 1, len(pairs))
     if not any(sum(c.values()) for c in counts.values()):
-        shutil.rmtree(tmp, ignore_errors=True)
         raise DataError(f"{folder}: no face box of a known label ({', '.join(COVERED)}) "
                         f"of at least {MIN_SIDE} px in its annotations")
     atomic_write_text(tmp / "crops.json", json.dumps({
@@ -197,9 +217,7 @@ def crops(folder: Path, progress=None) -> Path:
         "crops": counts, "left_out": left_out, "margin": MARGIN, "jitter": JITTER, "version": CROPS_VERSION,
         "train_boxes_from": boxes_from, "train_faces_boxed_by_detector": from_detector,
         "n_views": sum(len(v) for v in views.values()), "views": views}, indent=1))
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # whole or not at all: a half-cut folder is never picked up
-    return out
+    # building() renames tmp to the cache folder: whole or not at all, a half-cut folder is never picked up
 
 
 def held_out_scenes(folder: Path) -> list[str]:

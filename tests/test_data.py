@@ -58,6 +58,31 @@ def test_zip_of_a_dataset(tmp_path):
     assert ds.counts()["train"] == {0: 3, 1: 3}
 
 
+def test_one_zip_uploaded_twice_at_once_is_extracted_once_and_whole(tmp_path, monkeypatch):
+    """As with the scene crops (tests/test_scenes.py): two extractions of one zip used to share one
+    temp folder and could delete each other's files."""
+    import threading
+    from maskrec.data import zips
+    src = make_report_layout(tmp_path / "src", n_train=20, n_test=10)
+    zpath = tmp_path / "data.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in src.rglob("*.*"):
+            z.write(f, "mydata/" + str(f.relative_to(src)))
+    real, extracted = zips._extract_entry, []
+    monkeypatch.setattr(zips, "_extract_entry", lambda zf, info, tmp: (extracted.append(info.filename),
+                                                                       real(zf, info, tmp)))
+    start, got = threading.Barrier(2), []
+    threads = [threading.Thread(target=lambda: (start.wait(), got.append(zips.extract_zip(zpath))))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(got) == 2 and got[0] == got[1]
+    assert len(extracted) == len(zipfile.ZipFile(zpath).infolist())  # each entry once: one extraction
+    assert discover(zpath).counts() == {"train": {0: 10, 1: 10}, "test": {0: 5, 1: 5}}
+
+
 @pytest.mark.parametrize("name", ["../evil.jpg", "/abs/evil.jpg"])
 def test_zip_entries_that_escape_are_refused(tmp_path, name):
     zpath = tmp_path / "bad.zip"

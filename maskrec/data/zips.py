@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import zipfile
 from pathlib import Path
 
+from ..atomic import building, locked_dir
 from ..config import cache_dir
 from ..errors import DataError
 
@@ -47,21 +47,16 @@ def extract_zip(zpath: Path, dest_root: Path | None = None) -> Path:
         raise DataError(f"{zpath.name} is not a readable zip file ({e})") from None
     with zf:
         _check_entries(zf)
-        tmp = dest.with_name(dest.name + ".partial")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        try:
-            for info in zf.infolist():
-                _extract_entry(zf, info, tmp)
-        except (zipfile.BadZipFile, OSError, EOFError) as e:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise DataError(f"{zpath.name} could not be extracted ({e})") from None
-        except DataError:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        (tmp / ".complete").touch()
-        shutil.rmtree(dest, ignore_errors=True)
-        os.replace(tmp, dest)
+        with locked_dir(dest):  # two uploads of one zip at once extract it once, not into one folder
+            if (dest / ".complete").exists():
+                return dest
+            with building(dest) as tmp:
+                try:
+                    for info in zf.infolist():
+                        _extract_entry(zf, info, tmp)
+                except (zipfile.BadZipFile, OSError, EOFError) as e:
+                    raise DataError(f"{zpath.name} could not be extracted ({e})") from None
+                (tmp / ".complete").touch()
     return dest
 
 
