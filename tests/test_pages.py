@@ -292,8 +292,8 @@ def fast_fit(monkeypatch):
     """Every trial's training in milliseconds (tests/test_sweep.py's stand-in for fit): the pages are
     what is tested here, in-process, so the stand-in reaches the sweep's job thread too."""
     from maskrec import trainrun
-    from tests.test_sweep import _fake_fit
-    calls = []
+    from tests.test_sweep import Calls, _fake_fit
+    calls = Calls()
     monkeypatch.setattr(trainrun, "fit", _fake_fit(calls))
     return calls
 

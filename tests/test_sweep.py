@@ -19,7 +19,15 @@ from maskrec.sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
 from tests.conftest import REPO
 
 
-def _fake_fit(calls):
+class Calls(list):
+    """The fake fit's calls, (run folder name, epochs it had on disk), and in ``epochs`` each epoch it
+    trained, as the run folder of each, in order."""
+    def __init__(self):
+        super().__init__()
+        self.epochs: list[str] = []
+
+
+def _fake_fit(calls: Calls):
     """fit() without the training: val F1 grows with the epoch and falls with |log10 lr + 3|, so
     the trials differ in a way the pruner can see, in milliseconds. It resumes like fit: after the
     epochs the run has on disk."""
@@ -33,18 +41,14 @@ def _fake_fit(calls):
             f1 = max(0.0, 1 - abs(math.log10(cfg.lr) + 3)) * epoch / cfg.epochs
             rec = {"epoch": epoch, "val_f1": f1, "val_auc": 0.5 + f1 / 2, "test_f1": 0.5, "seconds": 0.01}
             run.append_metrics(rec)
-            EPOCHS.append(run.dir.name)
+            calls.epochs.append(run.dir.name)
             yield rec
     return fit
 
 
-EPOCHS: list[str] = []  # the fake fit's epochs, as the run folder of each, in order
-
-
 @pytest.fixture
 def fake(monkeypatch):
-    calls = []
-    EPOCHS.clear()
+    calls = Calls()
     monkeypatch.setattr(trainrun, "fit", _fake_fit(calls))  # every training (trial) goes through train_run
     return calls
 
@@ -75,7 +79,7 @@ def test_trials_are_run_folders_some_pruned_the_best_reported(fake, tmp_path):
 def test_a_stopped_sweep_resumes_its_trial_in_the_same_run_folder(fake, tmp_path):
     sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=8, pruner="none"), sweep_dir=tmp_path / "sw")
     # every trial draws 4..8 epochs: stop trial 1 after its second
-    first = list(run_sweep(sw, should_stop=lambda: len(fake) == 2 and EPOCHS.count(fake[-1][0]) >= 2))
+    first = list(run_sweep(sw, should_stop=lambda: len(fake) == 2 and fake.epochs.count(fake[-1][0]) >= 2))
     assert len(first) == 1  # trial 0 finished; trial 1 was stopped part-way
     stopped_run = fake[-1][0]
     again = list(run_sweep(open_sweep(sw.dir)))
