@@ -56,7 +56,7 @@ def test_threshold_is_saved_into_the_checkpoint(tmp_path):
 
 # Floors a little under what each shipped file measured at its own threshold (see checkpoints/README.md)
 @pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
-@pytest.mark.parametrize("name,goal", [("net1", 0.972), ("net2", 0.957)])
+@pytest.mark.parametrize("name,goal", [("net1", 0.972), ("net2", 0.964)])
 def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
     import numpy as np
     from maskrec.data import discover, load_split
