@@ -47,14 +47,13 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 @contextmanager
 def building(dest: Path) -> Iterator[Path]:
-    """Build the cache folder ``dest`` once, whoever else asks for it at the same time.
+    """Build the cache folder ``dest`` in a new private folder beside it, which this yields.
 
-    Yields a new private folder beside ``dest`` to build in, under an exclusive ``fcntl`` lock on
-    ``.<name>.lock`` (threads too: each open is its own lock holder), so a second process or thread
-    that wants the same folder waits for the first instead of building into the same place. On a
-    clean exit the built folder replaces ``dest`` in one rename (an old ``dest`` moved aside first);
-    on an error it is removed and ``dest`` is left as it was. Callers check again, under the lock,
-    whether ``dest`` was finished meanwhile: use it with ``locked_dir``."""
+    Use it inside ``locked_dir(dest)``, after checking again under that lock whether ``dest`` was
+    finished meanwhile: then a second process or thread that wants the same folder waits for the first
+    and takes its result instead of building into the same place. On a clean exit the built folder
+    replaces ``dest`` in one rename (an old ``dest`` moved aside first); on an error it is removed and
+    ``dest`` is left as it was."""
     dest = Path(dest)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
@@ -71,8 +70,9 @@ def building(dest: Path) -> Iterator[Path]:
 
 @contextmanager
 def locked_dir(dest: Path) -> Iterator[None]:
-    """Hold the lock that ``building(dest)`` builders share. Partial folders of ``dest`` left by a
-    killed builder are removed: while the lock is held, no one else is building."""
+    """Hold the exclusive ``fcntl`` lock on ``.<name>.lock`` beside ``dest`` that its builders share
+    (threads too: each open is its own lock holder). Partial folders of ``dest`` left by a killed
+    builder are removed: while the lock is held, no one else is building."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest.with_name(f".{dest.name}.lock"), "a") as lock:
