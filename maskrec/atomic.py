@@ -72,14 +72,16 @@ def building(dest: Path) -> Iterator[Path]:
 def locked_dir(dest: Path) -> Iterator[None]:
     """Hold the exclusive ``fcntl`` lock on ``.<name>.lock`` beside ``dest`` that its builders share
     (threads too: each open is its own lock holder). Partial folders of ``dest`` left by a killed
-    builder are removed: while the lock is held, no one else is building."""
+    builder are removed (and a replaced folder it had moved aside): while the lock is held, no one
+    else is building."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest.with_name(f".{dest.name}.lock"), "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            for stale in dest.parent.glob(f".{dest.name}.partial-*"):
-                shutil.rmtree(stale, ignore_errors=True)
+            for pattern in (f".{dest.name}.partial-*", f".{dest.name}.old-*"):
+                for stale in dest.parent.glob(pattern):
+                    shutil.rmtree(stale, ignore_errors=True)
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
