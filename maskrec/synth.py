@@ -25,19 +25,15 @@ from __future__ import annotations
 import colorsys
 import io
 import math
-import os
 import pathlib
 import re
-import shutil
-import tempfile
-import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .atomic import atomic_write_bytes
+from .atomic import atomic_write_bytes, building, locked_dir
 from .config import demo_dir
 
 __all__ = ["render", "generate", "ensure_demo_data", "default_root", "SYNTH_VERSION"]
@@ -869,23 +865,13 @@ def default_root() -> pathlib.Path:
     return demo_dir()
 
 
-def _remove_stale_temp_folders(root: pathlib.Path, max_age_s: float = 3600) -> None:
-    """Delete temp siblings a killed run left behind (a run takes seconds, so an hour is ample)."""
-    now = time.time()
-    for pattern in (f".{root.name}.partial-*", f".{root.name}.old-*"):
-        for p in root.parent.glob(pattern):
-            try:
-                if p.is_dir() and now - p.stat().st_mtime > max_age_s:
-                    shutil.rmtree(p, ignore_errors=True)
-            except OSError:
-                pass  # another process removed it first
-
-
 def ensure_demo_data(root=None, n: int = 2000, seed: int = 0, progress: Progress = None) -> pathlib.Path:
     """Return the folder of the default demo dataset, generating it on first use.
-    root defaults to <MASKREC_HOME>/data/demo (MASKREC_HOME defaults to the repo folder). Generate into a temporary sibling folder and
-    rename it into place at the end so a half-written demo set is never picked up; if the folder exists
-    and holds a SOURCE.md recording the same n and seed, return it without regenerating.
+    root defaults to <MASKREC_HOME>/data/demo (MASKREC_HOME defaults to the repo folder). It is built
+    like every cache folder (``atomic.locked_dir`` + ``building``): under a lock, in a private sibling
+    folder renamed into place at the end, so a half-written demo set is never picked up and two
+    processes that start together generate it once; if the folder exists and holds a SOURCE.md
+    recording the same n and seed, return it without regenerating.
 
     A folder from an older generator version or other n/seed is replaced.  A non-empty folder
     that is not a generated demo set is never deleted: that raises FileExistsError.
@@ -894,30 +880,13 @@ def ensure_demo_data(root=None, n: int = 2000, seed: int = 0, progress: Progress
     wanted = (SYNTH_VERSION, n, seed)
     if _recorded(root) == wanted:
         return root
-    if root.exists() and (not root.is_dir() or (_recorded(root) is None and any(root.iterdir()))):
-        raise FileExistsError(f"{root} exists and is not a generated MaskRec demo set; "
-                              "move it away or pass another root")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temp_folders(root)
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=root.parent))
-    try:
-        tmp.chmod(0o755)  # mkdtemp makes it private; the demo set is not secret
-        generate(tmp, n=n, seed=seed, progress=progress)
-        if root.exists():
-            if _recorded(root) == wanted:  # another process finished first
-                shutil.rmtree(tmp)
-                return root
-            # Move the stale set aside first so the swap itself is one rename.
-            old = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}.old-", dir=root.parent))
-            os.replace(root, old / root.name)
-            shutil.rmtree(old, ignore_errors=True)
-        try:
-            os.replace(tmp, root)
-        except OSError:
-            if _recorded(root) != wanted:  # lost a race to something unexpected
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with locked_dir(root):
+        if _recorded(root) == wanted:  # another process finished it while this one waited
+            return root
+        if root.exists() and (not root.is_dir() or (_recorded(root) is None and any(root.iterdir()))):
+            raise FileExistsError(f"{root} exists and is not a generated MaskRec demo set; "
+                                  "move it away or pass another root")
+        with building(root) as tmp:
+            tmp.chmod(0o755)  # mkdtemp makes it private; the demo set is not secret
+            generate(tmp, n=n, seed=seed, progress=progress)
     return root

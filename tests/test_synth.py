@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,11 @@ from PIL import Image
 from maskrec import synth
 
 NAME = re.compile(r"^(\d{6})_([01])\.jpg$")
+
+
+def _beside(folder: Path) -> list[str]:
+    """What a generation left in folder, less the builders' lock file (it stays, empty, to be reused)."""
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock"))
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -130,7 +136,7 @@ def test_ensure_demo_data_generates_once_and_reuses(tmp_path):
     # Other parameters replace the set; nothing half-written is left beside it.
     synth.ensure_demo_data(root, n=8, seed=0)
     assert len(list(root.rglob("*.jpg"))) == 8
-    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
+    assert _beside(tmp_path) == ["demo"]
 
 
 def test_ensure_demo_data_default_root_uses_maskrec_home(tmp_path, monkeypatch):
@@ -148,7 +154,7 @@ def test_interrupted_generation_leaves_nothing(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         synth.ensure_demo_data(tmp_path / "demo", n=120, seed=0, progress=stop)
-    assert list(tmp_path.iterdir()) == []
+    assert _beside(tmp_path) == []
 
 
 def test_ensure_demo_data_does_not_delete_foreign_folder(tmp_path):
@@ -164,11 +170,34 @@ def test_no_streamlit_import():
     assert "streamlit" not in Path(synth.__file__).read_text()
 
 
-def test_ensure_demo_data_clears_old_leftovers_only(tmp_path):
-    old, fresh = tmp_path / ".demo.partial-old", tmp_path / ".demo.partial-new"
-    for p in (old, fresh):
+def test_ensure_demo_data_clears_what_a_killed_generation_left(tmp_path):
+    # Under the builders' lock nobody else is generating, so every partial or moved-aside folder
+    # beside it is a killed run's, however fresh.
+    left = [tmp_path / ".demo.partial-old", tmp_path / ".demo.partial-new", tmp_path / ".demo.old-x"]
+    for p in left:
         p.mkdir()
         (p / "000000_1.jpg").write_bytes(b"half")
-    os.utime(old, (0, 0))  # "killed" long ago
+    os.utime(left[0], (0, 0))
     synth.ensure_demo_data(tmp_path / "demo", n=4)
-    assert not old.exists() and fresh.exists()  # a fresh one may belong to a running process
+    assert _beside(tmp_path) == ["demo"]
+
+
+def test_two_threads_at_once_generate_the_demo_set_once_and_whole(tmp_path):
+    root, start, calls, errors = tmp_path / "demo", threading.Barrier(2), [], []
+
+    def ask():
+        try:
+            start.wait()
+            synth.ensure_demo_data(root, n=24, seed=0, progress=lambda d, t: calls.append(d) if d == t else None)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert calls == [24]  # one generation finished; the other thread took its result
+    assert len(list(root.rglob("*.jpg"))) == 24
+    assert _beside(tmp_path) == ["demo"]
