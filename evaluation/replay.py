@@ -14,8 +14,6 @@ times real runs.
 """
 from __future__ import annotations
 
-import queue
-import threading
 from pathlib import Path
 from typing import NamedTuple
 
@@ -38,26 +36,14 @@ class Recording(NamedTuple):
 
 def record(src: str | Path, rec, threshold: float | None = None, max_side: int = codec.PROCESS_SIDE) -> Recording:
     """Decode ``src`` as ``video.process`` does and keep each frame's detections, P(mask) and cut flag."""
-    container, stream = codec.open_video(src)
-    info = codec.read_info(container, stream)
-    size = codec.process_size(info.width, info.height, max_side)
     thr = rec.threshold if threshold is None else float(threshold)
-    q: queue.Queue = queue.Queue(maxsize=4)
-    stop, warnings = threading.Event(), []
-    th = threading.Thread(target=codec.decode_frames, args=(container, stream, size, stop, q, warnings), daemon=True)
-    th.start()
-    cuts = Cuts(info.fps)
     times, results, flags = [], [], []
-    try:
-        while (item := q.get()) is not None:
-            t, rgb = item
+    with codec.Decoding(src, max_side) as video:
+        cuts, size = Cuts(video.info.fps), video.size
+        for t, rgb in video:
             times.append(t)
             flags.append(cuts(rgb))
             results.append(rec.recognize(rgb, thr))
-    finally:
-        stop.set()
-        th.join()
-        container.close()
     return Recording(times, results, flags, (size[1], size[0]), thr, rec.margin)
 
 

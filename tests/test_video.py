@@ -379,3 +379,44 @@ def test_the_bench_video_section_measures_speed_and_tracking(tmp_path):
         assert 0 < what["voted label accuracy per track"]["ours"] <= 1
         counts = [r for r in rows if r["what"].startswith("count error summed per photo")]
         assert len(counts) == 4 and any("ByteTrack" in r["what"] for r in counts)
+
+
+
+def test_a_reader_that_fails_mid_clip_stops_the_decoder_and_closes_the_file(clip, predictor, monkeypatch):
+    """evaluation.replay.record once stopped its decoder without draining its queue: a recognizer that
+    raised with the queue full left the decoder blocked on its last put and the join waiting forever."""
+    path, _ = clip
+    opened = []
+
+    class Spy(V.codec.Decoding):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            opened.append(self)
+
+    def fail(rgb, thr):
+        q = opened[0]._q
+        for _ in range(500):  # up to 5 s for the decoder to fill the queue behind this frame
+            if q.full():
+                break
+            threading.Event().wait(0.01)
+        raise RuntimeError("the recognizer broke")
+
+    monkeypatch.setattr(V.codec, "Decoding", Spy)
+    rec = stub(predictor)
+    rec.recognize = fail
+    errors = []
+    reader = threading.Thread(target=lambda: _catch(errors, replay.record, path, rec), daemon=True)
+    reader.start()
+    reader.join(timeout=60)
+    assert not reader.is_alive(), "record() hung after its recognizer failed"
+    assert [str(e) for e in errors] == ["the recognizer broke"]
+    assert not opened[0]._thread.is_alive()
+    with pytest.raises(AssertionError, match="not open"):  # PyAV's word for a closed container
+        opened[0].container.duration
+
+
+def _catch(errors, f, *args):
+    try:
+        f(*args)
+    except Exception as e:  # noqa: BLE001 - the test reads it
+        errors.append(e)

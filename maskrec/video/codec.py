@@ -1,10 +1,8 @@
 """Video files in and out (PyAV, i.e. FFmpeg): open and check an input, decode it on a thread,
 encode frames on another.
 
-    container, stream = open_video("door.mp4")     # or VideoError with a sentence for the user
-    info = read_info(container, stream)            # VideoInfo: size, fps, frame count, codec
-    q = queue.Queue(4); warnings = []
-    threading.Thread(target=decode_frames, args=(container, stream, (640, 360), stop, q, warnings)).start()
+    with Decoding("door.mp4", max_side=1280) as d: # or VideoError with a sentence for the user
+        for t, rgb in d: ...                       # d.info: size, fps, frame count, codec
     w = Writer(Path("out.mp4"), (640, 360), info.fps)   # put(t, rgb) ... close()
 
 The decoder scales each frame while converting it to RGB (swscale, outside the GIL) and takes each
@@ -176,6 +174,52 @@ def decode_frames(container, stream, size: tuple[int, int], stop: threading.Even
         if bad:
             warnings.append(f"{bad} damaged packet(s) skipped")
         out.put(None)
+
+
+class Decoding:
+    """A file decoded on its own thread, as every reader of a video here does it::
+
+        with Decoding("door.mp4", max_side=1280) as d:    # VideoError: not a usable video
+            for t, rgb in d:                               # Frame items at d.size
+                ...
+        d.info, d.declared, d.warnings                     # what the file said; what went wrong
+
+    Leaving the block (at the end, on a break or on an error) stops the decoder, drains the queue
+    so that it is never stuck putting a frame or its last None, joins it and closes the file."""
+
+    def __init__(self, src: str | Path, max_side: int = PROCESS_SIDE, queue_size: int = 4):
+        self.container, self.stream = open_video(src)
+        try:
+            self.info = read_info(self.container, self.stream)
+        except BaseException:
+            self.container.close()
+            raise
+        self.declared = int(self.stream.frames or 0)  # stated by the container (MP4/MOV), not estimated
+        self.size = process_size(self.info.width, self.info.height, max_side)
+        self.warnings: list[str] = []
+        self._q: queue.Queue = queue.Queue(maxsize=queue_size)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=decode_frames, name="video-decode", daemon=True,
+                                        args=(self.container, self.stream, self.size, self._stop, self._q,
+                                              self.warnings))
+
+    def __enter__(self) -> "Decoding":
+        self._thread.start()
+        return self
+
+    def __iter__(self):
+        while (item := self._q.get()) is not None:
+            yield item
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        while self._thread.is_alive():
+            try:
+                self._q.get(timeout=0.2)
+            except queue.Empty:
+                pass
+        self._thread.join()
+        self.container.close()
 
 
 class Writer:

@@ -11,7 +11,6 @@ and encoding overlap the models.
 """
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Callable, NamedTuple
 from ..jobs import BackgroundJob
 from ..recognize import draw_tracked
 from ..track import Seen, Timeline, Tracker, tracker_for
-from .codec import PROCESS_SIDE, VideoError, Writer, decode_frames, open_video, output_suffix, process_size, read_info
+from .codec import PROCESS_SIDE, Decoding, VideoError, Writer, output_suffix
 from .follow import DETECT_EVERY, Cuts, Follower
 from .result import Thumbs, VideoResult, make_result, save
 
@@ -56,55 +55,41 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
     this many, the tracker carrying the boxes between (``follow``); ``cuts``: end every track at
     a scene cut. Raises VideoError for a file that is not a usable video.
     """
-    container, stream = open_video(src)
-    info = read_info(container, stream)
-    declared = int(stream.frames or 0)  # stated by the container (MP4/MOV), not estimated
-    size = process_size(info.width, info.height, max_side)
     thr = rec.threshold if threshold is None else float(threshold)
     classes = rec.predictor.classes
-    tracker = tracker or tracker_for(rec, thr, detect_every)
-    follow = Follower(rec.recognize, tracker, thr, detect_every, Cuts(info.fps) if cuts else None, rec.margin)
-    timeline = Timeline(classes[1])
-    warnings: list[str] = []
-    frames_q: queue.Queue = queue.Queue(maxsize=4)
-    stop = threading.Event()
-    decoder = threading.Thread(target=decode_frames, args=(container, stream, size, stop, frames_q, warnings),
-                               name="video-decode", daemon=True)
     writer: Writer | None = None
     thumbs = Thumbs()
-    n, t, stopped, t_start = 0, 0.0, False, time.perf_counter()
-    decoder.start()
-    try:
-        while (item := frames_q.get()) is not None:
-            if should_stop():
-                stopped = True
-                break
-            t, rgb = item
-            res, seen, detected = follow.frame(t, rgb)
-            timeline.add(int(t), seen)
-            for f, s in zip(res.faces, seen):
-                if s.track and detected:
-                    thumbs.offer(s.track, rgb, f.crop)
-            if out is not None:
-                if writer is None:
-                    writer = Writer(Path(out), size, info.fps)
-                writer.put(t, draw_tracked(rgb, res, seen, classes[1]))
-            if on_frame:
-                on_frame(n, t, seen)
-            n += 1
-            if progress:
-                progress(Progress(n, info.frames, t, time.perf_counter() - t_start))
-    finally:
-        stop.set()
-        while decoder.is_alive():  # drain, so that the decoder is not stuck on a full queue
-            try:
-                frames_q.get(timeout=0.2)
-            except queue.Empty:
-                pass
-        decoder.join()
-        container.close()
-        if writer is not None:
-            writer.close()
+    n, t, stopped = 0, 0.0, False
+    with Decoding(src, max_side) as video:
+        info, size, warnings = video.info, video.size, video.warnings
+        tracker = tracker or tracker_for(rec, thr, detect_every)
+        follow = Follower(rec.recognize, tracker, thr, detect_every, Cuts(info.fps) if cuts else None, rec.margin)
+        timeline = Timeline(classes[1])
+        t_start = time.perf_counter()
+        try:
+            for frame_t, rgb in video:
+                if should_stop():  # before t moves on: a stopped run covers up to its last processed frame
+                    stopped = True
+                    break
+                t = frame_t
+                res, seen, detected = follow.frame(t, rgb)
+                timeline.add(int(t), seen)
+                for f, s in zip(res.faces, seen):
+                    if s.track and detected:
+                        thumbs.offer(s.track, rgb, f.crop)
+                if out is not None:
+                    if writer is None:
+                        writer = Writer(Path(out), size, info.fps)
+                    writer.put(t, draw_tracked(rgb, res, seen, classes[1]))
+                if on_frame:
+                    on_frame(n, t, seen)
+                n += 1
+                if progress:
+                    progress(Progress(n, info.frames, t, time.perf_counter() - t_start))
+        finally:
+            if writer is not None:
+                writer.close()
+    declared = video.declared
     elapsed = time.perf_counter() - t_start
     if not stopped and declared and 0 < n < declared - 1:
         # a file cut short often ends without an error: FFmpeg just finds no more packets
