@@ -36,7 +36,7 @@ from . import faces as F
 from .data import batch_to_float
 from .faces import MARGIN  # the crop margin (measured in faces.boxes), shared with scene crops
 from .inference import TTA, Predictor
-from .track import START_SCORE, Seen, Timeline, Tracker
+from .track import START_SCORE, Seen, Timeline, Tracker, min_hits_for
 
 GREEN, RED = (40, 200, 60), (230, 40, 40)  # RGB
 
@@ -181,7 +181,28 @@ def face_crops(rgb: np.ndarray, result: FrameResult, side: int | None = None) ->
     return out
 
 
+def carried(tracker: Tracker, t: float, shape, threshold: float, margin: float = MARGIN) -> tuple[FrameResult, list[Seen]]:
+    """A frame not run through the detector: each confirmed track at the box it predicts for ``t``
+    (``Tracker.carry``, clipped to the frame; a box predicted off the frame is left out), with its
+    running label, as a FrameResult with no detect or classify time and one Seen per face."""
+    h, w = shape[:2]
+    faces, seen = [], []
+    for s in tracker.carry(t, threshold):
+        x0, y0, x1, y1, score = s.box
+        box = F.Box(int(max(0, round(x0))), int(max(0, round(y0))), int(min(w, round(x1))), int(min(h, round(y1))),
+                    float(score))
+        if box.x1 - box.x0 < 2 or box.y1 - box.y0 < 2:  # predicted off the frame
+            continue
+        faces.append(Face(box, F.crop_box(box, shape, margin), s.label, s.p_mask))
+        seen.append(s._replace(box=tuple(box)))
+    return FrameResult(tuple(faces), Timings(0.0, 0.0), (h, w)), seen
+
+
 # --------------------------------------------------------------------------- live (worker -> page)
+
+# The live stream runs the detector on one frame in this many, as a video run does
+# (``video.follow.DETECT_EVERY``): the tracker carries each person's box and label between.
+LIVE_DETECT_EVERY = 2
 
 class LiveStats(NamedTuple):
     """What the page reads from a ``LiveBuffer``: a copy, safe to use without the lock."""
@@ -205,6 +226,7 @@ class LiveSession(NamedTuple):
     frames: int
     size: tuple[int, int]            # (W, H) of the latest frame
     thumbs: dict                     # track id -> its largest face crop so far (RGB uint8)
+    every: int = 1                   # the detector ran on one frame in this many
 
 
 THUMB_SIDE = 64       # px, at most: a session report's thumbnails
@@ -223,9 +245,16 @@ class LiveBuffer:
     it outlives the page's reruns, which rebuild the frame callback): unique people so far and
     per-second counts over the last ``history_s`` seconds come with each snapshot; ``session``
     copies the whole session so far (with each person's largest face crop) for a report.
+
+    ``every``: the detector runs on one frame in this many (``due`` says which); ``carry`` draws the
+    frames between from the tracker (no scene cuts here: a camera is one continuous shot).
     """
 
-    def __init__(self, window: int = 30, stale_s: float = 2.0, history_s: int = 60):
+    def __init__(self, window: int = 30, stale_s: float = 2.0, history_s: int = 60, every: int = LIVE_DETECT_EVERY):
+        if every < 1:
+            raise ValueError(f"detect every {every} frames: it must be 1 or more")
+        self.every = int(every)
+        self._since: int | None = None  # frames since the last detection frame (None: none yet)
         self._lock = threading.Lock()
         self._times: deque[float] = deque(maxlen=window)
         self._timings: deque[Timings] = deque(maxlen=window)
@@ -247,8 +276,10 @@ class LiveBuffer:
         detector: its registry name, for the score a face needs to start a track."""
         now = time.time() if now is None else now
         with self._lock:
+            self._since = 0
             if self._tracker is None:
-                self._tracker = Tracker(threshold, classes, new_score=START_SCORE.get(detector, 0.0))
+                self._tracker = Tracker(threshold, classes, min_hits=min_hits_for(self.every),
+                                        new_score=START_SCORE.get(detector, 0.0))
                 self._timeline = Timeline(classes[1], keep=self._history_s)
                 self._session = Timeline(classes[1], keep=SESSION_S)
                 self._span = (now, now)
@@ -256,10 +287,30 @@ class LiveBuffer:
             # them to grow (a clock stepped back would at worst end tracks early)
             seen = self._tracker.update(now, [f.box for f in result.faces], [f.p_mask for f in result.faces],
                                         threshold)
-            self._timeline.add(int(now), seen)
-            self._session.add(int(now), seen)
-            self._span = (self._span[0], now)
+            self._note(now, seen)
             return seen
+
+    def due(self) -> bool:
+        """Whether the next frame goes through the detector: the first one, and one in ``every``."""
+        with self._lock:
+            return self._tracker is None or self._since is None or self._since + 1 >= self.every
+
+    def carry(self, shape, threshold: float, margin: float = MARGIN,
+              now: float | None = None) -> tuple[FrameResult, list[Seen]]:
+        """A frame between detections (``due`` said no): the tracked people at their predicted boxes."""
+        now = time.time() if now is None else now
+        with self._lock:
+            if self._tracker is None:
+                raise RuntimeError("carry before the first tracked frame: ask due() first")
+            self._since = (self._since or 0) + 1
+            res, seen = carried(self._tracker, now, shape, threshold, margin)
+            self._note(now, seen)
+            return res, seen
+
+    def _note(self, now: float, seen: list[Seen]) -> None:  # under the lock
+        self._timeline.add(int(now), seen)
+        self._session.add(int(now), seen)
+        self._span = (self._span[0], now)
 
     def put(self, result: FrameResult, crops=(), seen: list[Seen] = ()) -> None:
         """``seen``: the faces' ``track`` result, to keep each person's largest crop for a report."""
@@ -299,7 +350,7 @@ class LiveBuffer:
                 return None
             h, w = self._result.shape if self._result is not None else (0, 0)
             return LiveSession(copy.deepcopy(self._tracker), copy.deepcopy(self._session), *self._span,
-                               self._frames, (w, h), {k: v[1] for k, v in self._thumbs.items()})
+                               self._frames, (w, h), {k: v[1] for k, v in self._thumbs.items()}, self.every)
 
 
 def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None = None,
@@ -308,7 +359,9 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
 
     Runs on the WebRTC worker thread: no Streamlit calls, results go to ``buffer``. An error is
     recorded there (the page shows it) and the frame passes through unchanged. ``track``: follow
-    faces through ``buffer.track`` and draw track ids and voted labels (the draw time includes it).
+    faces through ``buffer.track`` and draw track ids and voted labels (the draw time includes it),
+    running the detector on one frame in ``buffer.every`` (``buffer.carry`` between); without
+    ``track`` every frame is detected and classified.
     """
     import av  # deferred: PyAV is needed by the live stream only
 
@@ -317,10 +370,14 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
             rgb = frame.to_ndarray(format="rgb24")
             seen = ()
             if track:
-                res = rec.recognize(rgb, threshold)
-                t = time.perf_counter()
-                seen = buffer.track(res, rec.threshold if threshold is None else threshold,
-                                    rec.predictor.classes, detector=getattr(rec.detector, "name", ""))
+                thr = rec.threshold if threshold is None else threshold
+                if buffer.due():
+                    res = rec.recognize(rgb, threshold)
+                    t = time.perf_counter()
+                    seen = buffer.track(res, thr, rec.predictor.classes, detector=getattr(rec.detector, "name", ""))
+                else:
+                    t = time.perf_counter()
+                    res, seen = buffer.carry(rgb.shape, thr, rec.margin)
                 shown = draw_tracked(rgb, res, seen, rec.predictor.classes[1])
                 res = replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
             else:

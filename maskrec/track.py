@@ -277,14 +277,18 @@ def count_people(rows: Sequence[TrackRow], classes: Sequence[str]) -> dict:
     return out
 
 
+def min_hits_for(every: int) -> int:
+    """``min_hits`` when the detector runs on one frame in ``every``: a face still becomes a person
+    after about ``MIN_HITS`` frames, and min_hits counts detection frames, so it is that over
+    ``every`` (on the tuning pans, 3 hits at every 2nd frame counted 143 of 142 people, 5 hits 141)."""
+    return max(2, math.ceil(MIN_HITS / every))
+
+
 def tracker_for(rec, threshold: float | None = None, every: int = 1) -> Tracker:
     """A Tracker for a ``recognize.Recognizer``: its threshold, class names and detector's start score.
-    ``every``: the video run detects one frame in this many; a face still becomes a person after
-    about ``MIN_HITS`` frames, so ``min_hits`` (which counts detection frames) is that over ``every``
-    (on the tuning pans, 3 hits at every 2nd frame counted 143 of 142 people, 5 hits 141)."""
+    ``every``: the run detects one frame in this many (``min_hits_for``)."""
     return Tracker(rec.threshold if threshold is None else threshold, rec.predictor.classes,
-                   min_hits=max(2, math.ceil(MIN_HITS / every)),
-                   new_score=START_SCORE.get(getattr(rec.detector, "name", ""), 0.0))
+                   min_hits=min_hits_for(every), new_score=START_SCORE.get(getattr(rec.detector, "name", ""), 0.0))
 
 
 class Timeline:

@@ -20,6 +20,7 @@ from maskrec.faces import COVERED
 from maskrec.inference import Predictor
 from maskrec.recognize import (Face, FrameResult, LiveBuffer, Recognizer, Timings, draw, face_crops,
                                frame_callback, grad_cam)
+from maskrec.track import min_hits_for
 from maskrec.webrtc import ice_servers
 from tests.conftest import REPO, SCENES
 
@@ -219,9 +220,49 @@ def test_frame_callback_annotates_frames_and_reports_through_the_buffer(predicto
     class Broken(FixedBoxes):
         def detect(self, rgb):
             raise RuntimeError("no model")
+    buf = LiveBuffer()  # a new stream: its first frame goes through the detector
     bad = frame_callback(Recognizer(predictor, Broken([])), buf)
     assert bad(frame) is frame  # the frame passes through; the error shows on the page
     assert buf.snapshot().error == "RuntimeError: no model"
+
+
+@pytest.mark.parametrize("every", [1, 2, 3])
+def test_the_live_stream_detects_one_frame_in_every_and_carries_the_people_between(predictor, every):
+    """The detector runs on frames 0, every, 2*every...; the frames between show each confirmed person at
+    the box the tracker predicts, with its voted label, and count them once, as a video run does."""
+    av = pytest.importorskip("av")
+
+    class Counting(FixedBoxes):
+        calls = 0
+
+        def detect(self, rgb):
+            Counting.calls += 1
+            return super().detect(rgb)
+
+    buf = LiveBuffer(every=every)
+    cb = frame_callback(Recognizer(predictor, Counting([(20, 20, 90, 100, 0.9)])), buf, threshold=0.0, crop_side=48)
+    frame = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="rgb24")
+    n = 24
+    faces = []
+    for _ in range(n):
+        cb(frame)
+        s = buf.snapshot()
+        assert s.error == ""
+        faces.append(len(s.result.faces))
+    assert Counting.calls == -(-n // every)  # frames 0, every, 2 * every, ...
+    hits = min_hits_for(every)
+    # between detections a face shows only once it is a person (confirmed after `hits` detections)
+    shown_between = [faces[i] for i in range(n) if i % every and i // every >= hits]
+    assert shown_between == [1] * len(shown_between)
+    assert all(faces[i] == 1 for i in range(0, n, every))
+    assert buf.snapshot().people["people"] == 1 and buf.snapshot().frames == n
+    s = buf.session()
+    assert s.every == every and s.tracker.min_hits == hits
+
+
+def test_a_live_buffer_refuses_a_detection_interval_under_one():
+    with pytest.raises(ValueError, match="must be 1 or more"):
+        LiveBuffer(every=0)
 
 
 def _frame(kind: str, w: int, h: int):

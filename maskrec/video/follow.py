@@ -26,8 +26,8 @@ from typing import Callable
 
 import numpy as np
 
-from ..faces import MARGIN, Box, crop_box
-from ..recognize import Face, FrameResult, Timings
+from ..faces import MARGIN
+from ..recognize import FrameResult, carried
 from ..track import Seen, Tracker
 
 DETECT_EVERY = 2      # detector on one frame in this many (README, Video: what each k costs)
@@ -91,17 +91,4 @@ class Follower:
             self._since = 0
             return res, seen, True
         self._since += 1
-        return (*self._carried(t, rgb.shape), False)
-
-    def _carried(self, t: float, shape) -> tuple[FrameResult, list[Seen]]:
-        h, w = shape[:2]
-        faces, seen = [], []
-        for s in self.tracker.carry(t, self.threshold):
-            x0, y0, x1, y1, score = s.box
-            box = Box(int(max(0, round(x0))), int(max(0, round(y0))), int(min(w, round(x1))), int(min(h, round(y1))),
-                      float(score))
-            if box.x1 - box.x0 < 2 or box.y1 - box.y0 < 2:  # predicted off the frame
-                continue
-            faces.append(Face(box, crop_box(box, shape, self.margin), s.label, s.p_mask))
-            seen.append(s._replace(box=tuple(box)))
-        return FrameResult(tuple(faces), Timings(0.0, 0.0), (h, w)), seen
+        return (*carried(self.tracker, t, rgb.shape, self.threshold, self.margin), False)

@@ -73,7 +73,8 @@ def tracker_settings(tracker) -> dict:
 def session_report(session: LiveSession, settings: dict, title: str) -> str:
     """The report of a live stream so far (``recognize.LiveBuffer.session()``), with its tracker's settings."""
     res = session_result(session.tracker, session.timeline, start=session.start, end=session.end,
-                         frames=session.frames, size=session.size, thumbs=session.thumbs)
+                         frames=session.frames, size=session.size, thumbs=session.thumbs,
+                         settings={"detect_every": session.every})
     return render_report(res, {**settings, "tracker": tracker_settings(session.tracker)}, title)
 
 

@@ -92,11 +92,13 @@ def make_result(tracker: Tracker, timeline: Timeline, info: VideoInfo, size: tup
 
 
 def session_result(tracker: Tracker, timeline: Timeline, *, start: float, end: float, frames: int,
-                   size: tuple[int, int], thumbs: dict[int, np.ndarray] | None = None) -> VideoResult:
+                   size: tuple[int, int], thumbs: dict[int, np.ndarray] | None = None,
+                   settings: dict | None = None) -> VideoResult:
     """A live stream's result so far, from its Tracker and Timeline (``recognize.LiveBuffer.session``):
     the same summary keys as ``make_result``'s, times as seconds since ``start`` (the first frame's
     wall-clock time; ``end``: the last one's), status "live" and ``started_at``. ``thumbs``: track
-    id -> its face crop (RGB uint8), or None when the stream kept none."""
+    id -> its face crop (RGB uint8), or None when the stream kept none. ``settings``: how the stream
+    went about it, into the summary as ``make_result``'s (``detect_every``)."""
     classes = tracker.classes
     counts = tracker.counts()
     rows = [r._replace(first_s=r.first_s - start, last_s=r.last_s - start) for r in tracker.tracks()]
@@ -110,7 +112,8 @@ def session_result(tracker: Tracker, timeline: Timeline, *, start: float, end: f
                "fps": round(frames / seconds, 1) if seconds > 0 else 0.0, "status": "live",
                "width": size[0], "height": size[1], "processed_at": list(size), "source_fps": 0.0,
                "warnings": warnings,
-               "started_at": datetime.fromtimestamp(start).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")}
+               "started_at": datetime.fromtimestamp(start).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
+               **(settings or {})}
     if not rows:
         summary["note"] = "no face was found"
     return VideoResult(tuple(rows), tuple((k - s0, *per_sec.get(k, (0, 0))) for k in range(first, s1 + 1)),
