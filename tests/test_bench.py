@@ -131,9 +131,11 @@ def test_frame_section_times_a_frame_with_several_faces():
     from tests.conftest import SCENES
     if not (SCENES / "images").is_dir():
         pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
-    (r,) = bench.bench_frame(True, REPO_ROOT / "checkpoints" / "net1.pt")
+    r, live = bench.bench_frame(True, REPO_ROOT / "checkpoints" / "net1.pt")
     assert r["faces"] >= 4 and f"{r['faces']} faces" in r["what"], r
     assert r["ours"] > 0 and r["baseline"] > 0
+    # the live row: the page's callback at its detection interval against every frame, same frame, same run
+    assert live["what"].startswith("live callback") and live["ours"] > 0 and live["baseline"] > 0, live
 
 
 def _cpu_ticks(pid: int) -> int:
