@@ -56,7 +56,7 @@ def test_threshold_is_saved_into_the_checkpoint(tmp_path):
 
 # Floors a little under what each shipped file measured at its own threshold (see checkpoints/README.md)
 @pytest.mark.slow  # measured seconds; `pytest -m "not slow"` leaves it to CI
-@pytest.mark.parametrize("name,goal", [("net1", 0.972), ("net2", 0.964)])
+@pytest.mark.parametrize("name,goal", [("net1", 0.972), ("net2", 0.967)])
 def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
     import numpy as np
     from maskrec.data import discover, load_split
@@ -77,7 +77,9 @@ def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, d
 # part is small (77 faces >= 32 px found, 12 of them bare), so one face moves a rate by 1-8 points.
 PIPELINE_FLOORS = {"net1": {"label_accuracy": 0.96, "bare_called_mask": 0.09, "crop_bare_called_mask": 0.09,
                             "crop_mask_found": 0.96},
-                   "net2": {"label_accuracy": 0.95, "bare_called_mask": 0.09, "crop_bare_called_mask": 0.09,
+                   # net2-p's validation threshold (0.296) calls 5 of the 36 bare annotated crops "mask" (0.139;
+                   # net2-n: 1); on the detector's faces it calls none of the 12 (checkpoints/README.md)
+                   "net2": {"label_accuracy": 0.97, "bare_called_mask": 0.09, "crop_bare_called_mask": 0.15,
                             "crop_mask_found": 0.92}}
 
 
