@@ -210,6 +210,43 @@ def test_the_int8_graph_is_calibrated_once_then_read_from_the_cache(isolated_hom
     assert len(list((isolated_home / "cache" / "engines").glob("*.int8.onnx"))) == 2 and other.graph != first.graph
 
 
+def test_int8_weights_get_7_bits_on_x86_cpus_without_vnni(monkeypatch):
+    monkeypatch.setattr(engines.platform, "machine", lambda: "x86_64")
+    assert engines.int8_weights_7_bit({"avx2", "fma"}) is True                 # AMD EPYC with AVX2 only
+    assert engines.int8_weights_7_bit({"avx2", "avx512f", "avx512bw"}) is True  # AVX-512 without VNNI
+    assert engines.int8_weights_7_bit({"avx2", "avx512f", "avx512_vnni"}) is False
+    assert engines.int8_weights_7_bit({"avx2", "avx_vnni"}) is False
+    monkeypatch.setattr(engines.platform, "machine", lambda: "aarch64")
+    assert engines.int8_weights_7_bit(set()) is False
+
+
+@pytest.mark.skipif("onnx-int8" not in HERE, reason="onnxruntime is not installed")
+@pytest.mark.parametrize("seven_bit", [False, True])  # both paths on any CPU
+def test_the_int8_graph_holds_the_weights_in_the_range_the_cpu_gets(seven_bit, isolated_home, demo_dir,
+                                                                     monkeypatch):
+    """Without VNNI, full-range int8 weights saturate ORT's int16 sums (an AVX2 EPYC moved net1's P(mask)
+    by up to 0.85); 7-bit weights do not. The graph is cached per choice, so a copied cache cannot mix them."""
+    import onnx
+    from onnx import numpy_helper
+
+    monkeypatch.setattr(engines, "int8_weights_7_bit", lambda flags=None: seven_bit)
+    model = checkpoint.model(checkpoint.load(REPO / "checkpoints" / "net1.pt"))
+    cal = calibration.for_data(str(demo_dir), 32, n=16)
+    eng = engines.make("onnx-int8", model, 32, calibration=cal)
+    graph = onnx.load_from_string(eng.graph)
+    weights = [numpy_helper.to_array(t) for t in graph.graph.initializer
+               if t.data_type == onnx.TensorProto.INT8 and t.dims and len(t.dims) >= 2]
+    assert len(weights) == 7  # Net1's 6 convs and its FC layer
+    top = max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+    assert top <= 64 if seven_bit else top == 127
+    p = eng(torch.zeros(2, 3, 32, 32))
+    assert p.shape == (2,) and np.isfinite(p).all()
+    assert len(list((isolated_home / "cache" / "engines").glob("*.int8.onnx"))) == 1
+    here = engines._int8_cache_path(model, 32, cal)
+    monkeypatch.setattr(engines, "int8_weights_7_bit", lambda flags=None: not seven_bit)
+    assert engines._int8_cache_path(model, 32, cal) != here
+
+
 # ----------------------------------------------------------------------------- the measured default
 
 class _Stub(engines.Engine):
