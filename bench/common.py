@@ -3,13 +3,15 @@ and the name of the machine a figure was measured on."""
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from maskrec.engine_probe import cpu_name
+from maskrec.engines import cpu_flags
 
 # python -m bench / -m evaluation.baselines in a child process need the repo's top on their path
 REPO = Path(__file__).resolve().parent.parent
@@ -82,18 +84,8 @@ SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512bw", "avx512_vnni", "avx512_bf16"
 def cpu_model() -> tuple[str, list[str]]:
     """The CPU's model name and its SIMD flags among SIMD_FLAGS, for naming the machine a figure
     was measured on (what the code runs is decided by torch's own capability check, not by these)."""
-    name, flags = platform.processor() or "unknown CPU", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                name = value.strip()
-            elif key.strip() == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    return name, [f for f in SIMD_FLAGS if f in flags]
+    flags = cpu_flags()
+    return cpu_name(), [f for f in SIMD_FLAGS if f in flags]
 
 
 def machine() -> dict:

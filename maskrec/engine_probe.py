@@ -77,7 +77,7 @@ def cpu_key() -> dict:
         ort_version = ort.__version__
     except ImportError:
         ort_version = None
-    return {"cpu": _cpu_model(), "capability": torch.backends.cpu.get_cpu_capability(),
+    return {"cpu": cpu_name(), "capability": torch.backends.cpu.get_cpu_capability(),
             "bf16": engines.bf16_supported(), "cpus": os.cpu_count(), "torch": torch.__version__,
             "onnxruntime": ort_version}
 
@@ -127,7 +127,7 @@ def _read(path: Path) -> dict | None:
         return None  # not probed yet on this machine, or a damaged file: probe again
 
 
-def _cpu_model() -> str:
+def cpu_name() -> str:
     # lscpu's "Model name", from /proc/cpuinfo (Linux); elsewhere what platform knows
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

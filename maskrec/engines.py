@@ -262,7 +262,7 @@ def _int8_cache_path(model: nn.Module, size: int, calibration: Calibration) -> P
     return cache_dir() / "engines" / f"{h.hexdigest()[:20]}.int8.onnx"
 
 
-def _quantize(path: Path, calibration: np.ndarray, reduce_range: bool | None = None) -> Path:
+def _quantize(path: Path, calibration: np.ndarray) -> Path:
     # optional and heavy: only quantising needs it
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType, quant_pre_process,
                                           quantize_static)
@@ -281,7 +281,7 @@ def _quantize(path: Path, calibration: np.ndarray, reduce_range: bool | None = N
     # weights (int8_weights_7_bit), so there the weights get 7 bits.
     quantize_static(str(pre), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                    reduce_range=int8_weights_7_bit() if reduce_range is None else reduce_range)
+                    reduce_range=int8_weights_7_bit())
     return out
 
 
