@@ -89,6 +89,7 @@ class TrainConfig:
     mixup: float = 0.0  # Beta(a, a) of mixup (0 = off): pairs of training images and their targets blended
     low_res: float = 0.0  # share of each train batch shown at a lower resolution (recipe.low_res; 0 = off)
     drawn_masks: float = 0.0  # share of the bare train faces that also train with a mask drawn on (masks.py; 0 = off)
+    init: str = ""  # a checkpoint of the same net whose weights the run starts from (fine-tuning); "" = seeded random weights
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
     bf16: bool | None = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -182,13 +183,32 @@ class TrainState:
         self.epoch, self.best_f1 = ck["epoch"], ck.get("best_f1", -1.0)
 
 
+EMA_WARM = 1_000_000  # n past which ema_avg's warm-up (1 + n) / (10 + n) exceeds any decay validate() allows
+
+
+def init_weights(model: nn.Module, cfg: TrainConfig) -> None:
+    """Load cfg.init's weights into model (a fine-tuning run's start): a checkpoint of the same net,
+    as training saves or the app ships it (its "model": the averaged weights where it trained with EMA)."""
+    try:
+        ck = checkpoint.load(cfg.init)
+        if ck["net"] != cfg.net:
+            raise TrainingFailed(f"cannot start {cfg.net} from {cfg.init}: that checkpoint is a {ck['net']}")
+        model.load_state_dict(checkpoint.model(ck, Path(cfg.init).name).state_dict())
+    except checkpoint.CheckpointError as e:
+        raise TrainingFailed(f"cannot start from {cfg.init}: {e}") from None
+
+
 def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context = distributed.SINGLE,
               resume_from=None) -> TrainState:
     """A seeded model and optimiser (or the ones of a last.pt), wrapped for DDP under torchrun."""
     channels_last = speed_settings(cfg, device)[0]
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = build(cfg.net, dropout=cfg.dropout).to(device)
+    resuming = resume_from is not None and resume_from.exists()
+    model = build(cfg.net, dropout=cfg.dropout)
+    if cfg.init and not resuming:  # a resumed fine-tune reads its own last.pt, whatever became of the file it started from
+        init_weights(model, cfg)
+    model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -197,7 +217,9 @@ def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context =
     s = TrainState(model, model, opt, gen, pick_precision(cfg, device), device, channels_last, ctx)
     if cfg.ema:  # buffers too: BatchNorm's running statistics follow the averaged weights
         s.ema = AveragedModel(model, avg_fn=ema_avg(cfg.ema), use_buffers=True)
-    if resume_from is not None and resume_from.exists():
+        if cfg.init:  # the decay's warm-up is there to forget random weights; trained ones belong in the average
+            s.ema.n_averaged.fill_(EMA_WARM)
+    if resuming:
         s.restore(checkpoint.load(resume_from, map_location=device))
     s.net = ctx.wrap(model, device)  # DistributedDataParallel under torchrun, else the model itself
     return s

@@ -296,3 +296,39 @@ def test_ema_mixup_smoothing_stop_and_resume_match_an_uninterrupted_run(cfg, tmp
     # the weights a Predictor loads are the average, not the last step's
     assert any(not torch.equal(ck["model"][k], ck["train_model"][k]) for k in ck["model"])
     assert "train_model" not in torch.load(run.best_ckpt, weights_only=True)
+
+
+def test_a_fine_tune_starts_from_the_checkpoints_weights_and_its_average_from_them_too(cfg, tmp_path):
+    """--init: the model, and with EMA the average, start at the checkpoint's weights (the average
+    without the decay's warm-up, which is there to forget random weights); another net, or a file that
+    is not a checkpoint, fails with the reason before anything trains."""
+    import torch
+    from maskrec import checkpoint
+    from maskrec.recipe import ema_avg
+    from maskrec.train import EMA_WARM, new_state
+    base = replace(cfg, epochs=1, bf16=False)
+    src = new_run(base, run_dir=tmp_path / "src")
+    list(fit(base, src))
+    start = checkpoint.load(src.last_ckpt)["model"]
+    tuned = replace(base, init=str(src.last_ckpt), ema=0.99, lr=1e-4)
+    s = new_state(tuned, torch.device("cpu"))
+    assert all(torch.equal(v, start[k]) for k, v in s.model.state_dict().items())
+    assert all(torch.equal(v, start[k]) for k, v in s.ema.module.state_dict().items())
+    assert ema_avg(0.99)(torch.zeros(1), torch.ones(1), s.ema.n_averaged).item() == pytest.approx(0.01)
+    assert int(s.ema.n_averaged) == EMA_WARM
+    fresh = new_state(replace(tuned, init=""), torch.device("cpu"))
+    assert not all(torch.equal(v, start[k]) for k, v in fresh.model.state_dict().items())
+    # it trains on from there: epoch 1 of the fine-tune is judged better than epoch 1 from random weights
+    run = new_run(tuned, run_dir=tmp_path / "tuned")
+    rec = next(iter(fit(tuned, run)))
+    first = src.metrics()[0]
+    assert rec["test_loss"] < first["test_loss"]
+
+    with pytest.raises(TrainingFailed, match="that checkpoint is a net1"):
+        new_state(replace(tuned, net="net2"), torch.device("cpu"))
+    # a resumed fine-tune continues from its own last.pt: the file it started from is not read again
+    src.last_ckpt.rename(tmp_path / "moved.pt")
+    assert [r["epoch"] for r in fit(replace(tuned, epochs=2), run)] == [2]
+    (tmp_path / "junk.pt").write_text("not a checkpoint")
+    with pytest.raises(TrainingFailed, match="cannot start from .*junk.pt"):
+        new_state(replace(tuned, init=str(tmp_path / "junk.pt")), torch.device("cpu"))

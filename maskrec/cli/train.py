@@ -16,7 +16,8 @@ from .. import distributed
 from ..config import PRESETS, sized_recipe
 from ..runs import Run, new_run, open_run
 from ..runstate import RunState
-from ..train import TrainingFailed, pick_device, resolve_data
+from ..models import build
+from ..train import TrainingFailed, init_weights, pick_device, resolve_data
 from ..trainrun import train_run
 from .common import UserError, fmt, progress_bar
 
@@ -56,6 +57,9 @@ def add_arguments(s):
     s.add_argument("--precision", choices=list(PRECISIONS),
                    help="auto (default: bf16 autocast where the CPU or GPU supports it, else fp32), fp32 or bf16; "
                         "weights are saved in fp32 either way")
+    s.add_argument("--init", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights (the same net; e.g. a shipped one) instead of "
+                        "random ones: fine-tuning. With --ema the average starts from them, without a warm-up")
     s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
 
@@ -80,7 +84,7 @@ def run(a):
                                       device=a.device, schedule=a.schedule, val_fraction=a.val_fraction,
                                       augment_strength=a.augment_strength, label_smoothing=a.label_smoothing,
                                       ema=a.ema, mixup=a.mixup, low_res=a.low_res,
-                                      drawn_masks=a.drawn_masks).items() if v is not None}
+                                      drawn_masks=a.drawn_masks, init=a.init).items() if v is not None}
         if a.augment:
             over["augment"] = True
         if a.precision:
@@ -94,6 +98,11 @@ def run(a):
             cfg.validate()
         except ValueError as e:
             raise UserError(str(e))
+        if cfg.init:  # before a run folder exists: a wrong file is the user's error, not a failed run
+            try:
+                init_weights(build(cfg.net, dropout=cfg.dropout), cfg)
+            except TrainingFailed as e:
+                raise UserError(str(e))
     ctx = distributed.SINGLE
     if distributed.launched():  # under torchrun: join the job; rank 0 alone prints and writes the run
         ctx = distributed.setup(pick_device(cfg.device, distributed.local_rank()))
