@@ -184,6 +184,7 @@ class OnnxEngine(Engine):
         self.name = "onnx-int8" if int8 else "onnx"
         s = self.input_size
         self.calibration = (calibration or demo_calibration(s)) if int8 else None
+        self.weight_bits = (7 if int8_weights_7_bit() else 8) if int8 else None  # what _quantize gives this CPU
         # Calibrating takes 1-4 s (Net1-Net2, 2 busy cores): the int8 graph is kept in the cache,
         # keyed by the weights, the calibration sample and the versions that made it.
         cached = _int8_cache_path(model, s, self.calibration) if int8 else None

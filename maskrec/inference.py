@@ -84,7 +84,8 @@ class Predictor:
     @property
     def engine_info(self) -> dict:
         """What runs, as a plain dict: ``engine``, ``precision`` (fp32/bf16/int8), ``calibration``
-        (int8's faces in words, else None) and ``calibration_count``, ``chosen_by`` ("asked", "env"
+        (int8's faces in words, else None) and ``calibration_count``, ``weight_bits`` (int8's: 7 on x86
+        without VNNI, else 8; None for the other engines), ``chosen_by`` ("asked", "env"
         for $MASKREC_ENGINE, "gpu", "probe" measured now, "probe-cache" measured before) and the
         probe's ``ms_per_face``. Builds the engine (and probes) if nothing has yet."""
         self.engine
@@ -109,6 +110,7 @@ class Predictor:
                                              calibration=self.calibration_faces() if got.name == "onnx-int8" else None)
         cal = getattr(eng, "calibration", None)
         return eng, {"engine": eng.name, "precision": engines.ENGINES[eng.name].precision,
+                     "weight_bits": getattr(eng, "weight_bits", None),
                      "calibration": cal.source if cal else None, "calibration_count": cal.count if cal else 0,
                      "chosen_by": how, "exact": self.exact, "ms_per_face": ms}
 
@@ -155,4 +157,5 @@ def describe_engine(info: dict) -> str:
     ms = info.get("ms_per_face") or {}
     timed = f" ({', '.join(f'{n} {t:.2f}' for n, t in sorted(ms.items(), key=lambda kv: kv[1]))} ms a face)" if ms else ""
     cal = f"; calibrated on {info['calibration']}" if info.get("calibration") else ""
-    return f"{info['engine']} engine ({info['precision']}), {why}{timed}{cal}"
+    bits = ", 7-bit weights: this CPU has no VNNI" if info.get("weight_bits") == 7 else ""
+    return f"{info['engine']} engine ({info['precision']}{bits}), {why}{timed}{cal}"

@@ -337,8 +337,12 @@ def test_the_predictor_measures_its_default_once_and_says_what_runs(monkeypatch,
         cal = calibration.for_data(first.config["data"], 32)
         assert int8["calibration"] == cal.source and int8["calibration_count"] == 64
         assert int8["chosen_by"] == "asked" and "calibrated on" in describe_engine(int8)
+        assert int8["weight_bits"] == (7 if engines.int8_weights_7_bit() else 8)
+        assert ("7-bit weights" in describe_engine(int8)) == engines.int8_weights_7_bit()
     words = describe_engine(info)
-    assert words.startswith(f"{info['engine']} engine ({info['precision']}), the fastest measured here")
+    assert words.startswith(f"{info['engine']} engine ({info['precision']}")
+    assert "), the fastest measured here" in words
+    assert ("7-bit weights" in words) == (info["weight_bits"] == 7)
 
 
 def test_predict_json_says_which_engine_classified_the_faces(capsys, demo_dir):
@@ -354,7 +358,7 @@ def test_predict_json_says_which_engine_classified_the_faces(capsys, demo_dir):
 def test_the_engine_can_be_pinned_by_the_environment(monkeypatch, isolated_home):
     monkeypatch.setenv(inference.ENGINE_ENV, "torch")
     pred = Predictor.load(REPO / "checkpoints" / "net1.pt")
-    assert pred.engine_info == {"engine": "torch", "precision": "fp32", "calibration": None, "calibration_count": 0,
+    assert pred.engine_info == {"engine": "torch", "precision": "fp32", "weight_bits": None, "calibration": None, "calibration_count": 0,
                                 "chosen_by": "env", "exact": False, "ms_per_face": {}}
     assert not list(isolated_home.glob("cache/engines/probe-*"))  # no probe ran
     assert Predictor.load(REPO / "checkpoints" / "net1.pt", engine="onnx" if "onnx" in HERE else "torch"
