@@ -39,11 +39,16 @@ CROP = 96  # px, the face crops listed beside an image
 SHOW_SIDE = 720  # px, small photos are enlarged to this shorter side before boxes are drawn
 
 
-@st.cache_resource(max_entries=6, show_spinner="Loading the classifier and the face detector…")
+@st.cache_resource(max_entries=6, show_spinner="Loading the classifier and the face detector (the first time on "
+                   "this machine it also times the inference engines and calibrates int8: up to ~20 s)…")
 def recognizer(path: str, mtime_ns: int, detector: str) -> Recognizer:
     """One per (checkpoint file version, detector), shared by every session: it serialises its
-    frames with a lock, so a webcam and a photo upload can use the same one."""
-    return Recognizer.load(path, detector=detector)
+    frames with a lock, so a webcam and a photo upload can use the same one. The engine is built
+    here, under the spinner: left to its first use (the engine line below), the probe and int8's
+    calibration ran with nothing on the page but empty placeholders."""
+    rec = Recognizer.load(path, detector=detector)
+    _ = rec.predictor.engine  # assigned: a bare expression here would be Streamlit magic, drawn on the page
+    return rec
 
 
 def served_to_a_browser() -> bool:
