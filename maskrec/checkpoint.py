@@ -69,6 +69,19 @@ def model(ckpt: dict, name: str = "the checkpoint") -> nn.Module:
     return net.eval()
 
 
+def load_weights(net: nn.Module, path: str | Path, name: str) -> None:
+    """Load the weights of the checkpoint at ``path``, which must be of net ``name``, into ``net``:
+    a fine-tuning run's start (``train --init``). Its "model": the averaged weights where it trained
+    with EMA, as training saves and the app ships them."""
+    try:
+        ck = load(path)
+        if ck["net"] != name:
+            raise CheckpointError(f"that checkpoint is a {ck['net']}, not a {name}")
+        net.load_state_dict(model(ck, Path(path).name).state_dict())
+    except CheckpointError as e:
+        raise CheckpointError(f"cannot start {name} from {path}: {e}") from None
+
+
 def weights_digest(net: nn.Module) -> str:
     """20 hex digits naming a net's weights (names and values): a cache key that a new threshold
     or metrics written into the file leave alone, and that retraining changes."""

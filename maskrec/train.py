@@ -16,7 +16,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Callable, Iterator, NamedTuple
 
 import numpy as np
@@ -183,19 +182,7 @@ class TrainState:
         self.epoch, self.best_f1 = ck["epoch"], ck.get("best_f1", -1.0)
 
 
-EMA_WARM = 1_000_000  # n past which ema_avg's warm-up (1 + n) / (10 + n) exceeds any decay validate() allows
-
-
-def init_weights(model: nn.Module, cfg: TrainConfig) -> None:
-    """Load cfg.init's weights into model (a fine-tuning run's start): a checkpoint of the same net,
-    as training saves or the app ships it (its "model": the averaged weights where it trained with EMA)."""
-    try:
-        ck = checkpoint.load(cfg.init)
-        if ck["net"] != cfg.net:
-            raise TrainingFailed(f"cannot start {cfg.net} from {cfg.init}: that checkpoint is a {ck['net']}")
-        model.load_state_dict(checkpoint.model(ck, Path(cfg.init).name).state_dict())
-    except checkpoint.CheckpointError as e:
-        raise TrainingFailed(f"cannot start from {cfg.init}: {e}") from None
+EMA_WARM = 1_000_000  # an n where ema_avg's warm-up (1 + n) / (10 + n) is 0.999991: past any decay in use (0.99-0.999)
 
 
 def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context = distributed.SINGLE,
@@ -207,7 +194,7 @@ def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context =
     resuming = resume_from is not None and resume_from.exists()
     model = build(cfg.net, dropout=cfg.dropout)
     if cfg.init and not resuming:  # a resumed fine-tune reads its own last.pt, whatever became of the file it started from
-        init_weights(model, cfg)
+        checkpoint.load_weights(model, cfg.init, cfg.net)
     model = model.to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -146,7 +146,7 @@ def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
     (["train", "--net", "resnet"], "unknown net"),
     (["train"], "needs --net"),
     (["train", "--resume", "/no/run"], "no run at"),
-    (["train", "--net", "net1", "--init", "/no/ckpt.pt"], "cannot start from /no/ckpt.pt: no checkpoint file"),
+    (["train", "--net", "net1", "--init", "/no/ckpt.pt"], "cannot start net1 from /no/ckpt.pt: no checkpoint file"),
     (["evaluate", "/no/ckpt.pt", "--data", "."], "no checkpoint file"),
 ])
 def test_bad_input_exits_2_with_a_message(capsys, argv, msg):

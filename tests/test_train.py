@@ -324,11 +324,11 @@ def test_a_fine_tune_starts_from_the_checkpoints_weights_and_its_average_from_th
     first = src.metrics()[0]
     assert rec["test_loss"] < first["test_loss"]
 
-    with pytest.raises(TrainingFailed, match="that checkpoint is a net1"):
+    with pytest.raises(checkpoint.CheckpointError, match="cannot start net2 from .*: that checkpoint is a net1"):
         new_state(replace(tuned, net="net2"), torch.device("cpu"))
     # a resumed fine-tune continues from its own last.pt: the file it started from is not read again
     src.last_ckpt.rename(tmp_path / "moved.pt")
     assert [r["epoch"] for r in fit(replace(tuned, epochs=2), run)] == [2]
     (tmp_path / "junk.pt").write_text("not a checkpoint")
-    with pytest.raises(TrainingFailed, match="cannot start from .*junk.pt"):
+    with pytest.raises(checkpoint.CheckpointError, match="cannot start net1 from .*junk.pt: junk.pt is not"):
         new_state(replace(tuned, init=str(tmp_path / "junk.pt")), torch.device("cpu"))

@@ -12,12 +12,12 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from .. import distributed
+from .. import checkpoint, distributed
 from ..config import PRESETS, sized_recipe
 from ..runs import Run, new_run, open_run
 from ..runstate import RunState
 from ..models import build
-from ..train import TrainingFailed, init_weights, pick_device, resolve_data
+from ..train import TrainingFailed, pick_device, resolve_data
 from ..trainrun import train_run
 from .common import UserError, fmt, progress_bar
 
@@ -100,8 +100,8 @@ def run(a):
             raise UserError(str(e))
         if cfg.init:  # before a run folder exists: a wrong file is the user's error, not a failed run
             try:
-                init_weights(build(cfg.net, dropout=cfg.dropout), cfg)
-            except TrainingFailed as e:
+                checkpoint.load_weights(build(cfg.net, dropout=cfg.dropout), cfg.init, cfg.net)
+            except checkpoint.CheckpointError as e:
                 raise UserError(str(e))
     ctx = distributed.SINGLE
     if distributed.launched():  # under torchrun: join the job; rank 0 alone prints and writes the run
