@@ -301,11 +301,11 @@ class Splits(NamedTuple):
     views: TrainViews | None = None  # every framing of each train face (scene crops' jitter), drawn per epoch
 
 
-def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
+def load_data(cfg: TrainConfig, run: Run | None, ctx: distributed.Context,
               on_progress: Callable[[BatchProgress], None]) -> Splits:
     """Both splits decoded at the net's input size (from the cache when it holds them). One process
     per machine decodes and caches; the rest map its files. Every file left out, and why, goes to
-    the run's skipped.json, also when a split turns out empty (it says what went wrong)."""
+    the run's skipped.json, also when a split turns out empty (it says what went wrong); no run, no files."""
     size = spec(cfg.net).input_size
     t_load = time.time()
     on_progress(BatchProgress(0, 0, 1, "load", t_load))
@@ -316,7 +316,7 @@ def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
     ds = decoded.dataset  # the dataset as decoded: the files that failed are in its skipped list
     Xtr, ytr, train_paths = decoded.split("train")
     Xte, yte, test_paths = decoded.split("test")
-    if ctx.main:
+    if ctx.main and run is not None:
         run.write_json("skipped.json", [{"path": s.path, "reason": s.reason} for s in ds.skipped])
     if len(Xtr) == 0:
         raise DataError("the train split has no usable images")
@@ -326,7 +326,7 @@ def load_data(cfg: TrainConfig, run: Run, ctx: distributed.Context,
     if cfg.val_fraction and (len(va) == 0 or len(np.unique(ytr.numpy()[va])) < 2 or len(tr) == 0):
         raise DataError(f"a validation share of {cfg.val_fraction} of {len(Xtr)} train images leaves "
                         f"no usable validation or train split (it needs both classes in each)")
-    if ctx.main and cfg.val_fraction:
+    if ctx.main and cfg.val_fraction and run is not None:
         run.write_json("val.json", {"fraction": cfg.val_fraction, "n": len(va),
                                     "paths": [str(train_paths[i]) for i in va]})
     if len(va):  # validation: the plain crops; the rest trains (an index copy of the memory-mapped cache)

@@ -24,6 +24,8 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", "train a network; one line per epoch", "maskrec.cli.train"),
     Command("sweep", "search a net's recipe with Optuna, judged on a validation split; one line per trial",
             "maskrec.cli.sweep"),
+    Command("soup", "average the weights of several fine-tunes of one net into one checkpoint (a model soup)",
+            "maskrec.cli.soup"),
     Command("evaluate", "F1/AUC/accuracy of a checkpoint on a dataset", "maskrec.cli.evaluate"),
     Command("threshold", "pick a checkpoint's decision threshold on a dataset and save it", "maskrec.cli.threshold"),
     Command("predict", "classify faces in images", "maskrec.cli.predict"),
