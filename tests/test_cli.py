@@ -68,6 +68,7 @@ def test_every_registered_command_has_its_module():
                                             "threshold": ["c", "--data", "d"], "predict": ["c", "i"],
                                             "video": ["v", "--out", "o"], "export": ["c", "--format", "onnx", "o"],
                                             "review": ["d"], "relabel": ["d", "f", "--to", "0"],
+                                            "soup": ["a", "b", "--out", "o"],
                                             }.get(c.name, [])]).func is mod.run
 
 

@@ -58,6 +58,7 @@ def _first_bn_input_means(model: nn.Module, X: torch.Tensor) -> torch.Tensor:
     return torch.stack(seen).mean(0), bn
 
 
+@pytest.mark.slow  # trains a Net1 for 2 epochs and two 1-epoch fine-tunes of it (module fixture)
 def test_a_soup_is_the_mean_of_its_ingredients_with_batchnorm_measured_on_the_train_faces(ingredients):
     base, runs = ingredients
     ck = make_soup([r.dir for r in runs])  # run folders: their last.pt
@@ -78,6 +79,7 @@ def test_a_soup_is_the_mean_of_its_ingredients_with_batchnorm_measured_on_the_tr
     assert ck["config"]["val_fraction"] == 0.25 and ck["net"] == "net1"
 
 
+@pytest.mark.slow  # trains a Net1 for 2 epochs and two 1-epoch fine-tunes of it (module fixture)
 def test_the_soup_command_writes_a_checkpoint_the_app_loads(ingredients, tmp_path, capsys):
     _, runs = ingredients
     out = tmp_path / "soup.pt"
@@ -93,6 +95,7 @@ def test_the_soup_command_writes_a_checkpoint_the_app_loads(ingredients, tmp_pat
     assert code == 2 and "exists" in err
 
 
+@pytest.mark.slow  # trains a Net1 for 2 epochs and two 1-epoch fine-tunes of it (module fixture)
 def test_the_soup_command_refuses_one_ingredient_mixed_nets_and_junk(ingredients, tmp_path, capsys):
     base, runs = ingredients
     code, _, err = run_cli(capsys, "soup", runs[0].dir, "--out", tmp_path / "a.pt")
