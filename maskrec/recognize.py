@@ -214,6 +214,7 @@ class LiveStats(NamedTuple):
     error: str                       # the last frame's error, "" when it went through
     people: dict | None = None       # unique people followed so far: Tracker.counts()
     timeline: tuple = ()             # (epoch second, with mask, without) over the last history_s
+    detected: int = 0                # faces the detector found on its latest frame (carried frames show tracks only)
 
 
 class LiveSession(NamedTuple):
@@ -255,6 +256,7 @@ class LiveBuffer:
             raise ValueError(f"detect every {every} frames: it must be 1 or more")
         self.every = int(every)
         self._since: int | None = None  # frames since the last detection frame (None: none yet)
+        self._detected = 0  # faces on the latest detection frame: steady while carried frames come and go
         self._lock = threading.Lock()
         self._times: deque[float] = deque(maxlen=window)
         self._timings: deque[Timings] = deque(maxlen=window)
@@ -276,7 +278,7 @@ class LiveBuffer:
         detector: its registry name, for the score a face needs to start a track."""
         now = time.time() if now is None else now
         with self._lock:
-            self._since = 0
+            self._since, self._detected = 0, len(result.faces)
             if self._tracker is None:
                 self._tracker = Tracker(threshold, classes, min_hits=min_hits_for(self.every),
                                         new_score=START_SCORE.get(detector, 0.0))
@@ -334,6 +336,8 @@ class LiveBuffer:
         with self._lock:
             times, timings = list(self._times), list(self._timings)
             res, crops, n, err = self._result, self._crops, self._frames, self._error
+            # untracked, every frame is a detection frame
+            found = self._detected if self._tracker is not None else len(res.faces) if res is not None else 0
             people = self._tracker.counts() if self._tracker else None
             since = int(time.time()) - self._history_s + 1
             timeline = tuple(self._timeline.rows(since)) if self._timeline else ()
@@ -341,7 +345,7 @@ class LiveBuffer:
         if len(times) >= 2 and time.monotonic() - times[-1] < self._stale_s:
             fps = (len(times) - 1) / max(times[-1] - times[0], 1e-6)
         mean = Timings(*np.mean(np.array(timings), axis=0).tolist()) if timings else None
-        return LiveStats(res, crops, fps, mean, n, err, people, timeline)
+        return LiveStats(res, crops, fps, mean, n, err, people, timeline, found)
 
     def session(self) -> LiveSession | None:
         """The session so far, copied (None before the first tracked frame)."""

@@ -217,7 +217,9 @@ with tab_live:
         top[0].metric("FPS", f"{s.fps:.1f}", help=f"Frames shown per second, last 30 frames. The detector and "
                       f"classifier run on one frame in {buffer.every}; the tracker carries each person's box "
                       "and label over the frames between.")
-        top[1].metric("Faces", len(s.result.faces) if s.result and s.fps > 0 else 0)
+        top[1].metric("Faces", s.detected if s.result and s.fps > 0 else 0,
+                      help=f"Faces the detector found on its latest frame (one in {buffer.every}); the frames "
+                           "between show the people already followed")
         top[2].metric("Total", ms(s.mean.total_ms) if s.mean else "–", help="Per-frame latency")
         for col, name, v in zip(st.columns(3), ("Detect", "Classify", "Draw"), s.mean or (None,) * 3):
             col.metric(name, ms(v) if v is not None else "–",
@@ -236,7 +238,8 @@ with tab_live:
         if s.result is None:
             st.caption("Waiting for the first frame…")
             return
-        st.caption(f"{len(s.result.faces)} face(s) in the latest frame · {s.frames} frames so far")
+        st.caption(f"{s.detected} face(s) found on the latest detection frame · {len(s.result.faces)} shown on "
+                   f"the latest frame · {s.frames} frames so far")
         people = s.people or {}
         for col, name, key in zip(st.columns(4), ("People seen", "Masked", "Unmasked", "Unsure"),
                                   ("people", "mask", "no_mask", "unsure")):

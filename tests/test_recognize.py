@@ -255,6 +255,7 @@ def test_the_live_stream_detects_one_frame_in_every_and_carries_the_people_betwe
     shown_between = [faces[i] for i in range(n) if i % every and i // every >= hits]
     assert shown_between == [1] * len(shown_between)
     assert all(faces[i] == 1 for i in range(0, n, every))
+    assert buf.snapshot().detected == 1  # the detector's count, whichever frame came last
     assert buf.snapshot().people["people"] == 1 and buf.snapshot().frames == n
     s = buf.session()
     assert s.every == every and s.tracker.min_hits == hits
@@ -473,3 +474,22 @@ def test_page_upload_of_a_photo_turned_by_exif_is_read_upright(page):
     assert not page.exception, page.exception
     n = {c.split(":")[0]: int(c.split(": ")[1].split(" ")[0]) for c in captions(page) if "face(s)" in c}
     assert n["turned.jpg"] >= 20 and abs(n["turned.jpg"] - n["upright.jpg"]) <= 2, n  # JPEG noise aside
+
+
+def test_the_live_face_count_is_the_detectors_not_the_carried_frames(predictor):
+    """On frames between detections only confirmed people are drawn; the page's Faces figure is the
+    count of the latest detection frame, so it does not swing between the two on every frame."""
+    av = pytest.importorskip("av")
+    buf = LiveBuffer(every=2)
+    boxes = [(20, 20, 90, 100, 0.9), (200, 40, 270, 120, 0.9), (400, 60, 470, 140, 0.9)]
+    cb = frame_callback(Recognizer(predictor, FixedBoxes(boxes)), buf, threshold=0.0, crop_side=48)
+    frame = av.VideoFrame.from_ndarray(np.full((480, 640, 3), 90, np.uint8), format="rgb24")
+    cb(frame)  # a detection frame: three faces, no one confirmed yet
+    assert len(buf.snapshot().result.faces) == 3 and buf.snapshot().detected == 3
+    cb(frame)  # carried: nobody confirmed yet, nothing drawn
+    s = buf.snapshot()
+    assert len(s.result.faces) == 0 and s.detected == 3
+    assert LiveBuffer().snapshot().detected == 0
+    plain = LiveBuffer()  # untracked (every frame detected): the frame's own count
+    frame_callback(Recognizer(predictor, FixedBoxes(boxes[:2])), plain, threshold=0.0, track=False)(frame)
+    assert plain.snapshot().detected == 2

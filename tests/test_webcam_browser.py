@@ -167,7 +167,7 @@ def test_live_webcam_stream_reports_faces_and_fps(server, browser):
     wait_until(page, """() => [...document.querySelectorAll('[data-testid="stMetric"]')].some(m =>
         m.querySelector('[data-testid="stMetricLabel"]')?.innerText.trim() === 'FPS' &&
         parseFloat(m.querySelector('[data-testid="stMetricValue"]').innerText) > 0)""", 120)
-    wait_until(page, """() => /(^|\\n)[1-9]\\d* face\\(s\\) in the latest frame/.test(document.body.innerText)""", 60)
+    wait_until(page, """() => /(^|\\n)[1-9]\\d* face\\(s\\) found on the latest detection frame/.test(document.body.innerText)""", 60)
     # let the 30-frame FPS window fill with frames of the running stream
     wait_until(page, """() => { const m = document.body.innerText.match(/(\\d+) frames so far/);
         return m && parseInt(m[1]) >= 40; }""", 180)
