@@ -273,9 +273,11 @@ class LiveBuffer:
         self._thumbs: dict[int, tuple[int, np.ndarray]] = {}  # track -> (crop area px, crop)
 
     def track(self, result: FrameResult, threshold: float, classes=("no_mask", "mask"),
-              now: float | None = None, detector: str = "") -> list[Seen]:
+              now: float | None = None, detector: str = "", crops=()) -> list[Seen]:
         """Follow ``result``'s faces: one ``Seen`` per face (track id, running label).
-        detector: its registry name, for the score a face needs to start a track."""
+        detector: its registry name, for the score a face needs to start a track. crops: the faces'
+        crops, kept for a report with the update that may make a face a person (a report taken
+        between the two would list a person without a face)."""
         now = time.time() if now is None else now
         with self._lock:
             self._since, self._detected = 0, len(result.faces)
@@ -289,6 +291,7 @@ class LiveBuffer:
             # them to grow (a clock stepped back would at worst end tracks early)
             seen = self._tracker.update(now, [f.box for f in result.faces], [f.p_mask for f in result.faces],
                                         threshold)
+            self._keep_thumbs(result, crops, seen)
             self._note(now, seen)
             return seen
 
@@ -317,16 +320,19 @@ class LiveBuffer:
     def put(self, result: FrameResult, crops=(), seen: list[Seen] = ()) -> None:
         """``seen``: the faces' ``track`` result, to keep each person's largest crop for a report."""
         with self._lock:
-            for f, c, s in zip(result.faces, crops, seen):
-                area = (f.crop[2] - f.crop[0]) * (f.crop[3] - f.crop[1])
-                if s.track and area > self._thumbs.get(s.track, (0, None))[0]:
-                    k = -(-max(c.shape[:2]) // THUMB_SIDE)  # every k-th pixel: ~7 KB a person, not 27
-                    self._thumbs[s.track] = (area, np.ascontiguousarray(c[::k, ::k]))
+            self._keep_thumbs(result, crops, seen)
             self._times.append(time.monotonic())
             self._timings.append(result.timings)
             self._result, self._crops = result, tuple(crops)
             self._frames += 1
             self._error = ""
+
+    def _keep_thumbs(self, result: FrameResult, crops, seen) -> None:  # under the lock
+        for f, c, s in zip(result.faces, crops, seen):
+            area = (f.crop[2] - f.crop[0]) * (f.crop[3] - f.crop[1])
+            if s.track and area > self._thumbs.get(s.track, (0, None))[0]:
+                k = -(-max(c.shape[:2]) // THUMB_SIDE)  # every k-th pixel: ~7 KB a person, not 27
+                self._thumbs[s.track] = (area, np.ascontiguousarray(c[::k, ::k]))
 
     def fail(self, error: str) -> None:
         with self._lock:
@@ -377,16 +383,20 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
                 thr = rec.threshold if threshold is None else threshold
                 if buffer.due():
                     res = rec.recognize(rgb, threshold)
+                    crops = face_crops(rgb, res, crop_side)
                     t = time.perf_counter()
-                    seen = buffer.track(res, thr, rec.predictor.classes, detector=getattr(rec.detector, "name", ""))
+                    seen = buffer.track(res, thr, rec.predictor.classes, detector=getattr(rec.detector, "name", ""),
+                                        crops=crops)
                 else:
                     t = time.perf_counter()
                     res, seen = buffer.carry(rgb.shape, thr, rec.margin)
+                    crops = None  # cut after the draw time is taken, as on an untracked frame
                 shown = draw_tracked(rgb, res, seen, rec.predictor.classes[1])
                 res = replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
             else:
                 shown, res = rec.annotate(rgb, threshold)
-            buffer.put(res, face_crops(rgb, res, crop_side), seen)
+                crops = None
+            buffer.put(res, face_crops(rgb, res, crop_side) if crops is None else crops, seen)
             # streamlit-webrtc copies pts/time_base from the input frame onto what we return
             return av.VideoFrame.from_ndarray(shown, format="rgb24")
         except Exception as e:  # noqa: BLE001 - shown on the page instead of killing the stream
