@@ -378,7 +378,7 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
     def callback(frame: "av.VideoFrame") -> "av.VideoFrame":
         try:
             rgb = frame.to_ndarray(format="rgb24")
-            seen = ()
+            seen, crops = (), None  # crops: cut before track() on detection frames, else after the draw time
             if track:
                 thr = rec.threshold if threshold is None else threshold
                 if buffer.due():
@@ -390,12 +390,10 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
                 else:
                     t = time.perf_counter()
                     res, seen = buffer.carry(rgb.shape, thr, rec.margin)
-                    crops = None  # cut after the draw time is taken, as on an untracked frame
                 shown = draw_tracked(rgb, res, seen, rec.predictor.classes[1])
                 res = replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
             else:
                 shown, res = rec.annotate(rgb, threshold)
-                crops = None
             buffer.put(res, face_crops(rgb, res, crop_side) if crops is None else crops, seen)
             # streamlit-webrtc copies pts/time_base from the input frame onto what we return
             return av.VideoFrame.from_ndarray(shown, format="rgb24")

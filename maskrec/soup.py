@@ -24,7 +24,6 @@ import torch
 from torch.optim.swa_utils import update_bn
 
 from . import checkpoint, distributed
-from .checkpoint import CheckpointError
 from .config import TrainConfig
 from .data import batch_to_float
 from .metrics import epoch_metrics
@@ -46,7 +45,7 @@ def average(states: Sequence[dict]) -> dict:
     first = states[0]
     for i, s in enumerate(states[1:], 2):
         if s.keys() != first.keys() or any(s[k].shape != v.shape for k, v in first.items()):
-            raise CheckpointError(f"ingredient {i} does not hold the same weights as ingredient 1")
+            raise checkpoint.CheckpointError(f"ingredient {i} does not hold the same weights as ingredient 1")
     return {k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point()
             else v.clone() for k, v in first.items()}
 
@@ -64,7 +63,7 @@ def make_soup(paths: Sequence[str | Path], data: str | None = None, seed: int = 
     net = cks[0]["net"]
     for f, ck in zip(files, cks):
         if ck["net"] != net:
-            raise CheckpointError(f"{f} is a {ck['net']}, the first ingredient a {net}: a soup is of one net")
+            raise checkpoint.CheckpointError(f"{f} is a {ck['net']}, the first ingredient a {net}: a soup is of one net")
     cfg = TrainConfig.from_dict(cks[0].get("config", {}))
     if data is not None:
         cfg = replace(cfg, data=data)
