@@ -90,6 +90,8 @@ class TrainConfig:
     low_res: float = 0.0  # share of each train batch shown at a lower resolution (recipe.low_res; 0 = off)
     drawn_masks: float = 0.0  # share of the bare train faces that also train with a mask drawn on (masks.py; 0 = off)
     init: str = ""  # a checkpoint of the same net whose weights the run starts from (fine-tuning); "" = seeded random weights
+    distill: str = ""  # teacher checkpoints joined by os.pathsep whose mean P(class) is a soft target (distill.py); "" = off
+    distill_weight: float = 0.5  # share of the loss that the teachers' target takes (with distill)
     # Speed switches (see README, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
     bf16: bool | None = None
@@ -127,6 +129,8 @@ class TrainConfig:
             problems.append(f"low-res share must be in [0, 1], got {self.low_res}")
         if not 0 <= self.mixup <= 10:
             problems.append(f"mixup alpha must be in [0, 10], got {self.mixup}")
+        if not 0 < self.distill_weight <= 1:
+            problems.append(f"distillation weight must be in (0, 1], got {self.distill_weight}")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
@@ -134,6 +138,9 @@ class TrainConfig:
         if problems:
             raise ValueError("; ".join(problems))
         return self
+
+    def teachers(self) -> list[str]:
+        return [p for p in self.distill.split(os.pathsep) if p]
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -29,6 +29,7 @@ from .config import CLASS_NAMES, TrainConfig
 from .data import DataError, Dataset, TrainViews, batch_to_float, decode_all, discover, preprocessing_info
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
+from .distill import Teacher, soft_nll
 from .recipe import augment_batch, ema_avg, low_res, lr_at, mixup_draw, nll  # also imported from here by tests
 from .runs import Run
 from .synth import ensure_demo_data
@@ -134,6 +135,7 @@ class TrainState:
     epoch: int = 0  # last finished epoch
     best_f1: float = -1.0
     ema: AveragedModel | None = None  # the averaged copy of the weights, when cfg.ema is on
+    teacher: Teacher | None = None  # the nets whose P(class) is a soft target, when cfg.distill names some
 
     @property
     def eval_model(self) -> nn.Module:
@@ -202,6 +204,8 @@ def new_state(cfg: TrainConfig, device: torch.device, ctx: distributed.Context =
     if ctx.rank:  # ranks > 0 draw their own dropout masks; rank 0 keeps the single-process stream
         torch.manual_seed(cfg.seed + ctx.rank)
     s = TrainState(model, model, opt, gen, pick_precision(cfg, device), device, channels_last, ctx)
+    if cfg.distill:
+        s.teacher = Teacher(cfg.teachers(), device, channels_last)
     if cfg.ema:  # buffers too: BatchNorm's running statistics follow the averaged weights
         s.ema = AveragedModel(model, avg_fn=ema_avg(cfg.ema), use_buffers=True)
         if cfg.init:  # the decay's warm-up is there to forget random weights; trained ones belong in the average
@@ -240,6 +244,9 @@ def train_one_epoch(s: TrainState, X: torch.Tensor, y: torch.Tensor, cfg: TrainC
         loss = nll(out.float(), yb, cfg.label_smoothing)
         if cfg.mixup:
             loss = lam * loss + (1 - lam) * nll(out.float(), yb[partner], cfg.label_smoothing)
+        if s.teacher is not None:  # the teachers judge the very images the student saw, mixup's blends too
+            q = s.teacher.probs(xb, s.precision.autocast)
+            loss = (1 - cfg.distill_weight) * loss + cfg.distill_weight * soft_nll(out.float(), q)
         mean = ctx.batch_mean(loss.item(), batch)  # the whole batch's, equal on every rank
         if not math.isfinite(mean) or mean > DIVERGED_LOSS:
             raise TrainingFailed(f"training diverged: the loss reached {mean:.4g} in batch {batch.index + 1}; "

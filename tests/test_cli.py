@@ -149,6 +149,8 @@ def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
     (["train", "--resume", "/no/run"], "no run at"),
     (["train", "--net", "net1", "--init", "/no/ckpt.pt"], "cannot start net1 from /no/ckpt.pt: no checkpoint file"),
     (["evaluate", "/no/ckpt.pt", "--data", "."], "no checkpoint file"),
+    (["train", "--net", "net2", "--distill", "/no/t.pt"], "cannot teach with /no/t.pt: no checkpoint file"),
+    (["train", "--net", "net2", "--distill", "/no/t.pt", "--distill-weight", "0"], "distillation weight must be"),
 ])
 def test_bad_input_exits_2_with_a_message(capsys, argv, msg):
     code, _, err = run_cli(capsys, *argv)

@@ -30,9 +30,9 @@ LAYERS: list[set[str]] = [
     {"maskrec", "maskrec.errors", "maskrec.atomic", "maskrec.nets", "maskrec.metrics",
      "maskrec.presentation", "maskrec.validation", "maskrec.distributed", "maskrec.jobs",
      "maskrec.webrtc", "maskrec.process"},
-    # 1: settings, images, the nets, plots
+    # 1: settings, images, the nets, plots, what a training step computes (recipe, distill)
     {"maskrec.config", "maskrec.imaging", "maskrec.models", "maskrec.checkpoint", "maskrec.plots",
-     "maskrec.synth", "maskrec.recipe"},
+     "maskrec.synth", "maskrec.recipe", "maskrec.distill"},
     # 2: detection; a dataset's review decisions (applied by data.discover)
     {"maskrec.faces", "maskrec.overrides"},
     # 3: scenes and data

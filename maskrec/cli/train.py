@@ -6,6 +6,7 @@ writes the run.
 """
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -60,6 +61,11 @@ def add_arguments(s):
     s.add_argument("--init", metavar="CHECKPOINT",
                    help="start from this checkpoint's weights (the same net; e.g. a shipped one) instead of "
                         "random ones: fine-tuning. With --ema the average starts from them, without a warm-up")
+    s.add_argument("--distill", nargs="+", metavar="CHECKPOINT",
+                   help="teach the run with these trained checkpoints: their mean P(mask) on each training batch "
+                        "is a soft NLL target beside the label (distillation; any net, resized to its input)")
+    s.add_argument("--distill-weight", type=float, metavar="W",
+                   help="share of the loss the teachers' target takes, in (0, 1] (default 0.5)")
     s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
 
@@ -84,7 +90,9 @@ def run(a):
                                       device=a.device, schedule=a.schedule, val_fraction=a.val_fraction,
                                       augment_strength=a.augment_strength, label_smoothing=a.label_smoothing,
                                       ema=a.ema, mixup=a.mixup, low_res=a.low_res,
-                                      drawn_masks=a.drawn_masks, init=a.init).items() if v is not None}
+                                      drawn_masks=a.drawn_masks, init=a.init, distill_weight=a.distill_weight,
+                                      distill=os.pathsep.join(a.distill) if a.distill else None).items()
+                if v is not None}
         if a.augment:
             over["augment"] = True
         if a.precision:
@@ -103,6 +111,11 @@ def run(a):
                 checkpoint.load_weights(build(cfg.net, dropout=cfg.dropout), cfg.init, cfg.net)
             except checkpoint.CheckpointError as e:
                 raise UserError(str(e))
+        for teacher in cfg.teachers():  # the same for the teachers: readable MaskRec checkpoints
+            try:
+                checkpoint.model(checkpoint.load(teacher), teacher)
+            except checkpoint.CheckpointError as e:
+                raise UserError(f"cannot teach with {teacher}: {e}")
     ctx = distributed.SINGLE
     if distributed.launched():  # under torchrun: join the job; rank 0 alone prints and writes the run
         ctx = distributed.setup(pick_device(cfg.device, distributed.local_rank()))
