@@ -107,6 +107,23 @@ def test_train_recipe_and_precision_options(capsys, demo_dir, tmp_path):
     assert checkpoint.load(tmp_path / "b" / "last.pt")["precision"] == "fp32"
 
 
+def test_train_with_a_validation_split_prints_validation_per_epoch_and_test_once_at_the_end(capsys, demo_dir, tmp_path):
+    """The epochs are judged on validation; the test split only reports, once the run has ended."""
+    code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--epochs", 2, "--batch-size", 64,
+                             "--val-fraction", 0.25, "--out", tmp_path / "v")
+    assert code == 0, err
+    header = next(ln for ln in out.splitlines() if ln.split()[:1] == ["epoch"])
+    assert header.split() == ["epoch", "train_loss", "val_loss", "train_err", "val_err", "train_auc", "val_auc",
+                              "train_f1", "val_f1", "sec"]
+    recs = [json.loads(ln) for ln in (tmp_path / "v" / "metrics.jsonl").read_text().splitlines()]
+    epochs = [ln.split() for ln in out.splitlines() if ln.strip()[:1].isdigit()]
+    assert [float(e[8]) for e in epochs] == [round(r["val_f1"], 4) for r in recs]
+    tail = out.strip().splitlines()[-1]
+    assert tail.startswith("test split at the last epoch") and tail.endswith(f"F1 {recs[-1]['test_f1']:.4f}")
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("run ") and not any(tok.startswith("test") for ln in lines[1:-1] for tok in ln.split())
+
+
 def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
     run_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--epochs", 2,
