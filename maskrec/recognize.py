@@ -181,13 +181,15 @@ def face_crops(rgb: np.ndarray, result: FrameResult, side: int | None = None) ->
     return out
 
 
-def carried(tracker: Tracker, t: float, shape, threshold: float, margin: float = MARGIN) -> tuple[FrameResult, list[Seen]]:
-    """A frame not run through the detector: each confirmed track at the box it predicts for ``t``
-    (``Tracker.carry``, clipped to the frame; a box predicted off the frame is left out), with its
-    running label, as a FrameResult with no detect or classify time and one Seen per face."""
+def carried(tracker: Tracker, t: float, shape, threshold: float, margin: float = MARGIN,
+            tentative: bool = False) -> tuple[FrameResult, list[Seen]]:
+    """A frame not run through the detector: each confirmed track (``tentative``: and each face not
+    yet confirmed) at the box it predicts for ``t`` (``Tracker.carry``, clipped to the frame; a box
+    predicted off the frame is left out), with its running label, as a FrameResult with no detect or
+    classify time and one Seen per face."""
     h, w = shape[:2]
     faces, seen = [], []
-    for s in tracker.carry(t, threshold):
+    for s in tracker.carry(t, threshold, tentative):
         x0, y0, x1, y1, score = s.box
         box = F.Box(int(max(0, round(x0))), int(max(0, round(y0))), int(min(w, round(x1))), int(min(h, round(y1))),
                     float(score))
@@ -308,7 +310,8 @@ class LiveBuffer:
             if self._tracker is None:
                 raise RuntimeError("carry before the first tracked frame: ask due() first")
             self._since = (self._since or 0) + 1
-            res, seen = carried(self._tracker, now, shape, threshold, margin)
+            # the faces not yet a person too: drawn on detection frames only, they blinked
+            res, seen = carried(self._tracker, now, shape, threshold, margin, tentative=True)
             self._note(now, seen)
             return res, seen
 

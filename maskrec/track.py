@@ -236,14 +236,24 @@ class Tracker:
                 out.append(Seen(0, tuple(b), p, self.classes[int(p >= thr)], p))
         return out
 
-    def carry(self, t: float, threshold: float | None = None) -> list[Seen]:
+    def carry(self, t: float, threshold: float | None = None, tentative: bool = False) -> list[Seen]:
         """A frame at ``t`` that was not run through the detector (``video`` detects every k-th
         frame): each confirmed track matched at the last detection frame, at its box predicted
         for ``t`` (x0, y0, x1, y1, last score; not clipped to the frame). Adds no evidence to any
-        vote and changes no track: the next ``update`` matches against the same tracks."""
+        vote and changes no track: the next ``update`` matches against the same tracks.
+        ``tentative``: also the faces of that frame not yet confirmed (track 0, their own label), as
+        ``update`` returned them, so a live view draws the same faces on every frame."""
         thr = self.threshold if threshold is None else float(threshold)
-        return [Seen(tr.id, (*tr.predict(t), tr.score), tr.p, tr.vote.running(self.classes), tr.vote.p_mask(thr), True)
-                for tr in self._live if tr.id and tr.t == self._last_t]
+        out = []
+        for tr in self._live:
+            if tr.t != self._last_t or not (tr.id or tentative):
+                continue
+            box = (*tr.predict(t), tr.score)
+            if tr.id:
+                out.append(Seen(tr.id, box, tr.p, tr.vote.running(self.classes), tr.vote.p_mask(thr), True))
+            else:
+                out.append(Seen(0, box, tr.p, self.classes[int(tr.p >= thr)], tr.p, True))
+        return out
 
     def cut(self) -> None:
         """A scene cut: nobody of the next shot is anybody of the last one, so every confirmed track

@@ -193,6 +193,11 @@ def test_carry_predicts_the_confirmed_tracks_of_the_last_detection_frame_and_add
     assert len(carried) == 1 and carried[0].carried and carried[0].track == 1
     assert carried[0].box[:4] == pytest.approx(box(121, 100)[:4], abs=0.5)   # two frames on at 3 px a frame
     assert carried[0].p_frame == pytest.approx(0.9) and tr.tracks() == before  # no frame added to any vote
+    # the live view asks for the tentative faces too: B, with no id and its own label, where it was
+    both = tr.carry(7 / 30, tentative=True)
+    assert [s.track for s in both] == [1, 0] and all(s.carried for s in both)
+    assert both[1].label == "no_mask" and both[1].p_mask == pytest.approx(0.2)
+    assert both[1].box[:4] == pytest.approx(box(300, 300)[:4]) and tr.tracks() == before
     # a track that missed the last detection frame (coasting) is not drawn on carried frames
     tr.update(8 / 30, [], [])
     assert tr.carry(9 / 30) == [] and [r.track for r in tr.tracks()] == [1]
