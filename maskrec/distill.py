@@ -46,7 +46,6 @@ class Teacher:
                 net = net.to(memory_format=torch.channels_last)
             self.nets.append(net)
             self.sizes.append(int(ck["input_size"]))
-        self.paths = [str(p) for p in paths]
 
     @torch.no_grad()  # not inference_mode: q is saved for the loss's backward, which refuses inference tensors
     def probs(self, x: torch.Tensor, autocast=contextlib.nullcontext) -> torch.Tensor:
