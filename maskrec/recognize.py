@@ -216,7 +216,7 @@ class LiveStats(NamedTuple):
     error: str                       # the last frame's error, "" when it went through
     people: dict | None = None       # unique people followed so far: Tracker.counts()
     timeline: tuple = ()             # (epoch second, with mask, without) over the last history_s
-    detected: int = 0                # faces the detector found on its latest frame (carried frames show tracks only)
+    detected: int = 0                # faces the detector found on its latest frame (carried frames drop the weak ones)
 
 
 class LiveSession(NamedTuple):

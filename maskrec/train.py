@@ -27,9 +27,9 @@ from torch.optim.swa_utils import AveragedModel
 from . import checkpoint, distributed, masks
 from .config import CLASS_NAMES, TrainConfig
 from .data import DataError, Dataset, TrainViews, batch_to_float, decode_all, discover, preprocessing_info
+from .distill import Teacher, soft_nll
 from .metrics import epoch_metrics, mistakes
 from .models import build, spec
-from .distill import Teacher, soft_nll
 from .recipe import augment_batch, ema_avg, low_res, lr_at, mixup_draw, nll  # also imported from here by tests
 from .runs import Run
 from .synth import ensure_demo_data

@@ -219,7 +219,7 @@ with tab_live:
                       "and label over the frames between.")
         top[1].metric("Faces", s.detected if s.result and s.fps > 0 else 0,
                       help=f"Faces the detector found on its latest frame (one in {buffer.every}); the frames "
-                           "between show the people already followed")
+                           "between carry them at their predicted boxes")
         top[2].metric("Total", ms(s.mean.total_ms) if s.mean else "–", help="Per-frame latency")
         for col, name, v in zip(st.columns(3), ("Detect", "Classify", "Draw"), s.mean or (None,) * 3):
             col.metric(name, ms(v) if v is not None else "–",
