@@ -23,6 +23,8 @@ CLASS_NAMES = ("no_mask", "mask")  # index = label: 0 bare face, 1 covered face
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
 DEV_DATA = Path(os.environ.get("MASKREC_DEV_DATA", SHARED_DATASETS / "facemask-dev"))
 DEV_SCENES = Path(os.environ.get("MASKREC_SCENES", SHARED_DATASETS / "facemask-scenes-dev"))
+# the other 653 scenes of the same set (issue 34): with DEV_SCENES, the 853 of the declared split
+MORE_SCENES = Path(os.environ.get("MASKREC_SCENES_MORE", SHARED_DATASETS / "facemask-scenes-more"))
 
 
 def home() -> Path:

@@ -6,8 +6,14 @@ then on is a dataset like any other: ``data.discover`` does it, so the Dataset p
 CLI take such a folder as they are, and users with photos and boxes never cut crops themselves.
 
 - **The scenes are split, not the faces**: the lists in ``ImageSets/Main/{train,test,val}.txt`` (the VOC
-  convention; val counts as test, like a ``val/`` folder) when the folder has them, else a seeded quarter
-  of the scenes goes to test. No face of a test scene, nor its background, is seen in training.
+  convention; val counts as test, like a ``val/`` folder) when the folder has them; else the project's
+  **declared split** (``scene_split.json``, issue 34: train / val / test for each of the 853 scenes of
+  facemask-scenes-dev + facemask-scenes-more, written by ``bench/declare_scene_split.py``) when it names
+  every scene of the folder; else a seeded quarter of the scenes goes to test. No face of a test scene,
+  nor its background, is seen in training. Faces of a declared **validation** scene are cut into
+  ``train/`` like training faces (the detector's framing) but without jittered views, and
+  ``crops.json`` lists their scenes under ``"val_scenes"``: ``validation.carve`` always puts them in
+  the validation split, so every run that validates judges on the same scenes.
 - **Crops are cut as the Recognizer cuts a detector's box**: the box grown by ``faces.MARGIN`` on
   each side. In a training scene the box is the photo detector's own box for that face (the detection
   ``faces.matched_pairs`` pairs with it, IoU >= 0.4, the rule that scoring uses too), the annotated box
@@ -49,7 +55,9 @@ from .faces import COVERED, MARGIN, crop_box, load_voc, make_detector, matched_p
 # their face in views/, no longer crops of their own in train/. Not bumped when the detector's box
 # for a face came to be chosen by faces.matched_pairs (best score first) instead of best overlap
 # first: on the 200 dev scenes both rules pick the same box for all 979 faces.
-CROPS_VERSION = 3
+CROPS_VERSION = 5  # 5: declared validation scenes (val_scenes; 4 listed an empty list for any folder)
+# The project's declared train/val/test split of the 853 scenes (issue 34); see the module docstring.
+DECLARED_SPLIT = Path(__file__).with_name("scene_split.json")
 TEST_FRACTION, SPLIT_SEED = 0.25, 0
 JITTER = 2  # extra views per training face (augmentation, not dataset items)
 # A detector's box against the annotator's, as a share of the box side: BlazeFace's boxes are
@@ -64,8 +72,25 @@ def is_voc(folder: Path) -> bool:
         and any((folder / "annotations").glob("*.xml"))
 
 
-def _listed(folder: Path) -> dict[str, str] | None:
-    """scene name -> split from ImageSets/Main/*.txt, or None when the folder has no such lists."""
+def declared() -> dict[str, str]:
+    """The declared split: scene name -> "train" | "val" | "test" ({} when the file is missing)."""
+    try:
+        return json.loads(DECLARED_SPLIT.read_text())["scenes"]
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
+def _is_declared(folder: Path, names: list[str]) -> bool:
+    """The folder's split is the declared one (no lists of its own; the declared split names all its scenes)."""
+    sets = folder / "ImageSets" / "Main"
+    split = declared()
+    return not (sets.is_dir() and any(sets.glob("*.txt"))) and bool(names) and bool(split) \
+        and all(n in split for n in names)
+
+
+def _listed(folder: Path, names: list[str] | None = None) -> dict[str, str] | None:
+    """scene name -> split from ImageSets/Main/*.txt; else the declared split when it names every
+    scene of the folder (``names``); else None."""
     sets = folder / "ImageSets" / "Main"
     out = {}
     for split, name in (("train", "train"), ("test", "test"), ("test", "val")):
@@ -73,13 +98,18 @@ def _listed(folder: Path) -> dict[str, str] | None:
         if f.is_file():
             for line in f.read_text().split():
                 out[line.strip()] = split
-    return out or None
+    if out:
+        return out
+    split = declared()
+    if names and split and all(n in split for n in names):
+        return {n: split[n] for n in names}
+    return None
 
 
 def split_scenes(names: list[str], listed: dict[str, str] | None = None,
                  fraction: float = TEST_FRACTION, seed: int = SPLIT_SEED) -> dict[str, str]:
-    """scene name -> "train" | "test": the listed split, else a seeded share of the scenes to test
-    (scenes not in a list are left out: a list says what belongs where)."""
+    """scene name -> "train" | "test" (| "val" from the declared split): the listed split, else a
+    seeded share of the scenes to test (scenes not in a list are left out: a list says what belongs where)."""
     if listed is not None:
         return {n: listed[n] for n in names if n in listed}
     order = sorted(names)
@@ -123,6 +153,7 @@ def _key(folder: Path, pairs, boxes_from: str) -> str:
     sets = folder / "ImageSets" / "Main"
     for f in sorted(sets.glob("*.txt")) if sets.is_dir() else []:
         h.update(f.read_bytes())
+    h.update(json.dumps(_listed(folder, [img.stem for img, _ in pairs]), sort_keys=True).encode())
     for img, xml in pairs:
         for f in (img, xml):
             st = f.stat()
@@ -163,8 +194,10 @@ def _complete(out: Path) -> bool:
 
 def _cut(folder: Path, pairs, boxes_from: str, tmp: Path, progress) -> None:
     detector = None if boxes_from == "annotations" else make_detector(boxes_from)
-    split = split_scenes([img.stem for img, _ in pairs], _listed(folder))
+    names = [img.stem for img, _ in pairs]
+    split = split_scenes(names, _listed(folder, names))
     counts = {"train": {0: 0, 1: 0}, "test": {0: 0, 1: 0}}
+    counts_val = {0: 0, 1: 0}  # of counts["train"]: the faces of declared validation scenes
     left_out: dict[str, int] = {}
     from_detector = 0  # training faces whose crop came from the detector's box
     views: dict[str, list[str]] = {}  # training face crop -> its jittered views, paths relative to out
@@ -179,14 +212,17 @@ def _cut(folder: Path, pairs, boxes_from: str, tmp: Path, progress) -> None:
             if rgb is not None:
                 rng = np.random.default_rng(k)  # per scene, so the crops do not depend on the scene order
                 truths = load_voc(xml)
-                seen = _detected_boxes(detector, rgb, truths) if part == "train" else [t[:4] for t in truths]
+                # validation faces are framed as training faces are (what the Recognize page shows),
+                # test faces by their annotated boxes alone
+                seen = _detected_boxes(detector, rgb, truths) if part != "test" else [t[:4] for t in truths]
+                folder_part = "test" if part == "test" else "train"
                 for j, (t, box0) in enumerate(zip(truths, seen)):
                     label = COVERED.get(t.label)
                     if label is None or min(t.x1 - t.x0, t.y1 - t.y0) < MIN_SIDE:
                         why = f"label {t.label!r}" if label is None else f"face under {MIN_SIDE} px"
                         left_out[why] = left_out.get(why, 0) + 1
                         continue
-                    if part == "train":
+                    if part != "test":
                         from_detector += box0 != tuple(t[:4])
                     face = f"{img_path.stem}-{j:03d}"
                     for c, box in enumerate(_boxes(rng, box0, JITTER if part == "train" else 0)):
@@ -198,22 +234,28 @@ def _cut(folder: Path, pairs, boxes_from: str, tmp: Path, progress) -> None:
                             continue
                         # the face in its split's folder; its jittered views apart, named after it so
                         # their scene reads back from the name as the face's does
-                        rel = f"{part}/{face}_{label}.jpg" if c == 0 else f"views/{face}j{c}_{label}.jpg"
+                        rel = f"{folder_part}/{face}_{label}.jpg" if c == 0 else f"views/{face}j{c}_{label}.jpg"
                         dest = tmp / rel
                         dest.parent.mkdir(parents=True, exist_ok=True)
                         Image.fromarray(rgb[y0:y1, x0:x1]).save(dest, quality=QUALITY)
                         if c == 0:
-                            counts[part][label] += 1
+                            counts[folder_part][label] += 1
+                            if part == "val":
+                                counts_val[label] += 1
                         else:
-                            views.setdefault(f"{part}/{face}_{label}.jpg", []).append(rel)
+                            views.setdefault(f"{folder_part}/{face}_{label}.jpg", []).append(rel)
         if progress:
             progress(k + 1, len(pairs))
     if not any(sum(c.values()) for c in counts.values()):
         raise DataError(f"{folder}: no face box of a known label ({', '.join(COVERED)}) "
                         f"of at least {MIN_SIDE} px in its annotations")
     atomic_write_text(tmp / "crops.json", json.dumps({
-        "source": str(folder.resolve()), "scenes": {s: sum(1 for v in split.values() if v == s) for s in ("train", "test")},
+        "source": str(folder.resolve()),
+        "scenes": {s: sum(1 for v in split.values() if v == s) for s in ("train", "val", "test")},
         "test_scenes": sorted(n for n, v in split.items() if v == "test"),
+        # present (maybe empty) when the split is the declared one: validation.carve then draws none of its faces
+        **({"val_scenes": sorted(n for n, v in split.items() if v == "val"), "val_crops": counts_val}
+           if _is_declared(folder, names) else {}),
         "crops": counts, "left_out": left_out, "margin": MARGIN, "jitter": JITTER, "version": CROPS_VERSION,
         "train_boxes_from": boxes_from, "train_faces_boxed_by_detector": from_detector,
         "n_views": sum(len(v) for v in views.values()), "views": views}, indent=1))

@@ -11,6 +11,11 @@ validation image is never trained on. The groups:
   near-duplicate / identity groups) gives its files those groups;
 - any other image is a group of its own.
 
+A scene folder with a declared validation split (``maskrec.scenes``: the crops of its declared
+validation scenes, listed under ``"val_scenes"`` in the crop folder's ``crops.json``) is not drawn
+from: whenever a validation split is carved (fraction > 0), its validation scenes' faces are all of
+it and its other scenes' faces all train; the fraction is drawn from the rest of the data.
+
 The carve depends only on the files, labels, fraction and seed, so the trainer, the sweep and
 ``python -m maskrec threshold --split val`` all draw the same validation split from the same data::
 
@@ -19,6 +24,7 @@ The carve depends only on the files, labels, fraction and seed, so the trainer, 
 from __future__ import annotations
 
 import csv
+import json
 import os
 import random
 from functools import lru_cache
@@ -45,6 +51,30 @@ def _manifest_groups(folder: str) -> dict[str, str]:
     return {os.path.normpath(os.path.join(folder, r["file"])): f"{folder}#{r['group']}" for r in rows}
 
 
+@lru_cache(maxsize=32)
+def _val_scenes(crop_root: str) -> frozenset[str] | None:
+    """The declared validation scenes of a scene crop folder (crops.json's val_scenes, perhaps none),
+    or None when its split is not the declared one (its faces are then drawn like any others)."""
+    try:
+        with open(os.path.join(crop_root, "crops.json")) as fh:
+            names = json.load(fh).get("val_scenes")
+    except (OSError, ValueError):
+        return None
+    return None if names is None else frozenset(names)
+
+
+def declared_side(path: str | os.PathLike) -> bool | None:
+    """True: a face of a declared validation scene; False: a face of a scene folder that declares
+    validation scenes, this one not among them; None: not declared (drawn by ``carve``)."""
+    p = Path(path)
+    if "scene-crops" not in p.parts or "-" not in p.stem:
+        return None
+    names = _val_scenes(str(p.parent.parent))
+    if names is None:
+        return None
+    return p.stem.rsplit("-", 1)[0] in names
+
+
 def group_of(path: str | os.PathLike) -> str:
     """The group an image belongs to (see the module docstring)."""
     p = Path(path)
@@ -60,8 +90,9 @@ def group_of(path: str | os.PathLike) -> str:
 
 def carve(paths: list[str], labels: np.ndarray, fraction: float,
           seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
-    """(train indices, validation indices): per label, whole groups shuffled by seed go to validation
-    until it holds ``fraction`` of that label's images. A group is filed under its first image's label
+    """(train indices, validation indices): the declared validation scenes' faces (see the module
+    docstring), then per label whole groups shuffled by seed go to validation until it holds
+    ``fraction`` of that label's undeclared images. A group is filed under its first image's label
     (groups of facemask-dev and of one scene face never mix labels; a scene's faces may, and its
     faces then all follow that label's draw). fraction 0 gives no validation split."""
     labels = np.asarray(labels)
@@ -69,14 +100,21 @@ def carve(paths: list[str], labels: np.ndarray, fraction: float,
     if fraction <= 0 or len(paths) == 0:
         return idx, idx[:0]
     groups: dict[str, list[int]] = {}
-    for i, p in enumerate(paths):
-        groups.setdefault(group_of(p), []).append(i)
-    rng = random.Random(seed)
     val: list[int] = []
+    free = np.ones(len(paths), bool)  # not placed by a declared split
+    for i, p in enumerate(paths):
+        side = declared_side(p)
+        if side is None:
+            groups.setdefault(group_of(p), []).append(i)
+        else:
+            free[i] = False
+            if side:
+                val.append(i)
+    rng = random.Random(seed)
     for label in (0, 1):
         mine = sorted((g for g, members in groups.items() if labels[members[0]] == label))
         rng.shuffle(mine)
-        want = round(fraction * int((labels == label).sum()))
+        want = round(fraction * int(((labels == label) & free).sum()))
         got = 0
         for g in mine:
             if got >= want:

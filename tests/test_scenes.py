@@ -217,7 +217,8 @@ def test_dev_scenes_become_crops_of_every_labelled_face(tmp_path):
         pytest.skip(f"dev scenes not found at {SCENES} (they live in ../shared, present in CI)")
     ds = discover(SCENES)
     info = json.loads((ds.root / "crops.json").read_text())
-    assert info["scenes"] == {"train": 150, "test": 50}
+    assert info["scenes"] == {"train": 150, "val": 0, "test": 50}  # the declared split: dev's as before
+    assert info["val_scenes"] == []  # declared (so validation.carve draws none of them), none for validation
     faces = sum(len(load_voc(x)) for x in (SCENES / "annotations").glob("*.xml"))
     kept_test = sum(ds.counts()["test"].values())
     kept_train = sum(ds.counts()["train"].values())
@@ -281,3 +282,63 @@ def test_training_crops_pair_boxes_by_the_scoring_rule():
         def detect(self, rgb):
             return dets
     assert scenes._detected_boxes(Stub(), np.zeros((240, 320, 3), np.uint8), truths) == [(16, 10, 56, 50)]
+
+
+def _declare(monkeypatch, tmp_path, split: dict[str, str]) -> None:
+    f = tmp_path / "scene_split.json"
+    f.write_text(json.dumps({"scenes": split}))
+    monkeypatch.setattr(scenes, "DECLARED_SPLIT", f)
+
+
+def test_the_declared_split_puts_validation_scenes_in_train_without_views_and_carve_takes_them(tmp_path, monkeypatch):
+    from maskrec.validation import carve
+    src = voc_folder(tmp_path / "photos", n_scenes=8)
+    split = {f"scene{s:02d}": ("val" if s in (1, 4) else "test" if s == 6 else "train") for s in range(8)}
+    _declare(monkeypatch, tmp_path, split)
+    ds = discover(src)
+    info = json.loads((ds.root / "crops.json").read_text())
+    assert info["scenes"] == {"train": 5, "val": 2, "test": 1}
+    assert info["val_scenes"] == ["scene01", "scene04"] and info["test_scenes"] == ["scene06"]
+    scene_of = lambda p: Path(p).name.split("-")[0]  # noqa: E731
+    assert {scene_of(it.path) for it in ds.items if it.split == "test"} == {"scene06"}
+    train = [it for it in ds.items if it.split == "train"]
+    assert {scene_of(it.path) for it in train} == {f"scene{s:02d}" for s in range(8)} - {"scene06"}
+    # validation faces are not trained on, so they get no jittered views
+    viewed = {scene_of(p) for p, _ in ds.views}
+    assert viewed and not viewed & {"scene01", "scene04"}
+    paths, y = [str(it.path) for it in train], np.array([it.label for it in train])
+    for fraction in (0.15, 0.5):  # whatever the share asked for, validation is the declared scenes
+        tr, va = carve(paths, y, fraction)
+        assert {scene_of(paths[i]) for i in va} == {"scene01", "scene04"}
+        assert len(va) == 6 and len(tr) == len(paths) - 6
+
+
+def test_a_folder_the_declared_split_does_not_name_whole_falls_back_to_the_seeded_quarter(tmp_path, monkeypatch):
+    from maskrec.validation import carve
+    src = voc_folder(tmp_path / "photos", n_scenes=8)
+    _declare(monkeypatch, tmp_path, {"scene01": "val", "scene02": "train"})  # not every scene named
+    ds = discover(src)
+    info = json.loads((ds.root / "crops.json").read_text())
+    assert info["scenes"] == {"train": 6, "val": 0, "test": 2} and "val_scenes" not in info
+    train = [it for it in ds.items if it.split == "train"]
+    paths, y = [str(it.path) for it in train], np.array([it.label for it in train])
+    assert len(carve(paths, y, 0.0)[1]) == 0 and len(carve(paths, y, 0.3)[1]) > 0  # drawn by the share
+
+
+def test_the_shipped_declared_split_is_the_rule_applied_to_the_853_scenes():
+    from maskrec.config import MORE_SCENES
+    if not (SCENES / "annotations").is_dir() or not (MORE_SCENES / "annotations").is_dir():
+        pytest.skip(f"the scenes are not at {SCENES} and {MORE_SCENES} (they live in ../shared, present in CI)")
+    import sys
+    sys.path.insert(0, str(Path(scenes.__file__).parent.parent / "bench"))
+    from declare_scene_split import bare, declare
+    from maskrec.faces import scenes as pairs
+    split = scenes.declared()
+    assert split == declare(SCENES, MORE_SCENES) and len(split) == 853  # the file is what the rule gives
+    xml = {img.stem: x for img, x in pairs(SCENES) + pairs(MORE_SCENES)}
+    for part in ("val", "test"):  # each resolves a 3% rate: >= 150 bare faces
+        assert sum(bare(xml[n]) for n, v in split.items() if v == part) >= 150
+    dev = {img.stem for img, _ in pairs(SCENES)}
+    # dev's held-out quarter is still held out, and none of dev's scenes is validation
+    assert {n for n in dev if split[n] == "test"} == {n for n, v in scenes.split_scenes(sorted(dev)).items() if v == "test"}
+    assert not any(split[n] == "val" for n in dev)
