@@ -3,9 +3,11 @@
     res = score(Predictor.load(path), "data/folder")   # Scores(y, p, paths, split)
     at_threshold(res.y, res.p, 0.5)                      # metrics at a threshold
     score(pred, "data/folder", split="val")             # the validation split the checkpoint's run carved
+    score(pred, "dev:scenes", split="val-scenes")        # ... its annotated scenes' faces only ("-crops": the rest)
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
@@ -13,6 +15,15 @@ import numpy as np
 from .data import DataError, discover, load_split
 from .inference import Predictor
 from .validation import carve
+
+# a split name may end in one of these: the faces of annotated scenes only, or everything else (web crops)
+PARTS = {"scenes": True, "crops": False}
+SPLITS = ("auto", "val", "val-scenes", "val-crops", "test-scenes", "test-crops")
+
+
+def is_scene_face(path: str) -> bool:
+    """A face crop cut from an annotated scene (``maskrec.scenes``), not a web crop."""
+    return "scene-crops" in Path(path).parts
 
 
 class Scores(NamedTuple):
@@ -25,7 +36,17 @@ class Scores(NamedTuple):
 def score(pred: Predictor, data: str, progress=None, batch: int = 512, split: str = "auto") -> Scores:
     """On the test split when the dataset has one, else on all its images; ``split="val"``: on the
     validation split that the checkpoint's training carved out of data's train split (its config's
-    ``val_fraction``; the same files, as ``validation.carve`` is deterministic)."""
+    ``val_fraction``; the same files, as ``validation.carve`` is deterministic). A ``-scenes`` or
+    ``-crops`` suffix keeps the annotated scenes' faces only, or the rest (``PARTS``)."""
+    base, _, part = split.partition("-")
+    if part:
+        if part not in PARTS or base not in ("val", "test"):
+            raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
+        res = score(pred, data, progress, batch, "val" if base == "val" else "auto")
+        keep = np.array([is_scene_face(p) == PARTS[part] for p in res.paths], bool)
+        if not keep.any():
+            raise DataError(f"the {base} split of {data} has no {'scene faces' if PARTS[part] else 'web crops'}")
+        return Scores(res.y[keep], res.p[keep], [p for p, k in zip(res.paths, keep) if k], split)
     if split == "val":
         frac = float(pred.config.get("val_fraction") or 0)
         if not frac:

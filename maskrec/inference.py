@@ -2,9 +2,11 @@
 
     pred = Predictor.load("checkpoints/net1.pt")
     p = pred.predict_proba([pil_or_rgb_array, ...])   # (N,) P(mask), one batch
-    labels = pred.labels(p)                              # "mask" / "no_mask" at the saved threshold
+    labels = pred.labels(p)                              # "mask" / "no_mask" (/ "unsure") at its operating point
 
-Everything (net, input size, preprocessing, threshold) comes from the checkpoint itself. Images go
+Everything (net, input size, preprocessing, threshold) comes from the checkpoint itself: the
+threshold of its default operating point (``maskrec.operating``: ``street`` where the checkpoint
+carries one), or of the one named by ``operating_point=`` (``pred.op``; ``pred.op.name`` says which). Images go
 through the same ``data.to_input`` as training, all of a frame's faces in one batch. The net runs on
 an inference engine (``maskrec.engines``: torch, torch-bf16, onnx, onnx-int8, ...). By default it is
 the fastest measured on this machine for this checkpoint (``maskrec.engine_probe``, once per CPU and
@@ -25,6 +27,7 @@ from PIL import Image
 
 from . import calibration, checkpoint, engine_probe, engines
 from .data import to_input
+from .operating import OperatingPoint, of_checkpoint
 
 # Flip test-time augmentation is off: it does not pay for the shipped nets, which trained on flipped
 # faces. Measured (``python -m maskrec bench --only tta``, README Measured results): at their saved
@@ -37,14 +40,21 @@ ENGINE_ENV = "MASKREC_ENGINE"  # names the default engine instead of measuring i
 
 class Predictor:
     def __init__(self, ckpt: dict, device: str | torch.device = "cpu", path: Path | None = None,
-                 engine: str | None = None, tta: bool = TTA, exact: bool = False):
+                 engine: str | None = None, tta: bool = TTA, exact: bool = False,
+                 operating_point: str | None = None):
         self.path = path
         self.tta = bool(tta)
         self.exact = bool(exact)  # the default engine only: fp32, so scores are the checkpoint's own
         self.net: str = ckpt["net"]
         self.input_size: int = int(ckpt["input_size"])
         self.classes: list[str] = list(ckpt.get("classes", ["no_mask", "mask"]))
-        self.threshold: float = float(ckpt.get("threshold", 0.5))
+        self.operating_points, self.default_op = of_checkpoint(ckpt)
+        name = operating_point or self.default_op
+        if name not in self.operating_points:
+            raise ValueError(f"the checkpoint has no operating point {name!r}; it has: "
+                             f"{', '.join(self.operating_points)}")
+        self.op: OperatingPoint = self.operating_points[name]
+        self.threshold: float = self.op.threshold
         self.metrics: dict = dict(ckpt.get("metrics", {}))
         self.config: dict = dict(ckpt.get("config", {}))
         self.device = torch.device(device)
@@ -67,8 +77,8 @@ class Predictor:
 
     @classmethod
     def load(cls, path: str | Path, device: str | torch.device = "cpu", engine: str | None = None,
-             tta: bool = TTA, exact: bool = False) -> "Predictor":
-        return cls(checkpoint.load(path), device, Path(path), engine, tta, exact)
+             tta: bool = TTA, exact: bool = False, operating_point: str | None = None) -> "Predictor":
+        return cls(checkpoint.load(path), device, Path(path), engine, tta, exact, operating_point)
 
     @property
     def engine(self) -> engines.Engine:
@@ -134,18 +144,32 @@ class Predictor:
         return self.predict_tensor(self.preprocess(images), threads, tta)
 
     def labels(self, p: np.ndarray, threshold: float | None = None) -> list[str]:
-        t = self.threshold if threshold is None else threshold
-        return [self.classes[1] if v >= t else self.classes[0] for v in np.atleast_1d(p)]
+        """Labels at the operating point (its unsure band included); a ``threshold`` given instead
+        is a plain cut with no band."""
+        if threshold is None:
+            return self.op.labels(p, self.classes)
+        return [self.classes[1] if v >= threshold else self.classes[0] for v in np.atleast_1d(p)]
 
 
-def set_threshold(path: str | Path, threshold: float, how: str = "") -> None:
-    """Save a chosen decision threshold into a checkpoint (atomically), for recognition to use."""
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f"threshold must be in [0, 1], got {threshold}")
+def set_operating_point(path: str | Path, op: OperatingPoint, default: bool = True) -> None:
+    """Save an operating point into a checkpoint (atomically) under its name; ``default``: the one
+    recognition uses unless told (its threshold is then also the checkpoint's ``threshold``)."""
+    if not 0.0 <= op.threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1], got {op.threshold}")
     ck = checkpoint.load(path)
-    ck["threshold"] = float(threshold)
-    ck["threshold_how"] = how
+    ops = dict(ck.get("operating_points") or {})
+    ops[op.name] = op.as_dict()
+    ck["operating_points"] = ops
+    if default or ck.get("operating_point") not in ops:
+        ck["operating_point"] = op.name
+        ck["threshold"], ck["threshold_how"] = float(op.threshold), op.how
     checkpoint.save(Path(path), {k: v for k, v in ck.items() if k != "format"})
+
+
+def set_threshold(path: str | Path, threshold: float, how: str = "", name: str = "saved") -> None:
+    """Save a chosen decision threshold into a checkpoint (atomically) as the operating point
+    ``name``, the one recognition uses from then on."""
+    set_operating_point(path, OperatingPoint(name, float(threshold), None, how))
 
 
 def describe_engine(info: dict) -> str:

@@ -60,8 +60,9 @@ def best_f1_threshold(y: np.ndarray, p: np.ndarray) -> float:
 
 
 def threshold_for_fpr(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
-    """Lowest threshold whose false-positive rate (bare faces called masked) stays <= max_fpr."""
-    fpr, _, thr = roc_curve(y, p)
+    """Lowest threshold whose false-positive rate (bare faces called masked) stays <= max_fpr
+    (every threshold: roc_curve's default drops some, and the lowest under the cap can be one)."""
+    fpr, _, thr = roc_curve(y, p, drop_intermediate=False)
     ok = np.where(fpr <= max_fpr)[0]
     return float(min(1.0, thr[ok[-1]])) if len(ok) else 1.0
 

@@ -106,6 +106,15 @@ def face_tags(faces) -> list[str]:
     return [f"{i} {f.label.replace('_', ' ')} {f.p_mask:.2f}" for i, f in enumerate(faces, 1)]
 
 
+def label_counts(faces) -> str:
+    """A photo's faces counted by label, in the order mask, no mask, unsure: "2 mask, 1 no mask"."""
+    n: dict[str, int] = {}
+    for f in faces:
+        n[f.label] = n.get(f.label, 0) + 1
+    order = sorted(n, key=lambda k: (k != "mask", k != "no_mask", k))
+    return ", ".join(f"{n[k]} {k.replace('_', ' ')}" for k in order)
+
+
 def crop_captions(faces) -> list[str]:
     """Captions of the listed crops, numbered as on the photo: "3 · mask 0.97"."""
     return [f"{i} · {f.label.replace('_', ' ')} {f.p_mask:.2f}" for i, f in enumerate(faces, 1)]

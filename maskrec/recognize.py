@@ -9,11 +9,12 @@
 A ``Recognizer`` builds its detector and its ``Predictor`` once; call it per frame. It is safe to
 share between threads (a Streamlit page and webcam workers): a lock serialises frames, because a
 detector keeps buffers between calls. Crops go through the checkpoint's own preprocessing
-(``Predictor`` -> ``data.to_input``) and threshold, unless a threshold is passed.
+(``Predictor`` -> ``data.to_input``) and operating point (``rec.op``: threshold and unsure band;
+``rec.op.name`` says which), unless a threshold is passed (a plain cut, no band).
 
 ``LiveBuffer`` hands the newest result of a webcam worker thread to the page that polls it, and
 counts frames per second; it also follows the faces of the stream (``maskrec.track``) for the
-page's unique-people counts and its rolling per-second chart. ``grad_cam`` shows which pixels of a face crop drove the decision.
+page's unique-people counts and its rolling per-second chart. ``maskrec.gradcam`` shows which pixels of a face crop drove the decision.
 
 Measuring the pipeline on annotated scenes is ``evaluation.scenes`` (outside the product); the live stream's WebRTC
 settings are ``maskrec.webrtc``; a crop as a data: URL for a page is ``data.data_url``.
@@ -30,21 +31,20 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import faces as F
-from .data import batch_to_float
 from .faces import MARGIN  # the crop margin (measured in faces.boxes), shared with scene crops
 from .inference import TTA, Predictor
+from .operating import UNSURE, OperatingPoint
 from .track import START_SCORE, Seen, Timeline, Tracker, min_hits_for
 
-GREEN, RED = (40, 200, 60), (230, 40, 40)  # RGB
+GREEN, RED, AMBER = (40, 200, 60), (230, 40, 40), (245, 160, 0)  # RGB; amber: unsure
 
 
 class Face(NamedTuple):
     box: F.Box                         # detector box, pixels, exclusive x1/y1
     crop: tuple[int, int, int, int]    # the box grown by the margin: what the classifier saw
-    label: str                         # "mask" / "no_mask"
+    label: str                         # "mask" / "no_mask" / "unsure" (inside the operating point's band)
     p_mask: float
 
 
@@ -78,7 +78,8 @@ class Recognizer:
         self.predictor = predictor
         self.detector = detector
         self.margin = margin
-        self.threshold = predictor.threshold if threshold is None else float(threshold)
+        self.op = predictor.op if threshold is None else OperatingPoint("custom", float(threshold))
+        self.threshold = self.op.threshold
         # Threads for the classifier; None lets engines.threads_for decide by the batch and the
         # idle cores: a frame's few faces get one, so training beside the live page keeps its cores.
         self.torch_threads = torch_threads
@@ -92,10 +93,29 @@ class Recognizer:
         return cls(Predictor.load(checkpoint, device, engine, tta), F.make_detector(detector, **detector_kw),
                    margin, threshold)
 
+    def at(self, point: "OperatingPoint | str | float | None") -> "Recognizer":
+        """This recognizer labelling at another operating point (a name the checkpoint carries, an
+        OperatingPoint, a plain threshold; None: the predictor's). It shares the predictor, the
+        detector and the lock (the detector's buffers stay serialised)."""
+        if point is None:
+            op = self.predictor.op
+        elif isinstance(point, OperatingPoint):
+            op = point
+        elif isinstance(point, str):
+            if point not in self.predictor.operating_points:
+                raise ValueError(f"the checkpoint has no operating point {point!r}; it has: "
+                                 f"{', '.join(self.predictor.operating_points)}")
+            op = self.predictor.operating_points[point]
+        else:
+            op = OperatingPoint("custom", float(point))
+        other = copy.copy(self)
+        other.op, other.threshold = op, op.threshold
+        return other
+
     def recognize(self, rgb: np.ndarray, threshold: float | None = None) -> FrameResult:
         """(H, W, 3) uint8 RGB -> every face found, classified in one batch."""
         rgb = F.as_rgb(rgb)
-        thr = self.threshold if threshold is None else float(threshold)
+        op = self.op if threshold is None else OperatingPoint("custom", float(threshold))
         with self._lock, torch.inference_mode():
             t0 = time.perf_counter()
             dets = self.detector.detect(rgb)
@@ -113,7 +133,7 @@ class Recognizer:
                 faces = [rgb[y0:y1, x0:x1] for x0, y0, x1, y1 in crops]
                 p = (self.predictor.predict_proba(faces) if self.torch_threads is None
                      else self.predictor.predict_proba(faces, threads=self.torch_threads))
-            labels = self.predictor.labels(p, thr)
+            labels = op.labels(p, self.predictor.classes)
             t2 = time.perf_counter()
         found = tuple(Face(b, c, lab, float(v)) for b, c, lab, v in zip(boxes, crops, labels, p))
         return FrameResult(found, Timings(1000 * (t1 - t0), 1000 * (t2 - t1)), rgb.shape[:2])
@@ -148,7 +168,7 @@ def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: 
     thick = max(1, round(min(h, w) / 320))
     scale = max(0.35, min(h, w) / 1200)
     for i, f in enumerate(result.faces):
-        color = GREEN if f.label == covered else RED
+        color = GREEN if f.label == covered else AMBER if f.label == UNSURE else RED
         x0, y0, x1, y1 = (round(v * k) for v in f.box[:4])
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), color, thick)
         text = tags[i] if tags is not None else f"{f.label.replace('_', ' ')} {f.p_mask:.2f}"
@@ -275,8 +295,9 @@ class LiveBuffer:
         self._thumbs: dict[int, tuple[int, np.ndarray]] = {}  # track -> (crop area px, crop)
 
     def track(self, result: FrameResult, threshold: float, classes=("no_mask", "mask"),
-              now: float | None = None, detector: str = "", crops=()) -> list[Seen]:
-        """Follow ``result``'s faces: one ``Seen`` per face (track id, running label).
+              now: float | None = None, detector: str = "", crops=(), band=None) -> list[Seen]:
+        """Follow ``result``'s faces: one ``Seen`` per face (track id, running label; band: the
+        operating point's unsure band, whose frames are no vote).
         detector: its registry name, for the score a face needs to start a track. crops: the faces'
         crops, kept for a report with the update that may make a face a person (a report taken
         between the two would list a person without a face)."""
@@ -285,7 +306,7 @@ class LiveBuffer:
             self._since, self._detected = 0, len(result.faces)
             if self._tracker is None:
                 self._tracker = Tracker(threshold, classes, min_hits=min_hits_for(self.every),
-                                        new_score=START_SCORE.get(detector, 0.0))
+                                        new_score=START_SCORE.get(detector, 0.0), band=band)
                 self._timeline = Timeline(classes[1], keep=self._history_s)
                 self._session = Timeline(classes[1], keep=SESSION_S)
                 self._span = (now, now)
@@ -389,7 +410,7 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
                     crops = face_crops(rgb, res, crop_side)
                     t = time.perf_counter()
                     seen = buffer.track(res, thr, rec.predictor.classes, detector=getattr(rec.detector, "name", ""),
-                                        crops=crops)
+                                        crops=crops, band=rec.op.band if threshold is None else None)
                 else:
                     t = time.perf_counter()
                     res, seen = buffer.carry(rgb.shape, thr, rec.margin)
@@ -404,42 +425,3 @@ def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None 
             buffer.fail(f"{type(e).__name__}: {e}")
             return frame
     return callback
-
-
-# ------------------------------------------------------------------------------------ Grad-CAM
-
-def grad_cam(predictor: Predictor, crop: np.ndarray, target: int | None = None,
-             alpha: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
-    """Grad-CAM of one face crop: (heatmap in [0, 1] at the crop's size, RGB overlay).
-
-    Weights the last convolution's feature maps by the mean gradient of the class score
-    (``target``: 1 mask / 0 no mask; default the predicted class) before LogSoftmax, keeps the
-    positive part, and stretches it over the crop. Needs gradients, so not under inference_mode.
-    """
-    import cv2  # deferred: drawing and crops pay its import, not every importer of recognize
-    model = predictor.model
-    layers = list(model)
-    last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
-    head = layers[:-1] if isinstance(layers[-1], nn.LogSoftmax) else layers
-    rgb = F.as_rgb(crop)
-    x = predictor.preprocess([rgb]).to(predictor.device)
-    with torch.enable_grad():
-        feats = nn.Sequential(*layers[:last + 1])(batch_to_float(x)).detach().requires_grad_(True)
-        # clone: a later ReLU(inplace=True) must not write into the leaf we take gradients of
-        scores = nn.Sequential(*head[last + 1:])(feats.clone())  # (1, 2) class scores
-        cls = int(scores.argmax(1)) if target is None else int(target)
-        # autograd.grad, not backward(): the shared model's parameters get no .grad
-        (grad,) = torch.autograd.grad(scores[0, cls], feats)
-    w = grad.mean(dim=(2, 3), keepdim=True)                         # (1, C, 1, 1)
-    cam = torch.relu((w * feats).sum(1))[0].detach().cpu().numpy()  # (h, w) of the last conv
-    cam = cam / cam.max() if cam.max() > 0 else cam
-    h, wd = rgb.shape[:2]
-    heat = cv2.resize(cam.astype(np.float32), (wd, h), interpolation=cv2.INTER_LINEAR)
-    colored = cv2.cvtColor(cv2.applyColorMap(np.uint8(255 * heat), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    overlay = cv2.addWeighted(rgb, 1 - alpha, colored, alpha, 0)
-    return heat, overlay
-
-
-def saliency(rec: Recognizer, rgb: np.ndarray, result: FrameResult, side: int = 96) -> list[np.ndarray]:
-    """Grad-CAM overlays of every face of ``result`` (squashed to ``side`` px), for display."""
-    return [grad_cam(rec.predictor, c)[1] for c in face_crops(rgb, result, side)]

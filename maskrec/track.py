@@ -160,14 +160,16 @@ class Tracker:
     """IoU + constant-velocity matcher with per-track votes (see the module docstring).
 
     threshold: the decision threshold P(mask) is compared with (the checkpoint's); classes:
-    (no-mask name, mask name). Times are seconds and must not go backwards. new_score: the
+    (no-mask name, mask name); band: the operating point's unsure band ``[lo, hi)`` of P(mask): a
+    frame inside it is labelled unsure and is no vote. Times are seconds and must not go backwards. new_score: the
     detection score (a box's 5th value) needed to start a track (``START_SCORE``).
     """
 
     def __init__(self, threshold: float = 0.5, classes: Sequence[str] = ("no_mask", "mask"),
                  match_iou: float = 0.3, min_hits: int = MIN_HITS, max_age_s: float = 1.0,
-                 new_score: float = 0.0, smooth: float = 0.5):
+                 new_score: float = 0.0, smooth: float = 0.5, band: tuple[float, float] | None = None):
         self.threshold, self.classes = float(threshold), tuple(classes)
+        self.band = band
         self.match_iou, self.min_hits, self.max_age_s = match_iou, min_hits, max_age_s
         self.new_score = new_score
         self.smooth = smooth  # weight of the newest velocity measurement (an EMA: box jitter averages out)
@@ -226,15 +228,23 @@ class Tracker:
         for c, b in enumerate(boxes):
             tr, p = det_track.get(c), float(p_mask[c])
             if tr is None:  # too weak to start a track: shown with its own label only
-                out.append(Seen(0, tuple(b), p, self.classes[int(p >= thr)], p))
+                out.append(Seen(0, tuple(b), p, self._own(p, thr), p))
                 continue
-            tr.vote.add(p, thr)
+            if not self._unsure(p):  # an unsure frame is no vote
+                tr.vote.add(p, thr)
             tr.p, tr.score = p, float(b[4]) if len(b) > 4 else 1.0
             if tr.id:
                 out.append(Seen(tr.id, tuple(b), p, tr.vote.running(self.classes), tr.vote.p_mask(thr)))
             else:
-                out.append(Seen(0, tuple(b), p, self.classes[int(p >= thr)], p))
+                out.append(Seen(0, tuple(b), p, self._own(p, thr), p))
         return out
+
+    def _unsure(self, p: float) -> bool:
+        return self.band is not None and self.band[0] <= p < self.band[1]
+
+    def _own(self, p: float, thr: float) -> str:
+        """One frame's own label: unsure inside the band, else by the threshold."""
+        return UNSURE_LABEL if self._unsure(p) else self.classes[int(p >= thr)]
 
     def carry(self, t: float, threshold: float | None = None, tentative: bool = False) -> list[Seen]:
         """A frame at ``t`` that was not run through the detector (``video`` detects every k-th
@@ -252,7 +262,7 @@ class Tracker:
             if tr.id:
                 out.append(Seen(tr.id, box, tr.p, tr.vote.running(self.classes), tr.vote.p_mask(thr), True))
             else:
-                out.append(Seen(0, box, tr.p, self.classes[int(tr.p >= thr)], tr.p, True))
+                out.append(Seen(0, box, tr.p, self._own(tr.p, thr), tr.p, True))
         return out
 
     def cut(self) -> None:
@@ -295,10 +305,14 @@ def min_hits_for(every: int) -> int:
 
 
 def tracker_for(rec, threshold: float | None = None, every: int = 1) -> Tracker:
-    """A Tracker for a ``recognize.Recognizer``: its threshold, class names and detector's start score.
+    """A Tracker for a ``recognize.Recognizer``: its operating point (threshold and unsure band; a
+    ``threshold`` given instead: that cut, no band), class names and detector's start score.
     ``every``: the run detects one frame in this many (``min_hits_for``)."""
+    op = getattr(rec, "op", None)
+    band = op.band if op is not None and threshold is None else None
     return Tracker(rec.threshold if threshold is None else threshold, rec.predictor.classes,
-                   min_hits=min_hits_for(every), new_score=START_SCORE.get(getattr(rec.detector, "name", ""), 0.0))
+                   min_hits=min_hits_for(every), new_score=START_SCORE.get(getattr(rec.detector, "name", ""), 0.0),
+                   band=band)
 
 
 class Timeline:

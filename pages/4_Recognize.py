@@ -25,8 +25,9 @@ from maskrec.plots import compliance_chart
 from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
 from maskrec.inference import describe_engine
-from maskrec.presentation import CROWD, crop_captions, face_tags
-from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback, saliency
+from maskrec.presentation import CROWD, crop_captions, face_tags, label_counts
+from maskrec.gradcam import saliency
+from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback
 from maskrec.video import session_report, settings_of
 from maskrec.webrtc import ice_servers
 from ui.common import checkpoint_choices
@@ -85,15 +86,24 @@ try:
 except (CheckpointError, OSError) as e:
     st.error(f"Cannot load {label}: {e}")
     st.stop()
-saved = rec_photo.predictor.threshold
-# keyed by checkpoint: switching checkpoints starts from that checkpoint's saved threshold
-threshold = c_thr.slider("P(mask) threshold", 0.0, 1.0, float(saved), 0.01, key=f"recognize_thr::{ckpt}",
-                         help=f"Faces with P(mask) at or above it are called mask. "
-                              f"Saved in the checkpoint: {saved:.3f}.")
+pred = rec_photo.predictor
+CUSTOM = "custom threshold"
+names = [*pred.operating_points, CUSTOM]
+# keyed by checkpoint: switching checkpoints starts from that checkpoint's default operating point
+point = c_thr.selectbox("Operating point", names, index=names.index(pred.default_op), key=f"recognize_op::{ckpt}",
+                        help="\n\n".join(f"**{n}**: threshold {o.threshold:.3f}; {o.how or 'saved'}"
+                                         for n, o in pred.operating_points.items()))
+if point == CUSTOM:
+    point = c_thr.slider("P(mask) threshold", 0.0, 1.0, float(pred.op.threshold), 0.01, key=f"recognize_thr::{ckpt}",
+                         help="Faces with P(mask) at or above it are called mask (no unsure band).")
+rec_photo = rec_photo.at(point)
+op = rec_photo.op
 saliency_on = st.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
-st.caption(f"{rec_photo.predictor.net}, {rec_photo.predictor.input_size}×{rec_photo.predictor.input_size} "
-           f"input, run by the {describe_engine(rec_photo.predictor.engine_info)}. Green box: mask, red: no "
-           f"mask; each box is numbered as its face in the list, with P(mask).")
+band = f"; amber: unsure, P(mask) {op.band[0]:.2f}-{op.band[1]:.2f}" if op.band else ""
+st.caption(f"Labelled at operating point **{op.name}** (threshold {op.threshold:.3f}{band}). "
+           f"{pred.net}, {pred.input_size}×{pred.input_size} input, run by the "
+           f"{describe_engine(pred.engine_info)}. Green box: mask, red: no mask; each box is numbered as "
+           f"its face in the list, with P(mask).")
 
 
 def ms(v: float) -> str:
@@ -107,11 +117,12 @@ ZOOM_SIDE = 2 * SHOW_SIDE  # px, the zoom view's shorter side at least: twice th
 def show(rgb: np.ndarray, name: str, key: str) -> None:
     """One photo: numbered boxes drawn on it, its faces listed with the same numbers. A crowded
     photo opens full width (its tags would run into each other at column width)."""
-    res = rec_photo.recognize(rgb, threshold)
+    res = rec_photo.recognize(rgb)
     t0 = time.perf_counter()
     shown = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=SHOW_SIDE, tags=face_tags(res.faces))
     t = res.timings._replace(draw_ms=1000 * (time.perf_counter() - t0))
-    caption = (f"{name}: {len(res.faces)} face(s) · detect {t.detect_ms:.0f} ms · "
+    counts = f" ({label_counts(res.faces)})" if res.faces else ""
+    caption = (f"{name}: {len(res.faces)} face(s){counts} · detect {t.detect_ms:.0f} ms · "
                f"classify {t.classify_ms:.0f} ms · draw {t.draw_ms:.0f} ms")
     view = st.radio("View", VIEWS, index=1 if len(res.faces) > CROWD else 0, horizontal=True,
                     key=f"recognize_view::{key}", label_visibility="collapsed")
@@ -164,7 +175,7 @@ with tab_snap:
             st.warning(f"The snapshot could not be read: {e}.")
 
 with tab_video:
-    video_tab(recognizer(ckpt, mtime, live_det), threshold)
+    video_tab(recognizer(ckpt, mtime, live_det).at(point), None)
 
 with tab_live:
     try:
@@ -172,7 +183,7 @@ with tab_live:
     except ValueError as e:
         st.error(str(e))
         servers = []
-    rec_live = recognizer(ckpt, mtime, live_det)
+    rec_live = recognizer(ckpt, mtime, live_det).at(point)
     # Per tab (not shared): this session's stream writes it, this session's fragment reads it.
     buffer = st.session_state.setdefault("recognize_live_buffer", LiveBuffer())
     video, panel = st.columns([5, 4])
@@ -184,7 +195,7 @@ with tab_live:
                 rtc_configuration={"iceServers": servers},
                 media_stream_constraints={"video": {"width": {"ideal": 640}, "height": {"ideal": 480}},
                                           "audio": False},
-                video_frame_callback=frame_callback(rec_live, buffer, threshold, CROP),
+                video_frame_callback=frame_callback(rec_live, buffer, None, CROP),
                 async_processing=True)  # the worker takes the newest frame and drops stale ones
         else:
             st.info("Live video needs the app served by `streamlit run` (this run has no server).")
@@ -201,7 +212,7 @@ with tab_live:
         if prepare.button("Prepare report (HTML)", key="recognize_live_prepare",
                           help="The people followed since the stream started, per-second charts, thumbnails "
                                "and the settings used, in one self-contained file that opens offline."):
-            html = session_report(buffer.session(), settings_of(rec_live, threshold, "live camera"),
+            html = session_report(buffer.session(), settings_of(rec_live, None, "live camera"),
                                   "Mask compliance: live camera")
             st.session_state["recognize_live_report_html"] = (html.encode(), time.strftime("%Y%m%d-%H%M%S"))
         ready = st.session_state.get("recognize_live_report_html")

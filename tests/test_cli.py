@@ -324,7 +324,8 @@ def test_threshold_is_picked_on_a_dataset_and_saved(capsys, demo_dir, tmp_path):
     assert r["saved"] and r["fp"] / (r["fp"] + r["tn"]) <= 0.1
     from maskrec import checkpoint
     assert Predictor.load(ckpt).threshold == pytest.approx(r["threshold"])
-    assert "false-positive rate <= 0.1" in checkpoint.load(ckpt)["threshold_how"]
+    assert "bare faces called mask <= 0.1" in checkpoint.load(ckpt)["threshold_how"]
+    assert checkpoint.load(ckpt)["operating_point"] == "saved"  # --max-fpr is the old name of --max-bare-mask
     code, out, _ = run_cli(capsys, "evaluate", ckpt, "--data", demo_dir, "--json")
     m = json.loads(out.splitlines()[-1])
     assert m["fp"] == r["fp"] and m["tp"] == r["tp"]  # evaluate now uses the saved threshold

@@ -147,7 +147,7 @@ def test_train_pages_runs_table_reads_a_training_run_as_its_header_does_with_no_
 
 def test_evaluate_page_judges_a_run_and_saves_a_threshold(demo_dir, monkeypatch):
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
-    cfg = replace(PRESETS["net1"], data=str(demo_dir), epochs=1, batch_size=64)
+    cfg = replace(PRESETS["net1"], data=str(demo_dir), epochs=1, batch_size=64, val_fraction=0.3)
     run = new_run(cfg)
     list(fit(cfg, run))
     shipped = (REPO / "checkpoints" / "net1.pt").read_bytes()
@@ -157,13 +157,24 @@ def test_evaluate_page_judges_a_run_and_saves_a_threshold(demo_dir, monkeypatch)
     at.sidebar.text_input(key="dataset_folder").input(str(demo_dir)).run()
     at.selectbox(key="ckpt_choice").set_value(f"run: {run.id} (best)").run()
     assert not at.exception, at.exception
-    assert {m.label for m in at.metric} >= {"F1", "AUC", "Accuracy"}
+    assert {m.label for m in at.metric} >= {"F1", "AUC", "Accuracy", "Unsure"}
+    assert any("test** figures" in i.value for i in at.info)  # the test split is said to be for reporting
     at.radio(key="threshold_how").set_value("Best F1").run()
     save = [b for b in at.button if b.label.startswith("Save threshold")][0]
+    assert save.disabled  # never saved from test figures
+    at.selectbox(key="eval_split").set_value("val").run()
+    assert not at.exception, at.exception and not any("test** figures" in i.value for i in at.info)
+    at.radio(key="threshold_how").set_value("Cap on bare faces called mask").run()
+    save = [b for b in at.button if b.label.startswith("Save threshold")][0]
+    assert not save.disabled
     save.click().run()
     assert any(f"into {run.best_ckpt}" in s.value for s in at.success)
     from maskrec.inference import Predictor
-    assert Predictor.load(run.best_ckpt).threshold != 0.5
+    pred = Predictor.load(run.best_ckpt)
+    assert pred.op.name == "capped" and pred.op.picked_on["bare_as_mask"]["rate"] <= 0.03
+    at.run()  # the saved point is listed and measured beside the others
+    tables = [d.value for d in at.dataframe if "operating point" in d.value.columns]
+    assert tables and "capped" in set(tables[0]["operating point"])
     assert (REPO / "checkpoints" / "net1.pt").read_bytes() == shipped
 
 

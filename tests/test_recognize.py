@@ -18,8 +18,8 @@ from evaluation.scenes import evaluate_scenes
 from maskrec import faces as F
 from maskrec.faces import COVERED
 from maskrec.inference import Predictor
-from maskrec.recognize import (Face, FrameResult, LiveBuffer, Recognizer, Timings, draw, face_crops,
-                               frame_callback, grad_cam)
+from maskrec.gradcam import grad_cam
+from maskrec.recognize import Face, FrameResult, LiveBuffer, Recognizer, Timings, draw, face_crops, frame_callback
 from maskrec.track import min_hits_for
 from maskrec.webrtc import ice_servers
 from tests.conftest import REPO, SCENES
@@ -381,11 +381,12 @@ def test_predict_json_no_face_and_whole_image_mode(capsys, tmp_path):
     blank = tmp_path / "blank.png"
     Image.new("RGB", (200, 150), (240, 240, 240)).save(blank)
     assert main(["predict", str(NET1), str(blank), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"image": str(blank), "faces": []}
+    pred = Predictor.load(NET1)
+    point = {"name": pred.op.name, "threshold": round(pred.op.threshold, 4), "band": None}
+    assert json.loads(capsys.readouterr().out) == {"image": str(blank), "faces": [], "operating_point": point}
     # "none": the whole image is one face (face crops like the training data). Called directly:
     # cmd_predict does not pass --detector to _faces yet.
     from maskrec.cli.predict import _faces
-    pred = Predictor.load(NET1)
     (face,) = _faces(pred, Image.open(blank).convert("RGB"), "none")
     assert face["box"] == [0, 0, 200, 150] and face["label"] in ("mask", "no_mask")
 
@@ -418,8 +419,12 @@ def test_page_controls_default_to_the_checkpoint(page):
     assert page.title[0].value == "Recognize"
     assert page.selectbox(key="recognize_det_photo").value == F.PHOTO_DEFAULT
     assert page.selectbox(key="recognize_det_live").value == F.LIVE_DEFAULT
+    pred = Predictor.load(NET1)
+    assert page.selectbox(key=f"recognize_op::{NET1}").value == pred.default_op  # street where it has one
+    assert any(f"operating point **{pred.default_op}**" in c.value for c in page.caption)
+    page.selectbox(key=f"recognize_op::{NET1}").set_value("custom threshold").run()
     thr = [s for s in page.slider if s.label == "P(mask) threshold"][0]
-    assert thr.value == pytest.approx(Predictor.load(NET1).threshold)
+    assert thr.value == pytest.approx(pred.threshold)
     assert "FPS" in [m.label for m in page.metric]
     assert any("MASKREC_ICE_SERVERS" in c.value for c in page.caption)
     assert any("Not streaming" in c.value for c in page.caption)
@@ -441,6 +446,7 @@ def test_page_upload_boxes_faces_and_skips_a_bad_file(page):
     assert any("No face found" in i.value for i in page.info)  # plain.png carried on after broken.jpg
 
     # threshold 0: every face is called mask; Grad-CAM adds a second row of crops
+    page.selectbox(key=f"recognize_op::{NET1}").set_value("custom threshold").run()
     [s for s in page.slider if s.label == "P(mask) threshold"][0].set_value(0.0)
     page.toggle(key="recognize_cam").set_value(True)
     page.run()

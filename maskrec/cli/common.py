@@ -20,7 +20,9 @@ class UserError(Exception):
 ENGINE_HELP = ("inference engine (default: the fastest that runs here; evaluate and threshold default to "
                "an exact fp32 one, so they report the checkpoint's own scores)")
 SPLIT_HELP = ("auto: the test split, or all images of a dataset without one; val: the validation split "
-              "the checkpoint's run carved out of --data's train split (train --val-fraction)")
+              "the checkpoint's run carved out of --data's train split (train --val-fraction); a -scenes "
+              "suffix keeps the faces of annotated scenes only, -crops the rest (web crops)")
+SPLITS = ("auto", "val", "val-scenes", "val-crops", "test-scenes", "test-crops")  # = maskrec.evaluate.SPLITS
 
 
 def add_engine_argument(p: argparse.ArgumentParser, engines: Iterable[str]) -> None:
@@ -30,7 +32,7 @@ def add_engine_argument(p: argparse.ArgumentParser, engines: Iterable[str]) -> N
 
 
 def add_split_argument(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--split", choices=["auto", "val"], default="auto", help=SPLIT_HELP)
+    p.add_argument("--split", choices=SPLITS, default="auto", help=SPLIT_HELP)
 
 
 def fmt(v) -> str:

@@ -25,6 +25,8 @@ def add_arguments(s):
     s.add_argument("checkpoint")
     s.add_argument("images", nargs="+")
     s.add_argument("--json", action="store_true", help="one JSON object per image")
+    s.add_argument("--operating-point", metavar="NAME", help="the checkpoint's operating point to label at "
+                   "(default: its default, street where it has one; `evaluate` lists them)")
     add_engine_argument(s, ENGINES)
     s.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="flip test-time augmentation: average each face's P(mask) with its mirror's "
@@ -36,7 +38,10 @@ def add_arguments(s):
 
 
 def run(a):
-    pred = Predictor.load(a.checkpoint, engine=a.engine, tta=TTA if a.tta is None else a.tta)
+    pred = Predictor.load(a.checkpoint, engine=a.engine, tta=TTA if a.tta is None else a.tta,
+                          operating_point=a.operating_point)
+    op = {"name": pred.op.name, "threshold": round(pred.op.threshold, 4),
+          "band": [round(v, 4) for v in pred.op.band] if pred.op.band else None}
     if a.detector != "none":  # a detector that cannot run is the command's error (2), not each image's
         why = faces.available()[a.detector]
         if why:
@@ -56,8 +61,8 @@ def run(a):
                   file=sys.stdout if a.json else sys.stderr, flush=True)
             continue
         if a.json:  # the engine that classified the faces, and its calibration (none ran for no face)
-            print(json.dumps({"image": path, "faces": found} | ({"engine": pred.engine_info} if found else {})),
-                  flush=True)
+            print(json.dumps({"image": path, "faces": found, "operating_point": op}
+                             | ({"engine": pred.engine_info} if found else {})), flush=True)
         else:
             desc = ", ".join(f"{f['label']} ({f['p_mask']:.2f}) at {f['box']}" for f in found) or "no face found"
             print(f"{path}: {desc}", flush=True)

@@ -27,7 +27,10 @@ def add_arguments(s):
                    help="classifier checkpoint (default: the shipped checkpoints/net1.pt)")
     s.add_argument("--detector", default=faces.LIVE_DEFAULT, choices=list(faces.DETECTORS),
                    help=f"face detector (default {faces.LIVE_DEFAULT}, the live one: fast enough for every frame)")
-    s.add_argument("--threshold", type=float, help="P(mask) decision threshold (default: the checkpoint's)")
+    point = s.add_mutually_exclusive_group()
+    point.add_argument("--operating-point", metavar="NAME", help="the checkpoint's operating point (threshold and "
+                       "unsure band) to label at (default: its default, street where it has one)")
+    point.add_argument("--threshold", type=float, help="a plain P(mask) decision threshold instead (no unsure band)")
     s.add_argument("--detect-every", type=int, default=DETECT_EVERY, metavar="K",
                    help=f"run the detector on one frame in K, the tracker carrying the boxes between "
                         f"(default {DETECT_EVERY}; 1: every frame)")
@@ -44,7 +47,7 @@ def run(a):
     if why:
         raise UserError(f"detector {a.detector} cannot run here: {why}")
     _check_report(a.report)
-    rec = Recognizer.load(a.checkpoint, detector=a.detector)
+    rec = Recognizer.load(a.checkpoint, detector=a.detector).at(a.operating_point)
     bar = progress_bar("video")
     with stop_on_signals() as stop:
         try:
@@ -59,17 +62,23 @@ def run(a):
     if a.json:
         for t in res.tracks:
             print(json.dumps(t.as_json()))
-        print(json.dumps({"summary": {k: v for k, v in s.items()}}), flush=True)
+        print(json.dumps({"summary": {**s, "operating_point": _point(a, rec)}}), flush=True)
     else:
         for t in res.tracks:
             print(f"track {t.track:>3}  {t.first_s:6.1f}-{t.last_s:6.1f} s  {t.frames:>5} frames  {t.label:<8} "
                   f"P(mask) {t.p_mask:.2f}, {t.agree:.0%} of its frames agree")
         print(f"{s['people']} people: {s['mask']} with a mask, {s['no_mask']} without, {s['unsure']} unsure; "
-              f"{s['frames']} frames, {s['seconds']:.1f} s of video at {s['fps']:.1f} frames/s"
+              f"{s['frames']} frames, {s['seconds']:.1f} s of video at {s['fps']:.1f} frames/s; "
+              f"operating point {_point(a, rec)}"
               + ("; stopped early" if s["status"] == "stopped" else "") + (f"; wrote {res.out}" if res.out else ""))
     if a.report:  # a stopped run's too: what was processed
         _write_report(a, rec, res)
     return 130 if s["status"] == "stopped" else 0
+
+
+def _point(a, rec) -> str:
+    """The operating point the run labelled at, in words."""
+    return f"custom threshold {a.threshold:g}" if a.threshold is not None else rec.op.name
 
 
 def _check_report(path: str | None) -> None:

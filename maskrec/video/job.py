@@ -62,7 +62,7 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
     n, t, stopped = 0, 0.0, False
     with Decoding(src, max_side) as video:
         info, size, warnings = video.info, video.size, video.warnings
-        tracker = tracker or tracker_for(rec, thr, detect_every)
+        tracker = tracker or tracker_for(rec, threshold, detect_every)  # None: the operating point, band included
         follow = Follower(rec.recognize, tracker, thr, detect_every, Cuts(info.fps) if cuts else None, rec.margin)
         timeline = Timeline(classes[1])
         t_start = time.perf_counter()

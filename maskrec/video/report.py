@@ -45,7 +45,8 @@ CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 
        "img-src data: blob:; font-src data:")  # plotly.js compiles some code at run time: unsafe-eval
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}  # the logo is a link to plotly's site
 SETTING_WORDS = {"source": "Source", "checkpoint": "Checkpoint", "net": "Network",
-                 "threshold": "P(mask) threshold", "detector": "Face detector", "tracker": "Tracker",
+                 "threshold": "P(mask) threshold", "operating_point": "Operating point",
+                 "unsure_band": "Unsure band (P(mask))", "detector": "Face detector", "tracker": "Tracker",
                  "process": "Processing"}
 SUMMARY_WORDS = {"detect_every": "Detector run on one frame in", "scene_cuts": "Scene cuts (each ends every track)"}
 SUMMARY_SHOWN = {"people", "mask", "no_mask", UNSURE_LABEL, "seconds", "frames", "fps", "status", "width",
@@ -57,8 +58,12 @@ def settings_of(rec, threshold: float | None = None, source: str = "", **extra) 
     detector, the threshold (default the recognizer's), the source's name, and ``extra``
     (a ``tracker`` dict, say: ``tracker_settings``)."""
     path = rec.predictor.path
+    op = getattr(rec, "op", None)
+    band = op.band if op is not None and threshold is None else None
     return {"source": source, "checkpoint": str(path) if path else "", "net": rec.predictor.net,
+            "operating_point": op.name if op is not None and threshold is None else "custom threshold",
             "threshold": float(rec.threshold if threshold is None else threshold),
+            "unsure_band": f"{band[0]:.3f}-{band[1]:.3f}" if band else "none",
             "detector": getattr(rec.detector, "name", type(rec.detector).__name__), **extra}
 
 
