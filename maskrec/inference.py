@@ -157,7 +157,7 @@ def set_operating_point(path: str | Path, op: OperatingPoint, default: bool = Tr
     if not 0.0 <= op.threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {op.threshold}")
     ck = checkpoint.load(path)
-    ops = dict(ck.get("operating_points") or {})
+    ops = {n: o.as_dict() for n, o in of_checkpoint(ck)[0].items()}  # a checkpoint of before: its "saved"
     ops[op.name] = op.as_dict()
     ck["operating_points"] = ops
     if default or ck.get("operating_point") not in ops:

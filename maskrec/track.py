@@ -109,6 +109,8 @@ class Vote:
         return classes[1] if self.mean >= 0 else classes[0]
 
     def running(self, classes: Sequence[str]) -> str:
+        if not self.n:  # every frame so far inside the unsure band: no evidence either way
+            return UNSURE_LABEL
         return classes[1] if self.state >= 0 else classes[0]
 
 
@@ -335,6 +337,10 @@ class Timeline:
                     self._sec.popitem(last=False)
         for s in seen:
             if s.track:  # a label that changed within the second counts as the newest one
+                if s.label == UNSURE_LABEL:  # unsure: neither with nor without
+                    bucket[0].discard(s.track)
+                    bucket[1].discard(s.track)
+                    continue
                 into, other = bucket if s.label == self.covered else bucket[::-1]
                 other.discard(s.track)
                 into.add(s.track)
