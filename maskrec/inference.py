@@ -157,7 +157,9 @@ def set_operating_point(path: str | Path, op: OperatingPoint, default: bool = Tr
     if not 0.0 <= op.threshold <= 1.0:
         raise ValueError(f"threshold must be in [0, 1], got {op.threshold}")
     ck = checkpoint.load(path)
-    ops = {n: o.as_dict() for n, o in of_checkpoint(ck)[0].items()}  # a checkpoint of before: its "saved"
+    # a checkpoint of before issue 34 keeps its picked threshold as "saved" (a run's own 0.5 was never picked)
+    ops = {n: o.as_dict() for n, o in of_checkpoint(ck)[0].items()} \
+        if ck.get("operating_points") or ck.get("threshold_how") else {}
     ops[op.name] = op.as_dict()
     ck["operating_points"] = ops
     if default or ck.get("operating_point") not in ops:

@@ -1,5 +1,6 @@
 """``evaluate CHECKPOINT --data DATA``: F1, AUC, accuracy and the confusion of a checkpoint at its
-saved threshold, on the test split (or all images of a dataset without one)."""
+default operating point's threshold (or ``--operating-point NAME``'s), on the test split (or all
+images of a dataset without one), and the operating points it carries."""
 from __future__ import annotations
 
 import json
@@ -8,6 +9,7 @@ from ..engines import ENGINES
 from ..evaluate import score
 from ..inference import Predictor
 from ..metrics import at_threshold
+from ..operating import rates
 from .common import add_engine_argument, add_split_argument, fmt, progress_bar
 
 
@@ -17,17 +19,27 @@ def add_arguments(s):
     s.add_argument("--json", action="store_true", help="last line: one JSON object")
     add_engine_argument(s, ENGINES)
     add_split_argument(s)
+    s.add_argument("--operating-point", metavar="NAME", help="judge at this operating point of the checkpoint "
+                   "(default: its default); every point's rates are printed too")
 
 
 def run(a):
-    pred = Predictor.load(a.checkpoint, engine=a.engine, exact=True)  # the checkpoint's own scores
+    pred = Predictor.load(a.checkpoint, engine=a.engine, exact=True,  # the checkpoint's own scores
+                          operating_point=a.operating_point)
     res = score(pred, a.data, progress_bar("decoding"), split=a.split)
     m = at_threshold(res.y, res.p, pred.threshold)
-    m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint)})
+    points = {n: rates(res.y, res.p, o.threshold, o.band) for n, o in pred.operating_points.items()}
+    m.update({"split": res.split, "net": pred.net, "checkpoint": str(a.checkpoint), "operating_point": pred.op.name,
+              "operating_points": points})
     if a.json:
         print(json.dumps(m))
         return
-    print(f"{pred.net} on {a.data} ({m['split']}, n={m['n']}, threshold {pred.threshold:.3f})")
+    print(f"{pred.net} on {a.data} ({m['split']}, n={m['n']}, operating point {pred.op.name}, "
+          f"threshold {pred.threshold:.3f})")
     print(f"F1 {m['f1']:.4f}  AUC {fmt(m['auc'])}  accuracy {m['accuracy']:.4f}  "
           f"precision {m['precision']:.4f}  recall {m['recall']:.4f}")
     print(f"confusion: TP {m['tp']}  FP {m['fp']}  TN {m['tn']}  FN {m['fn']}")
+    for name, r in points.items():
+        words = [f"{k.replace('_', ' ')} {v['k']}/{v['n']} = {v['rate']:.3f} ({v['ci95'][0]:.3f}-{v['ci95'][1]:.3f})"
+                 for k, v in r.items()]
+        print(f"{name}: " + ", ".join(words))
