@@ -3,7 +3,7 @@
     python -m bench [--json] [--quick] [--data DIR] [--only startup,train,step,infer,tta,frame,busy,scan,video]
     python -m maskrec bench ...                 the same, started by the CLI
     bench.run(["step"])  -> {"machine": ..., "rows": [{"what", "ours", "baseline", "ratio", ...}]}
-    python bench/detectors.py | pipeline.py | scene_splits.py    detection and scene scripts (see each)
+    python bench/detectors.py | photo_scale.py | pipeline.py | scene_splits.py   detection, scene scripts
 
 Every figure sits next to a baseline measured in the same run, and their ratio (``common.row``:
 > 1 means ours is better). The suite's sections, one module each under ``sections/``:

@@ -98,7 +98,7 @@ def main(argv=None) -> int:
         if pairs:
             r = evaluate(det, pairs, args.iou, args.min_size, images=images)
             row.update({k: r[k] for k in ("recall", "recall_small", "precision", "recall_all", "ms",
-                                          "tp", "fp", "ignored", "n", "n_small", "n_all")})
+                                          "tp", "fp", "ignored", "inside", "n", "n_small", "n_all")})
             row["recall_by_label"] = r["recall_by_label"]
         if crowd:
             m = match(det.detect(images[crowd[0]]), faces.load_voc(crowd[1][1]), args.iou,

@@ -14,6 +14,8 @@ Recall counts faces whose shorter side is >= ``min_size`` (32 px); ``recall_smal
 ``min_size / 2`` (16 px) up to it. Precision counts a detection correct when it matches a face
 >= ``min_size``, wrong when it matches nothing and is itself >= ``min_size``; the rest (a match
 with a small face, an unmatched small box) is ignored, since small faces are not all annotated.
+``inside`` counts the unmatched detections of any size whose area lies ``faces.INSIDE`` (0.65) or
+more inside a bigger annotated face: a face part (eye, mouth, forehead) boxed as a face.
 Coordinates are pixels with exclusive ``x1, y1``, so ``rgb[y0:y1, x0:x1]`` is the box.
 
 ``letterbox`` makes a camera-sized frame of any photo, for timing a detector as a webcam feeds it.
@@ -26,20 +28,25 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from maskrec.faces import MATCH_IOU, Detector, load_voc, matched_pairs, read_rgb
+from maskrec.faces import INSIDE, MATCH_IOU, Detector, inside_matrix, load_voc, matched_pairs, read_rgb
 
 
 def _short_side(b) -> float:
     return min(b[2] - b[0], b[3] - b[1])
 
 
+def _area(boxes) -> np.ndarray:
+    b = np.array([tuple(x[:4]) for x in boxes], float).reshape(-1, 4)
+    return np.clip(b[:, 2] - b[:, 0], 0, None) * np.clip(b[:, 3] - b[:, 1], 0, None)
+
+
 def match(dets: Iterable, truths: Iterable, iou: float = MATCH_IOU, min_size: int = 32) -> dict:
     """Match one image's detections to its faces (rules in the module docstring).
 
-    Returns counts that ``summarize`` adds up: ``tp``/``fp``/``ignored`` detections,
-    ``n``/``found`` faces >= min_size, ``n_small``/``found_small`` faces from min_size / 2 up to
-    min_size, ``n_all``/``found_all`` faces of any size, and ``by_label`` {label: [found, n]} for
-    faces >= min_size.
+    Returns counts that ``summarize`` adds up: ``tp``/``fp``/``ignored`` detections, ``inside``
+    (unmatched detections inside a bigger face), ``n``/``found`` faces >= min_size,
+    ``n_small``/``found_small`` faces from min_size / 2 up to min_size, ``n_all``/``found_all``
+    faces of any size, and ``by_label`` {label: [found, n]} for faces >= min_size.
     """
     dets, truths = list(dets), list(truths)
     big = [_short_side(t) >= min_size for t in truths]
@@ -57,6 +64,11 @@ def match(dets: Iterable, truths: Iterable, iou: float = MATCH_IOU, min_size: in
             ignored += 1
         else:
             fp += 1
+    loose = [d for i, d in enumerate(dets) if i not in found]
+    inside = 0
+    if loose and truths:
+        bigger = _area(truths)[None, :] > _area(loose)[:, None]  # (unmatched, faces)
+        inside = int(((inside_matrix(loose, truths) >= INSIDE) & bigger).any(1).sum())
     by_label: dict[str, list[int]] = {}
     n_small = found_small = 0
     for t, hit, is_big in zip(truths, taken, big):
@@ -67,7 +79,7 @@ def match(dets: Iterable, truths: Iterable, iou: float = MATCH_IOU, min_size: in
         elif _short_side(t) >= min_size / 2:
             n_small += 1
             found_small += int(hit)
-    return {"tp": tp, "fp": fp, "ignored": ignored, "n": sum(big),
+    return {"tp": tp, "fp": fp, "ignored": ignored, "inside": inside, "n": sum(big),
             "found": int(taken[big].sum()) if truths else 0,
             "n_small": n_small, "found_small": found_small,
             "n_all": len(truths), "found_all": int(taken.sum()), "by_label": by_label}
@@ -76,7 +88,7 @@ def match(dets: Iterable, truths: Iterable, iou: float = MATCH_IOU, min_size: in
 def summarize(results: Iterable[dict]) -> dict:
     """Add up ``match`` results: recall (faces >= min_size), ``recall_small`` (min_size / 2 up to
     min_size), precision (as defined above), recall by label."""
-    keys = ("tp", "fp", "ignored", "n", "found", "n_small", "found_small", "n_all", "found_all")
+    keys = ("tp", "fp", "ignored", "inside", "n", "found", "n_small", "found_small", "n_all", "found_all")
     tot = dict.fromkeys(keys, 0)
     by_label: dict[str, list[int]] = {}
     for r in results:

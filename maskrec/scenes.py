@@ -55,7 +55,7 @@ from .faces import COVERED, MARGIN, crop_box, load_voc, make_detector, matched_p
 # their face in views/, no longer crops of their own in train/. Not bumped when the detector's box
 # for a face came to be chosen by faces.matched_pairs (best score first) instead of best overlap
 # first: on the 200 dev scenes both rules pick the same box for all 979 faces.
-CROPS_VERSION = 5  # 5: declared validation scenes (val_scenes; 4 listed an empty list for any folder)
+CROPS_VERSION = 6  # 5: declared validation scenes (val_scenes); 6: the photo detector chooses its scale (issue 34)
 # The project's declared train/val/test split of the 853 scenes (issue 34); see the module docstring.
 DECLARED_SPLIT = Path(__file__).with_name("scene_split.json")
 TEST_FRACTION, SPLIT_SEED = 0.25, 0

@@ -46,7 +46,7 @@ def test_a_voc_folder_is_a_crop_dataset_split_by_scene(tmp_path):
     ds = discover(src)
     assert ds.layout == "voc-scenes"
     info = json.loads((ds.root / "crops.json").read_text())
-    assert info["scenes"] == {"train": 9, "test": 3} and info["left_out"] == {"label 'helmet'": 12}
+    assert info["scenes"] == {"train": 9, "val": 0, "test": 3} and info["left_out"] == {"label 'helmet'": 12}
     scene_of = lambda it: it.path.name.split("-")[0]  # noqa: E731
     train = {scene_of(it) for it in ds.items if it.split == "train"}
     test = {scene_of(it) for it in ds.items if it.split == "test"}

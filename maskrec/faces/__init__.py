@@ -3,7 +3,7 @@
 One room per job, the public names re-exported here (``from maskrec import faces as F``):
 
 - ``boxes``: the ``Box`` every detector returns, ``crop_box`` and the Recognizer's crop ``MARGIN``,
-  IoU and NMS on ``torchvision.ops``;
+  IoU and NMS on ``torchvision.ops``, ``drop_inside`` (a face part boxed inside its face);
 - ``common``: the ``Detector`` contract (``detect(rgb) -> [Box]``) and what the families share;
 - one file per detector family: ``retinaface`` (photos and live; also five landmarks per face),
   ``blazeface`` (MediaPipe's, through OpenCV's TFLite importer), ``yunet`` and ``mtcnn`` (measured,
@@ -35,7 +35,7 @@ Coordinates are pixels with exclusive ``x1, y1``, so ``rgb[y0:y1, x0:x1]`` is th
 """
 from ..imaging import as_rgb, read_rgb
 from .blazeface import BlazeFace, model_path, ssd_anchors
-from .boxes import MARGIN, Box, box_iou, crop_box, iou_matrix, nms
+from .boxes import INSIDE, MARGIN, Box, box_iou, crop_box, drop_inside, inside_matrix, iou_matrix, nms
 from .common import Detector
 from .haar import Haar
 from .matching import MATCH_IOU, matched_pairs
@@ -45,7 +45,8 @@ from .retinaface import RetinaFace, retinaface_onnx
 from .voc import COVERED, LABELS, Truth, load_voc, scenes
 from .yunet import YuNet
 
-__all__ = ["BlazeFace", "Box", "COVERED", "DEFAULT", "DETECTORS", "Detector", "Haar", "LABELS", "LIVE_DEFAULT",
-           "MARGIN", "MATCH_IOU", "MTCNN", "PHOTO_DEFAULT", "PHOTO_SIDE", "RetinaFace", "Row", "Truth", "YuNet",
-           "as_rgb", "available", "box_iou", "crop_box", "iou_matrix", "load_voc", "make_detector",
-           "matched_pairs", "model_path", "nms", "read_rgb", "retinaface_onnx", "scenes", "ssd_anchors"]
+__all__ = ["BlazeFace", "Box", "COVERED", "DEFAULT", "DETECTORS", "Detector", "Haar", "INSIDE", "LABELS",
+           "LIVE_DEFAULT", "MARGIN", "MATCH_IOU", "MTCNN", "PHOTO_DEFAULT", "PHOTO_SIDE", "RetinaFace",
+           "Row", "Truth", "YuNet", "as_rgb", "available", "box_iou", "crop_box", "drop_inside",
+           "inside_matrix", "iou_matrix", "load_voc", "make_detector", "matched_pairs", "model_path", "nms",
+           "read_rgb", "retinaface_onnx", "scenes", "ssd_anchors"]

@@ -11,7 +11,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .boxes import Box
+from .boxes import INSIDE, Box, drop_inside
 
 
 class Detector(Protocol):
@@ -38,15 +38,19 @@ def needs_modules(*pins: str) -> Callable[[], str]:
     return why
 
 
-def to_boxes(boxes: np.ndarray, scores: np.ndarray, h: int, w: int) -> list[Box]:
+def to_boxes(boxes: np.ndarray, scores: np.ndarray, h: int, w: int,
+             inside: float | None = INSIDE) -> list[Box]:
     """(N, 4) float pixel boxes and their scores -> the contract's ``Box`` list: rounded, clipped
-    to an h x w frame, empty ones dropped, best score first."""
+    to an h x w frame, empty ones dropped and those lying ``inside`` or more inside a bigger one
+    (a face part boxed as a face: ``drop_inside``; None keeps them), best score first."""
     out = []
     for (x0, y0, x1, y1), s in zip(boxes, scores):
         b = Box(int(max(0, round(x0))), int(max(0, round(y0))),
                 int(min(w, round(x1))), int(min(h, round(y1))), float(s))
         if b.x1 > b.x0 and b.y1 > b.y0:
             out.append(b)
+    if inside is not None:
+        out = [out[i] for i in drop_inside(out, inside)]
     out.sort(key=lambda b: -b.score)
     return out
 

