@@ -1,7 +1,9 @@
 """Atomic file writes: a reader (or a restart after kill -9) never sees half a file.
 
 Each write goes to a temp file beside the target, is fsynced, then renamed over it. A failure
-(disk full, say) removes the temp file and leaves the previous version in place. A cache *folder*
+(disk full, say) removes the temp file and leaves the previous version in place; a writer killed
+mid-write leaves its temp file behind, named after its process and thread, for
+:func:`clear_stale_temps` to remove once that writer is gone. A cache *folder*
 (scene crops, an extracted zip) is built the same way, once, under a lock (``locked_dir`` +
 ``building``): two trainings started together on a fresh machine once cut the scene crops into one
 shared temp folder, and each deleted half of the other's files.
@@ -10,12 +12,17 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
+
+from . import process
+
+_TEMP = re.compile(r"^\..+\.(\d+)\.(\d+)\.tmp$")  # .<name>.<pid>.<thread id>.tmp, as atomic_write names them
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = True) -> None:
@@ -35,6 +42,31 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None], fsync: bool = Tr
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def clear_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temp files in folder that a killed writer left (kill -9 mid-write: its ``except``
+    never ran); returns them. A temp file is stale when the process named in it is gone, or is this
+    process but the file is older than it (a restarted server can get the old pid back). A live
+    writer's temp file is never touched: it is about to be renamed."""
+    removed = []
+    for p in Path(folder).glob(".*.tmp"):
+        m = _TEMP.match(p.name)
+        if m is None:
+            continue
+        pid = int(m[1])
+        try:
+            if pid == os.getpid():
+                # a second of slack: file times can lag the clock by a tick
+                stale = p.stat().st_mtime < process.STARTED - 1
+            else:
+                stale = not process.pid_alive(pid)
+            if stale:
+                p.unlink()
+                removed.append(p)
+        except FileNotFoundError:  # renamed or removed meanwhile by its writer
+            continue
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes, fsync: bool = True) -> None:

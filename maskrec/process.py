@@ -7,9 +7,11 @@ matters because pids are reused: after a restart this server may have the pid an
 from __future__ import annotations
 
 import os
+import time
 import uuid
 
 TOKEN = uuid.uuid4().hex  # identifies this process: a record with our pid but another token is not ours
+STARTED = time.time()  # (near enough) when this process started: anything it wrote is newer
 
 
 def pid_alive(pid: int) -> bool:

@@ -5,6 +5,12 @@ finished epoch), ``status.json``, ``errors.json`` (test images the model gets wr
 ``best.pt`` (by test F1). Every file is written atomically, so a reload, a second tab, a server
 restart or a kill -9 finds every finished epoch and a loadable checkpoint.
 
+An epoch is committed by one rename, that of ``last.pt`` (:meth:`Run.save_epoch`): it carries the
+epoch's metrics record, its error gallery and whether it is the best so far, and the files written
+after it (errors.json, best.pt, the metrics line) are redone from it by :meth:`Run.recover` when a
+kill cut the save short. A kill anywhere thus leaves either the previous epoch committed (resuming
+trains this one again) or this one, whole; never a lost line, never a line without its checkpoint.
+
 This module only stores: what a run's state means (a ``running`` run whose process is gone reads as
 ``interrupted``) and which moves are allowed is :mod:`maskrec.runstate`'s, which builds on it.
 """
@@ -17,11 +23,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write_text
+from . import checkpoint, process
+from .atomic import atomic_write_text, clear_stale_temps
 from .config import TrainConfig, runs_dir
 
 METRIC_KEYS = ("epoch", "train_loss", "test_loss", "train_error", "test_error", "train_auc",
                "test_auc", "train_f1", "test_f1", "seconds")
+LIVE = ("queued", "running")  # states written by a process that may since have died (see runstate)
+# what last.pt holds for resuming (and for recovering a cut save) that best.pt, a file for using, leaves out
+LAST_ONLY = ("optimizer", "rng", "scaler", "train_model", "ema_n", "best", "errors")
 
 
 def _clean(obj):
@@ -86,6 +96,57 @@ class Run:
         run whose process is gone is interrupted) is for :func:`maskrec.runstate.read` to say."""
         return self.read_json("status.json", {})
 
+    def save_epoch(self, ck: dict) -> None:
+        """An epoch on disk. ``ck`` is its last.pt: the training state plus the epoch's record
+        (``metrics``), error gallery (``errors``) and whether it is the best so far (``best``).
+        Writing last.pt commits the epoch; what follows it, :meth:`recover` can redo from it alone."""
+        checkpoint.save(self.last_ckpt, ck)  # the commit point
+        self._follow(ck)
+
+    def _follow(self, ck: dict) -> None:
+        """The files a committed last.pt implies, the metrics line last: a reader that sees the line
+        finds that epoch's gallery and best.pt, and a line present means the rest was written."""
+        self.write_json("errors.json", ck["errors"])
+        if ck["best"]:
+            checkpoint.save(self.best_ckpt, {k: v for k, v in ck.items() if k not in LAST_ONLY})
+        self.append_metrics(ck["metrics"])  # drops any line beyond this epoch, too
+
+    def recover(self) -> int | None:
+        """Finish a save that a kill cut short, from last.pt, and remove temp files of dead writers.
+        Returns the epoch last.pt committed, where training goes on (0 without one; None when it
+        cannot be read, which resuming will say). Called by the run's writer before it resumes, and
+        by a scan for a run no live process owns (:meth:`settle`)."""
+        clear_stale_temps(self.dir)
+        if not self.last_ckpt.exists():
+            return 0
+        try:
+            ck = checkpoint.load(self.last_ckpt)
+        except checkpoint.CheckpointError:
+            return None
+        epochs = [r.get("epoch", 0) for r in self.metrics()]
+        # Its line missing: the save stopped after the commit. A line beyond it cannot come from
+        # save_epoch (the line follows its last.pt) but a copied or edited folder can hold one: it
+        # goes, so the file says what resuming continues from.
+        if "metrics" in ck and (ck["epoch"] not in epochs or max(epochs) > ck["epoch"]):
+            # (a last.pt written before epochs were committed this way lacks errors and best: the
+            # folder's gallery stays, best.pt is left as it is)
+            self._follow({"errors": self.read_json("errors.json", {}), "best": False, **ck})
+        return ck["epoch"]
+
+    def settle(self) -> None:
+        """What a scan of the runs does for this one: remove temp files of dead writers and, when
+        its last save was cut short (last.pt newer than the metrics line that should follow it) and
+        no live process owns the run, :meth:`recover` it. Two file times, most of the time."""
+        clear_stale_temps(self.dir)
+        lines = self.dir / "metrics.jsonl"
+        try:
+            cut = self.last_ckpt.stat().st_mtime_ns > (lines.stat().st_mtime_ns if lines.exists() else 0)
+        except FileNotFoundError:  # no last.pt: nothing was committed
+            return
+        st = self.status()
+        if cut and not (st.get("state") in LIVE and process.writer_alive(st.get("pid", -1), st.get("token"))):
+            self.recover()
+
     def write_json(self, name: str, obj) -> None:
         atomic_write_text(self.dir / name, json.dumps(_clean(obj)))
 
@@ -112,11 +173,14 @@ def new_run(cfg: TrainConfig, root: Path | None = None, run_dir: Path | None = N
 
 
 def list_runs(root: Path | None = None) -> list[Run]:
-    """Every run folder under root, newest first."""
+    """Every run folder under root, newest first, each settled (:meth:`Run.settle`): a run whose
+    process was killed mid-save reads as that save finished."""
     root = root or runs_dir()
     if not root.exists():
         return []
     runs = [Run(d) for d in root.iterdir() if (d / "config.json").exists()]
+    for run in runs:
+        run.settle()
     return sorted(runs, key=lambda r: (r.dir / "config.json").stat().st_mtime, reverse=True)
 
 

@@ -10,7 +10,8 @@
     done ──> queued | running                               (the CLI's --resume with more --epochs)
 
 ``interrupted`` is never written: it is how :func:`read` reports a ``running`` or ``queued`` run
-whose process is gone (server killed, machine rebooted). A new run folder has no state until its
+whose process is gone (server killed, machine rebooted) with epochs left; gone after its last
+epoch was saved, the run reads ``done``. A new run folder has no state until its
 owner's first move (queued by the page's job, running by the CLI); one that never got one reads
 ``failed`` ("no status file"), or ``interrupted`` when it holds finished epochs.
 
@@ -30,10 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import process
-from .runs import Run
+from .runs import LIVE, Run
 
 STATES = ("queued", "running", "done", "stopped", "failed", "interrupted")
-LIVE = ("queued", "running")  # written by a process that may since have died
 
 TRANSITIONS: dict[str | None, frozenset[str]] = {
     None: frozenset({"queued", "running"}),  # a new run, or a CLI run that starts at once
@@ -58,23 +58,35 @@ def read(run: Run) -> dict:
     if "state" not in st:
         return {"state": "interrupted" if run.metrics() else "failed", "error": "no status file"}
     if st["state"] in LIVE and not process.writer_alive(st.get("pid", -1), st.get("token")):
-        return {**st, "state": "interrupted"}
+        # killed after its last epoch was saved (before it could write done): nothing is left to do
+        return {**st, "state": "done" if complete(run) else "interrupted"}
     return st
+
+
+def epochs_done(run: Run) -> int:
+    """The last finished epoch on disk: where resuming goes on (once :meth:`Run.recover` has
+    finished a save cut short, which a scan of the runs and every resume do)."""
+    hist = run.metrics()
+    return hist[-1].get("epoch", len(hist)) if hist else 0
+
+
+def complete(run: Run) -> bool:
+    """Every epoch of the run's config is on disk."""
+    return epochs_done(run) >= run.config().epochs
 
 
 def end_state(run: Run) -> str:
     """How a training that returned without error ended: "done" when every epoch of its config is on
     disk, else "stopped". A stop that lands after the last epoch's training (during its test pass,
     which always completes) leaves a complete run: that is done, with nothing left to resume."""
-    return "done" if len(run.metrics()) >= run.config().epochs else "stopped"
+    return "done" if complete(run) else "stopped"
 
 
 def resumable(run: Run, state: str | None = None) -> bool:
     """Whether Resume can continue run (its state given, or read from disk): it ended early and has a
     checkpoint to continue from."""
     state = state or read(run).get("state")
-    return (state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists()
-            and len(run.metrics()) < run.config().epochs)
+    return state in ("stopped", "interrupted", "failed") and run.last_ckpt.exists() and not complete(run)
 
 
 class RunState:

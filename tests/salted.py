@@ -9,6 +9,7 @@ import builtins
 import errno
 import os
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +40,39 @@ def png_bomb(path: Path, side: int = 20_000) -> Path:
     idat = b"".join(z.compress(row * 1000) for _ in range(side // 1000)) + z.flush()
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
                      + chunk(b"IDAT", idat) + chunk(b"IEND", b""))
+    return path
+
+
+ENCRYPTED = 0x1  # general-purpose flag bit 0: what `zip -P` sets on every entry
+DEFLATE64 = 9  # the compression method Windows' "Compressed folder" uses for large files
+
+
+def zip_python_cannot_read(path: Path, folder: Path, flag: int = 0, method: int | None = None) -> Path:
+    """A zip of folder whose entries say they are encrypted (``flag=ENCRYPTED``) or compressed with
+    another method (``method=DEFLATE64``). Python's zipfile cannot write either, so a plain stored zip
+    is written and those two header fields patched, in each entry's local header and its central
+    directory record alike (as a real one has them): zipfile then reads the directory, and refuses
+    the entries when asked for their bytes."""
+    with zipfile.ZipFile(path, "w") as z:
+        for f in sorted(folder.rglob("*.jpg")):
+            z.write(f, f.relative_to(folder.parent))
+    with zipfile.ZipFile(path) as z:
+        local, central = [i.header_offset for i in z.infolist()], z.start_dir
+    data = bytearray(path.read_bytes())
+
+    def patch(at: int, flag_at: int, method_at: int) -> None:
+        struct.pack_into("<H", data, at + flag_at, struct.unpack_from("<H", data, at + flag_at)[0] | flag)
+        if method is not None:
+            struct.pack_into("<H", data, at + method_at, method)
+    for at in local:
+        assert data[at:at + 4] == b"PK\x03\x04"
+        patch(at, 6, 8)
+    at = central
+    while data[at:at + 4] == b"PK\x01\x02":
+        patch(at, 8, 10)
+        name, extra, comment = struct.unpack_from("<HHH", data, at + 28)
+        at += 46 + name + extra + comment
+    path.write_bytes(data)
     return path
 
 

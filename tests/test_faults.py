@@ -17,7 +17,7 @@ from maskrec.data import DataError, discover, scan
 from maskrec.runs import new_run
 from maskrec.train import fit
 from maskrec.trainjobs import JobRegistry, TrainingJob
-from tests.salted import report_layout
+from tests.salted import DEFLATE64, ENCRYPTED, report_layout, zip_python_cannot_read
 
 
 def test_a_symlink_loop_in_a_dataset_is_reported_not_followed(tmp_path):
@@ -39,6 +39,46 @@ def test_zip_symlinks_and_zip_bombs_are_refused(tmp_path):
         z.writestr("data/train/000000_1.jpg", b"\0" * (64 << 20))
     with pytest.raises(DataError, match="zip bomb"):
         discover(tmp_path / "bomb.zip")
+
+
+@pytest.mark.parametrize("kind,said", [({"flag": ENCRYPTED}, "is password-protected"),
+                                       ({"method": DEFLATE64}, "is compressed with Deflate64")],
+                         ids=["encrypted", "deflate64"])
+def test_a_zip_python_cannot_read_is_refused_saying_what_to_do(tmp_path, kind, said):
+    """zip -P, and Windows' Deflate64 for large files: zipfile raised RuntimeError and
+    NotImplementedError from the extraction, a traceback for every caller."""
+    z = zip_python_cannot_read(tmp_path / "data.zip", report_layout(tmp_path / "data"), **kind)
+    with pytest.raises(DataError, match=f"data.zip.* {said}.*zip the folder again"):
+        discover(z)
+    from maskrec.config import cache_dir
+    assert not list((cache_dir() / "zips").glob("*/*"))  # nothing extracted, nothing half-extracted
+
+
+def test_a_zip_of_many_entries_each_under_the_entry_guard_is_refused_as_a_whole(tmp_path):
+    """1 MiB of zeros per entry passes the per-entry ratio guard; a hundred of them are 100 MiB from
+    about 100 KB, a bomb by the whole archive's ratio, refused before a byte is written."""
+    with zipfile.ZipFile(tmp_path / "many.zip", "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for i in range(100):
+            z.writestr(f"data/train/{i:06d}_{i % 2}.jpg", b"\0" * (1 << 20))
+    with pytest.raises(DataError, match="as a whole.*zip bomb"):
+        discover(tmp_path / "many.zip")
+    from maskrec.config import cache_dir
+    assert not list((cache_dir() / "zips").glob("*/*"))
+
+
+def test_a_refused_upload_is_not_kept(tmp_path):
+    """An uploaded zip is kept in cache/uploads only when it can be used; refused ones went on piling up."""
+    from maskrec.config import cache_dir
+    from maskrec.data import keep_upload
+    z = zip_python_cannot_read(tmp_path / "data.zip", report_layout(tmp_path / "data"), flag=ENCRYPTED)
+    with pytest.raises(DataError, match="password-protected"):
+        keep_upload(z.read_bytes())
+    assert not list((cache_dir() / "uploads").glob("*"))
+    with zipfile.ZipFile(tmp_path / "good.zip", "w") as good:
+        for f in sorted((tmp_path / "data").rglob("*.jpg")):
+            good.write(f, f.relative_to(tmp_path))
+    kept = keep_upload((tmp_path / "good.zip").read_bytes())
+    assert kept.parent == cache_dir() / "uploads" and discover(kept).counts()["train"] == {0: 4, 1: 4}
 
 
 def test_a_class_missing_from_the_test_split_warns_instead_of_failing(tmp_path):

@@ -4,7 +4,6 @@ Only drawing and widget code lives here; every decision about data, runs or mode
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
@@ -12,8 +11,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from maskrec.atomic import atomic_write_bytes
-from maskrec.config import REPO_ROOT, cache_dir, confine, data_roots
+from maskrec.config import REPO_ROOT, confine, data_roots
+from maskrec.data import DataError, keep_upload
 from maskrec.runs import list_runs
 from maskrec.trainjobs import JobRegistry
 
@@ -111,11 +110,11 @@ def dataset_picker(where=st.sidebar) -> str | None:
         up = where.file_uploader(f"Dataset .zip (up to {MAX_UPLOAD_MB} MB)", type=["zip"], key="dataset_zip")
         if up is None:
             return None
-        data = up.getvalue()
-        target = cache_dir() / "uploads" / (hashlib.sha1(data).hexdigest()[:16] + ".zip")
-        if not target.exists():
-            atomic_write_bytes(target, data)
-        path = str(target)
+        try:  # kept and extracted here; a zip that is refused is removed again (maskrec.data.zips)
+            path = str(keep_upload(up.getvalue()))
+        except DataError as e:
+            where.warning(f"{up.name} cannot be used: {e}")
+            return None
     st.session_state[DATASET_KEY] = path
     return path
 

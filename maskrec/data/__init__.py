@@ -31,9 +31,9 @@ from ..imaging import MIN_SIDE, PHOTO_MAX_PIXELS, open_rgb
 from .headers import probe, scan, summarize
 from .image import PREPROCESSING_VERSION, batch_to_float, data_url, network_views, preprocessing_info, to_input
 from .layouts import CLASS_FOLDERS, SPLIT_NAMES, Dataset, Item, Skipped, discover
-from .zips import extract_zip, resolve_source
+from .zips import extract_zip, keep_upload, resolve_source
 
 __all__ = ["BadImage", "CLASS_FOLDERS", "DataError", "Dataset", "Decoded", "Item", "MIN_SIDE", "PHOTO_MAX_PIXELS",
            "PREPROCESSING_VERSION", "SPLIT_NAMES", "Skipped", "batch_to_float", "data_url", "decode_all", "discover",
-           "extract_zip", "load_split", "network_views", "open_rgb", "preprocessing_info", "probe",
+           "extract_zip", "keep_upload", "load_split", "network_views", "open_rgb", "preprocessing_info", "probe",
            "resolve_source", "scan", "summarize", "to_input", "TrainViews"]
