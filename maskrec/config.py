@@ -1,6 +1,7 @@
 """Settings as frozen dataclasses, and where MaskRec keeps its files.
 
-All defaults live here. The report's two recipes are presets of :class:`TrainConfig`;
+All defaults live here. The report's two recipes, and one for each further net of ``nets.REGISTRY``,
+are presets of :class:`TrainConfig` (one per registry row);
 ``dataclasses.replace(PRESETS["net2"], epochs=5)`` makes a variant.
 
 Files: everything MaskRec writes goes under ``home()`` (``$MASKREC_HOME``, default the repo
@@ -153,10 +154,13 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# The report's recipes (section 2e and 3e).
+# The report's recipes (section 2e and 3e), then the further nets'.
 PRESETS: dict[str, TrainConfig] = {
     "net1": TrainConfig(net="net1", epochs=10, batch_size=512, lr=1e-3, weight_decay=1e-3),
     "net2": TrainConfig(net="net2", epochs=50, batch_size=128, lr=1e-3, weight_decay=1e-3, dropout=0.2),
+    # Not the report's (issue 34): a from-scratch ResNet-18 wants augmentation and a decaying rate.
+    "resnet18": TrainConfig(net="resnet18", epochs=30, batch_size=64, lr=1e-3, weight_decay=5e-4,
+                            augment=True, schedule="cosine"),
 }
 REPORT_TRAIN_IMAGES = 18_000  # the report's train split ("roughly 18,000")
 MIN_SIZED_BATCH = 16

@@ -7,32 +7,30 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import faces as F
 from .data import batch_to_float
 from .inference import Predictor
+from .models import cam_parts
 from .recognize import FrameResult, Recognizer, face_crops
 
 def grad_cam(predictor: Predictor, crop: np.ndarray, target: int | None = None,
              alpha: float = 0.45) -> tuple[np.ndarray, np.ndarray]:
     """Grad-CAM of one face crop: (heatmap in [0, 1] at the crop's size, RGB overlay).
 
-    Weights the last convolution's feature maps by the mean gradient of the class score
-    (``target``: 1 mask / 0 no mask; default the predicted class) before LogSoftmax, keeps the
-    positive part, and stretches it over the crop. Needs gradients, so not under inference_mode.
+    Weights the last convolution's feature maps (a torchvision net's: its ``cam_layer``'s output,
+    ResNet-18's 2x2 layer4 maps at 64 px) by the mean gradient of the class score (``target``:
+    1 mask / 0 no mask; default the predicted class) before LogSoftmax, keeps the positive part,
+    and stretches it over the crop. Needs gradients, so not under inference_mode.
     """
     import cv2  # deferred: drawing and crops pay its import, not every importer of recognize
-    model = predictor.model
-    layers = list(model)
-    last = max(i for i, m in enumerate(layers) if isinstance(m, nn.Conv2d))
-    head = layers[:-1] if isinstance(layers[-1], nn.LogSoftmax) else layers
+    features, head = cam_parts(predictor.model)  # a table's last conv, ResNet-18's layer4
     rgb = F.as_rgb(crop)
     x = predictor.preprocess([rgb]).to(predictor.device)
     with torch.enable_grad():
-        feats = nn.Sequential(*layers[:last + 1])(batch_to_float(x)).detach().requires_grad_(True)
+        feats = features(batch_to_float(x)).detach().requires_grad_(True)
         # clone: a later ReLU(inplace=True) must not write into the leaf we take gradients of
-        scores = nn.Sequential(*head[last + 1:])(feats.clone())  # (1, 2) class scores
+        scores = head(feats.clone())  # (1, 2) class scores
         cls = int(scores.argmax(1)) if target is None else int(target)
         # autograd.grad, not backward(): the shared model's parameters get no .grad
         (grad,) = torch.autograd.grad(scores[0, cls], feats)

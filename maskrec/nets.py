@@ -4,7 +4,9 @@ Each net is a list of :class:`Conv` rows read straight off the report's architec
 (out channels, filter, padding, batch-norm, max-pool, dropout after the block) plus its input size.
 ``maskrec.models.build`` turns a table into an ``nn.Sequential``; this module stays torch-free so
 that what only reads the tables (``python -m maskrec models``, config validation) starts at once.
-A third net is one more table in ``REGISTRY``.
+A third net is one more table in ``REGISTRY``, or a row naming a torchvision architecture
+(``torchvision="resnet18"``: built with random weights, no download), whose weight count is pinned
+here since counting it would need torch (a test checks the pin against the built net).
 """
 from __future__ import annotations
 
@@ -31,6 +33,10 @@ class NetSpec:
     convs: tuple[Conv, ...]
     default_dropout: float = 0.0
     note: str = ""
+    # A torchvision.models builder name instead of a table (convs empty): random init, N_CLASSES outputs.
+    torchvision: str = ""
+    cam_layer: str = ""  # torchvision rows: the body's child whose output Grad-CAM weights (the last conv stage)
+    pinned_weights: int = 0  # torchvision rows: their trainable parameters, pinned (a test builds and counts)
 
     @property
     def has_dropout(self) -> bool:
@@ -38,14 +44,18 @@ class NetSpec:
 
     @property
     def feature_size(self) -> int:
+        """A table's side after its pools (the FC layer's input is out * side**2)."""
         pools = sum(c.pool for c in self.convs)
         return self.input_size // 2**pools
 
     @property
     def weights(self) -> int:
-        """The trainable parameters ``models.build`` gives this table: each conv's kernel and bias,
-        a batch-norm's scale and shift (its running statistics are buffers, not weights), and the
-        final linear layer. A test pins it to ``count_weights(build(name))``."""
+        """The trainable parameters ``models.build`` gives this row: for a table each conv's kernel
+        and bias, a batch-norm's scale and shift (its running statistics are buffers, not weights),
+        and the final linear layer; for a torchvision row its pinned count. A test pins it to
+        ``count_weights(build(name))``."""
+        if self.torchvision:
+            return self.pinned_weights
         n, c_in = 0, IN_CHANNELS
         for row in self.convs:
             n += c_in * row.out * row.k**2 + row.out + (2 * row.out if row.bn else 0)
@@ -87,7 +97,19 @@ NET2 = NetSpec(
     note="report Net #2: 7 conv + 1 FC, weight decay + two dropouts (0.2)",
 )
 
-REGISTRY: dict[str, NetSpec] = {s.name: s for s in (NET1, NET2)}
+# Not in the report (issue 34): a small modern CNN for comparison, torchvision's ResNet-18 unchanged
+# (its 7x7 stride-2 stem and max-pool take 64 px to 16; layer4's maps are 2x2), trained from scratch.
+RESNET18 = NetSpec(
+    name="resnet18",
+    input_size=64,
+    convs=(),
+    torchvision="resnet18",
+    cam_layer="layer4",
+    pinned_weights=11_177_538,
+    note="torchvision ResNet-18, random init, 64x64 input; not in the report",
+)
+
+REGISTRY: dict[str, NetSpec] = {s.name: s for s in (NET1, NET2, RESNET18)}
 
 
 def spec(name: str) -> NetSpec:

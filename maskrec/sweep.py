@@ -48,7 +48,7 @@ FAILURES_IN_A_ROW = 3  # trials that raise, one after another: the data or the s
 
 class SweepFailed(ValueError):
     """The sweep cannot go on: its trials keep failing (the last one's error is the message)."""
-DEFAULT_EPOCHS = {"net1": 30, "net2": 40}
+DEFAULT_EPOCHS = {"net1": 30, "net2": 40, "resnet18": 30}
 VAL_FRACTION = 0.15
 
 
@@ -294,6 +294,7 @@ def _one_trial(sw: Sweep, st: optuna.Study, trial: optuna.Trial, cfg: SweepConfi
     run = Run(Path(resume)) if resume and (Path(resume) / "config.json").exists() else new_run(tcfg, root=runs_dir())
     trial.set_user_attr("run", str(run.dir))
     run.write_json("sweep.json", {"sweep": str(sw.dir), "trial": trial.number})
+    run.recover()  # a trial killed mid-save: its last epoch's line comes back (from last.pt) for the pruner
     for rec in run.metrics():  # a resumed trial's epochs already done, so the pruner sees them
         trial.report(rec["val_f1"], rec["epoch"])
     pruned = False

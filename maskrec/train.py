@@ -9,7 +9,8 @@ state, is ``trainrun.train_run``; its recipe's pieces are in ``recipe``).
 Train metrics are taken over the epoch's batches as the model learns them (the loss the
 optimiser saw); test metrics come from a full pass in eval mode. ``should_stop`` is polled before
 every batch, so a stop takes effect within one batch. Calling ``fit`` again on a run that holds a
-``last.pt`` resumes after its last finished epoch, with optimiser and random state restored.
+``last.pt`` resumes after the epoch it committed (``Run.save_epoch``: a kill mid-save loses nothing),
+with optimiser and random state restored.
 """
 from __future__ import annotations
 
@@ -381,6 +382,8 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
         cfg = replace(cfg, overrides=used)
         if ctx.main:
             run.write_config(cfg)
+    if ctx.main:  # a save a kill cut short is finished first, from the last.pt this resumes from
+        run.recover()
     s = new_state(cfg, device, ctx, resume_from=run.last_ckpt)
     about = _about(cfg, s, d)
     for epoch in range(s.epoch + 1, cfg.epochs + 1):
@@ -407,9 +410,12 @@ def fit(cfg: TrainConfig, run: Run, should_stop: Callable[[], bool] = lambda: Fa
         judge = val["val_f1"] if val else mte["f1"]  # best.pt: picked on validation when there is one
         is_best = judge > s.best_f1
         s.epoch, s.best_f1 = epoch, max(s.best_f1, judge)
-        ck = {**about, **s.saved(), "metrics": rec}  # every rank: saved() gathers the ranks' random state
+        # every rank: saved() gathers the ranks' random state. The epoch's record rides in last.pt,
+        # whose rename commits the epoch (runs.Run.save_epoch)
+        ck = {**about, **s.saved(), "metrics": rec, "best": is_best,
+              "errors": _errors(d.test_paths, d.yte.numpy(), te_p, epoch)}
         if ctx.main:
-            _save_epoch(run, ck, rec, is_best, _errors(d.test_paths, d.yte.numpy(), te_p, epoch))
+            run.save_epoch(ck)
         yield rec
 
 
@@ -426,17 +432,6 @@ def _about(cfg: TrainConfig, s: TrainState, d: Splits) -> dict:
                      "skipped": len(d.ds.skipped),
                      **({"val": {"fraction": cfg.val_fraction, 0: int((d.yva == 0).sum()), 1: int((d.yva == 1).sum())}}
                         if d.Xva is not None else {})}}
-
-
-def _save_epoch(run: Run, ck: dict, rec: dict, is_best: bool, errors: dict) -> None:
-    """An epoch on disk: the error gallery, best.pt when it is the best so far, last.pt, and then,
-    last, its metrics line (a reader that sees the line finds the checkpoints of that epoch)."""
-    run.write_json("errors.json", errors)
-    if is_best:  # best.pt needs no optimiser: it is for using, not resuming
-        checkpoint.save(run.best_ckpt, {k: v for k, v in ck.items()
-                                        if k not in ("optimizer", "rng", "scaler", "train_model", "ema_n")})
-    checkpoint.save(run.last_ckpt, ck)
-    run.append_metrics(rec)
 
 
 def _errors(paths, y, p, epoch) -> dict:

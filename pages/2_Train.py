@@ -1,5 +1,5 @@
-"""Training: launch Net1/Net2 (one run, or a sweep of recipes) in the background, watch live charts, stop,
-resume, browse runs."""
+"""Training: launch a net of the registry (one run, or a sweep of recipes) in the background, watch live
+charts, stop, resume, browse runs."""
 from ui.start import through_navigation
 
 through_navigation()  # before the slow imports below: see ui/start.py
@@ -57,14 +57,16 @@ with st.container(border=True):
         c = st.columns(4)
         dropout = c[0].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
                                     disabled=not spec(net).has_dropout,
-                                    help="Net1 has no dropout layers (the report used weight decay only).")
+                                    help="The rate of the net's dropout layers" if spec(net).has_dropout
+                                    else f"{net} has no dropout layers (Net1: the report used weight decay only).")
         seed = c[1].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
         devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
         device = c[2].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
         c = st.columns(2)
-        augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=False,
-                                help="Off in the report's recipes.")
-        schedule = c[1].selectbox("Learning rate schedule", SCHEDULES, key="schedule",
+        augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=p.augment,
+                                key=f"augment_{net}", help="Off in the report's recipes; on in resnet18's.")
+        schedule = c[1].selectbox("Learning rate schedule", SCHEDULES, index=SCHEDULES.index(p.schedule),
+                                  key=f"schedule_{net}",
                                   help="constant: the report's. cosine: one warm-up epoch, then decay to 0 "
                                        "by the last epoch (steadier when a short run must end well).")
         gpus = torch.cuda.device_count()

@@ -6,12 +6,12 @@ import torch
 from maskrec import checkpoint
 from maskrec.checkpoint import CheckpointError
 from maskrec.inference import Predictor
-from maskrec.models import build
+from maskrec.models import REGISTRY, build, spec
 from tests.conftest import REPO
 
 
 def _ckpt(net="net1"):
-    return {"net": net, "input_size": 32, "classes": ["no_mask", "mask"], "threshold": 0.5,
+    return {"net": net, "input_size": spec(net).input_size, "classes": ["no_mask", "mask"], "threshold": 0.5,
             "model": build(net).state_dict(), "config": {}}
 
 
@@ -45,6 +45,26 @@ def test_corrupt_foreign_and_mismatched_checkpoints_give_clear_errors(tmp_path):
     (tmp_path / "cut.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError):
         checkpoint.load(tmp_path / "cut.pt")
+
+
+@pytest.mark.parametrize("net", list(REGISTRY))
+def test_every_net_round_trips_through_a_checkpoint(net, tmp_path):
+    """What a run saves, Predictor.load rebuilds from the file alone: the same weights, the same
+    probabilities; another net's weights under this name are refused with the clear error."""
+    torch.manual_seed(0)
+    ck = _ckpt(net)
+    checkpoint.save(tmp_path / "c.pt", ck)
+    pred = Predictor.load(tmp_path / "c.pt", engine="torch")
+    assert pred.net == net and pred.input_size == spec(net).input_size
+    x = torch.randint(0, 256, (3, 3, pred.input_size, pred.input_size), dtype=torch.uint8)
+    want = build(net)
+    want.load_state_dict(ck["model"])
+    with torch.no_grad():
+        assert abs(pred.predict_tensor(x) - want.eval()(x.float() / 255)[:, 1].exp().numpy()).max() <= 1e-5
+    other = next(n for n in REGISTRY if n != net)
+    checkpoint.save(tmp_path / "wrong.pt", {**ck, "net": other})
+    with pytest.raises(CheckpointError, match=f"do not fit {other}"):
+        checkpoint.model(checkpoint.load(tmp_path / "wrong.pt"))
 
 
 def test_threshold_is_saved_into_the_checkpoint(tmp_path):

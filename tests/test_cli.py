@@ -174,6 +174,20 @@ def test_bad_input_exits_2_with_a_message(capsys, argv, msg):
     assert code == 2 and msg in err
 
 
+@pytest.mark.parametrize("kind,said", [({"flag": 0x1}, "password-protected"), ({"method": 9}, "Deflate64")],
+                         ids=["encrypted", "deflate64"])
+def test_a_zip_python_cannot_read_exits_2_with_what_to_do_and_makes_no_run(capsys, tmp_path, kind, said):
+    """scan, train and evaluate each exited 1 with zipfile's traceback, and train left a failed run."""
+    from maskrec.config import runs_dir
+    from tests.salted import report_layout, zip_python_cannot_read
+    z = zip_python_cannot_read(tmp_path / "data.zip", report_layout(tmp_path / "data"), **kind)
+    for argv in (["scan", z], ["train", "--net", "net1", "--data", z, "--out", tmp_path / "run"],
+                 ["evaluate", NET1, "--data", z]):
+        code, _, err = run_cli(capsys, *argv)
+        assert code == 2 and said in err and "zip the folder again" in err and "Traceback" not in err, argv
+    assert not (tmp_path / "run").exists() and not list(runs_dir().glob("*"))
+
+
 # ------------------------------------------------------------------ predict: one bad input of many
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from maskrec.__main__ import main
 from maskrec.data import discover, load_split
 from maskrec.inference import Predictor, describe_engine
 from maskrec.metrics import at_threshold
+from maskrec.models import REGISTRY, build, spec
 from tests.conftest import REPO
 
 # Net2 runs in the whole suite (CI); the fast subset checks each engine on Net1 (issue 19: it must stay fast)
@@ -47,6 +48,23 @@ def test_fp32_engines_give_the_checkpoints_probabilities(net, engine, demo_dir):
     _, got, _ = _scores(net, engine, demo_dir)
     assert got.shape == want.shape and got.dtype == np.float32
     assert np.abs(got - want).max() <= engines.EXACT_TOL
+
+
+@pytest.mark.parametrize("engine", HERE)
+@pytest.mark.parametrize("net", [n if n == "net1" else pytest.param(n, marks=pytest.mark.slow) for n in REGISTRY])
+def test_every_engine_builds_every_net_of_the_registry(net, engine, tmp_path):
+    """Each row of the registry (a table's nn.Sequential, a torchvision ResNet) exports, traces and
+    quantises: seeded random weights, a checkpoint of its own, P(mask) of eager torch's (the fp32
+    engines to EXACT_TOL; bf16 and int8, whose accuracy the shipped nets' tests hold, loosely)."""
+    torch.manual_seed(0)
+    model, size = build(net), spec(net).input_size
+    path = tmp_path / f"{net}.pt"
+    checkpoint.save(path, {"net": net, "input_size": size, "classes": ["no_mask", "mask"], "threshold": 0.5,
+                           "model": model.state_dict(), "config": {}})
+    x = _faces(6, size)
+    want = Predictor.load(path, engine="torch").predict_tensor(x)
+    got = Predictor.load(path, engine=engine).predict_tensor(x)
+    assert got.shape == (6,) and np.abs(got - want).max() <= (engines.EXACT_TOL if engines.ENGINES[engine].exact else 0.25)
 
 
 @pytest.mark.parametrize("engine", APPROX)

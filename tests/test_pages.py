@@ -208,7 +208,22 @@ def test_dataset_page_explains_a_zip_that_escapes(tmp_path):
     at.sidebar.radio(key="dataset_source").set_value("Upload a .zip").run()
     at.sidebar.file_uploader(key="dataset_zip").upload("evil.zip", buf.getvalue(), "application/zip").run()
     assert not at.exception
-    assert any("outside the target folder" in e.value for e in at.error)
+    assert any("outside the target folder" in w.value for w in at.sidebar.warning)
+
+
+@pytest.mark.parametrize("kind,said", [({"flag": 0x1}, "password-protected"), ({"method": 9}, "Deflate64")],
+                         ids=["encrypted", "deflate64"])
+def test_dataset_page_warns_about_a_zip_python_cannot_read_and_keeps_no_copy(tmp_path, kind, said):
+    """An encrypted or Deflate64 upload drew a red exception; each refused upload stayed in cache/uploads."""
+    from maskrec.config import cache_dir
+    from tests.salted import report_layout, zip_python_cannot_read
+    z = zip_python_cannot_read(tmp_path / "data.zip", report_layout(tmp_path / "data"), **kind)
+    at = page("1_Dataset")
+    at.sidebar.radio(key="dataset_source").set_value("Upload a .zip").run()
+    at.sidebar.file_uploader(key="dataset_zip").upload("data.zip", z.read_bytes(), "application/zip").run()
+    assert not at.exception, at.exception
+    assert any(said in w.value and "zip the folder again" in w.value for w in at.sidebar.warning)
+    assert not list((cache_dir() / "uploads").glob("*"))
 
 
 def _start_run_and_wait(at):
@@ -423,3 +438,26 @@ def test_evaluate_page_says_when_no_trial_of_a_sweep_has_completed(fast_fit):
     assert any("No trial has completed yet" in i.value for i in at.info)
     assert len(cells(at)[0]) == 1
     assert not any(t and t.startswith("Validation F1") for t in _plotly_titles(at))
+
+
+def test_train_page_offers_every_net_of_the_registry_with_its_preset():
+    """The Network box reads the registry (its presets); resnet18's recipe fills the form, augmentation
+    and the cosine schedule included, and is what Start training launches."""
+    from maskrec.models import REGISTRY
+    at = page("2_Train")
+    assert at.selectbox[0].options == list(REGISTRY)
+    at.selectbox[0].set_value("resnet18").run()
+    at.radio(key="recipe").set_value("report").run()
+    assert not at.exception, at.exception
+    p = PRESETS["resnet18"]
+    assert field(at, "Batch size").value == p.batch_size and field(at, "Epochs").value == p.epochs
+    assert field(at, "Dropout").disabled and at.checkbox(key="augment_resnet18").value is True
+    assert at.selectbox(key="schedule_resnet18").value == "cosine"
+    at.button(key="start_training").click().run()
+    assert not at.exception, at.exception
+    (run,) = list_runs()
+    from ui.common import registry
+    registry().get(run.id).stop()  # what is tested is the config the page starts, not the training
+    registry().get(run.id).join(timeout=120)
+    cfg = run.config()
+    assert (cfg.net, cfg.batch_size, cfg.augment, cfg.schedule, cfg.weight_decay) == ("resnet18", 64, True, "cosine", 5e-4)

@@ -332,3 +332,34 @@ def test_a_fine_tune_starts_from_the_checkpoints_weights_and_its_average_from_th
     (tmp_path / "junk.pt").write_text("not a checkpoint")
     with pytest.raises(checkpoint.CheckpointError, match="cannot start net1 from .*junk.pt: junk.pt is not"):
         new_state(replace(tuned, init=str(tmp_path / "junk.pt")), torch.device("cpu"))
+
+
+@pytest.mark.slow  # one epoch of ResNet-18 (11M weights) on the demo data, then its ONNX export
+def test_a_resnet18_run_trains_saves_classifies_exports_and_explains(demo_dir, tmp_path):
+    """The registry's third net end to end (issue 34): one epoch from random weights with its preset,
+    a best.pt that Predictor.load classifies with (the test AUC the run recorded), an ONNX export equal
+    to torch within the exporter's tolerance, and a Grad-CAM heatmap (layer4's) at the crop's size."""
+    import numpy as np
+    from PIL import Image
+    from sklearn.metrics import roc_auc_score
+
+    from maskrec import export
+    from maskrec.data import discover, load_split
+    from maskrec.gradcam import grad_cam
+    cfg = replace(PRESETS["resnet18"], data=str(demo_dir), epochs=1, batch_size=32, seed=0, bf16=False)
+    run = new_run(cfg, run_dir=tmp_path / "r")
+    (rec,) = fit(cfg, run)
+    assert np.isfinite(rec["train_loss"]) and np.isfinite(rec["test_loss"])
+    pred = Predictor.load(run.best_ckpt, engine="torch")
+    assert pred.net == "resnet18" and pred.input_size == 64 and pred.metrics["epoch"] == 1
+    X, y, _ = load_split(discover(demo_dir), "test", pred.input_size)
+    p = pred.predict_tensor(X)
+    assert p.shape == (len(y),) and ((p >= 0) & (p <= 1)).all()
+    assert roc_auc_score(y.numpy(), p) == pytest.approx(rec["test_auc"], abs=1e-3)
+    got = export.export(run.best_ckpt, "onnx", tmp_path / "resnet18.onnx")
+    assert got["net"] == "resnet18" and got["input"] == [None, 3, 64, 64] and got["max_abs_diff"] <= export.TOLERANCE
+    face = next(it.path for it in discover(demo_dir).items if it.split == "test")
+    crop = np.asarray(Image.open(face).convert("RGB"))
+    heat, overlay = grad_cam(pred, crop)
+    assert heat.shape == crop.shape[:2] and overlay.shape == crop.shape and overlay.dtype == np.uint8
+    assert np.isfinite(heat).all() and 0.0 <= heat.min() and heat.max() <= 1.0

@@ -6,15 +6,17 @@ import json
 import sys
 from pathlib import Path
 
-from ..sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
+from ..config import PRESETS
+from ..sweep import DEFAULT_EPOCHS, SweepConfig, best, new_sweep, open_sweep, run_sweep
 from .common import UserError, progress_bar, stop_on_signals
 
 
 def add_arguments(s):
-    s.add_argument("--net", help="net1 or net2")
+    s.add_argument("--net", help=" or ".join(PRESETS))
     s.add_argument("--data", help="dataset folder or .zip (default: the built-in demo data)")
     s.add_argument("--trials", type=int, default=20, help="trials to finish, complete or pruned (default 20)")
-    s.add_argument("--epochs", type=int, help="most epochs a trial trains (default: net1 30, net2 40); "
+    s.add_argument("--epochs", type=int, help="most epochs a trial trains (default: "
+                                              + ", ".join(f"{n} {e}" for n, e in DEFAULT_EPOCHS.items()) + "); "
                                               "trials draw their own from [EPOCHS/2, EPOCHS]")
     s.add_argument("--timeout", type=float, metavar="S", help="start no trial after S seconds")
     s.add_argument("--pruner", choices=["median", "halving", "none"], default="median",
@@ -39,7 +41,7 @@ def run(a):
             raise UserError(str(e))
     else:
         if not a.net:
-            raise UserError("sweep needs --net (net1 or net2), or --resume SWEEP_DIR")
+            raise UserError(f"sweep needs --net ({' or '.join(PRESETS)}), or --resume SWEEP_DIR")
         cfg = SweepConfig(net=a.net, data=a.data or "", trials=a.trials, epochs=a.epochs or 0,
                           timeout=a.timeout or 0.0, pruner=a.pruner, seed=a.seed, device=a.device or "auto",
                           drawn_masks=a.drawn_masks or 0.0,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .. import checkpoint, distributed
 from ..config import PRESETS, sized_recipe
+from ..data import discover
 from ..runs import Run, new_run, open_run
 from ..runstate import RunState
 from ..models import build
@@ -26,7 +27,7 @@ PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # --precision -> Train
 
 
 def add_arguments(s):
-    s.add_argument("--net", help="net1 or net2 (the report's presets fill the rest)")
+    s.add_argument("--net", help=f"{' or '.join(PRESETS)} (its preset fills the rest: the report's for net1/net2)")
     s.add_argument("--data", help="dataset folder or .zip (default: the built-in demo data)")
     s.add_argument("--epochs", type=int)
     s.add_argument("--batch-size", type=int)
@@ -82,7 +83,7 @@ def run(a):
             cfg = replace(cfg, epochs=a.epochs)
     else:
         if not a.net:
-            raise UserError("train needs --net (net1 or net2), or --resume RUN_DIR")
+            raise UserError(f"train needs --net ({' or '.join(PRESETS)}), or --resume RUN_DIR")
         if a.net not in PRESETS:
             raise UserError(f"unknown net {a.net!r} (choose from {', '.join(PRESETS)})")
         over = {k: v for k, v in dict(data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
@@ -106,6 +107,9 @@ def run(a):
             cfg.validate()
         except ValueError as e:
             raise UserError(str(e))
+        if cfg.data:  # before a run folder exists, as for --init: data that cannot be used (a zip Python
+            # cannot read, one class only...) is the user's error (a DataError: exit 2), not a failed run
+            discover(cfg.data)
         if cfg.init:  # before a run folder exists: a wrong file is the user's error, not a failed run
             try:
                 checkpoint.load_weights(build(cfg.net, dropout=cfg.dropout), cfg.init, cfg.net)
@@ -150,8 +154,9 @@ def _train(a, cfg, run, ctx):
     say = print if ctx.main else (lambda *args, **kw: None)
     resuming = run is not None
     run = _run_folder(a, cfg, run, ctx)
-    if resuming:
-        say(f"resuming {run.dir} after epoch {len(run.metrics())} of {cfg.epochs}")
+    if resuming:  # after the epoch last.pt committed, where fit goes on (recover finishes a save cut short)
+        after = run.recover() if ctx.main else None
+        say(f"resuming {run.dir}" + (f" after epoch {after} of {cfg.epochs}" if after is not None else ""))
     else:
         say(f"run {run.dir}: {cfg.net} epochs={cfg.epochs} batch={cfg.batch_size} lr={cfg.lr} "
             f"wd={cfg.weight_decay} dropout={cfg.dropout} seed={cfg.seed} data={cfg.data or 'demo'}"
