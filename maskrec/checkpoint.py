@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -46,8 +47,9 @@ def load(path: str | Path, map_location="cpu") -> dict:
         ckpt = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
         # weights_only refuses any global it does not know, i.e. anything that could run code.
-        raise CheckpointError(f"{path.name} was refused: it is not a plain-weights checkpoint "
-                              f"(it would need to run code to load; {str(e).splitlines()[0]})") from None
+        # torch's message advises weights_only=False, never to be followed for a file from outside.
+        raise CheckpointError(f"{path.name} was refused and not loaded: it holds code or objects a checkpoint "
+                              f"does not{_refused_global(str(e))}; only plain weights are loaded") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError, KeyError) as e:
         raise CheckpointError(f"{path.name} is not a readable checkpoint (corrupted or truncated?): "
                               f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
@@ -56,6 +58,12 @@ def load(path: str | Path, map_location="cpu") -> dict:
     if ckpt.get("net") not in REGISTRY:
         raise CheckpointError(f"{path.name} is for an unknown net {ckpt.get('net')!r}")
     return ckpt
+
+
+def _refused_global(torch_message: str) -> str:
+    """ " (fractions.Fraction)": what torch's refusal names, without its advice; "" when it names nothing."""
+    m = re.search(r"\bGLOBAL ([\w.]+)", torch_message)  # "Unsupported global: GLOBAL x", "unsupported GLOBAL x"
+    return f" ({m.group(1)})" if m else ""
 
 
 def model(ckpt: dict, name: str = "the checkpoint") -> nn.Module:

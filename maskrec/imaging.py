@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import math
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from PIL import Image, ImageOps, JpegImagePlugin
 
 from .errors import BadImage
 
-__all__ = ["BadImage", "MIN_SIDE", "PHOTO_MAX_PIXELS", "as_rgb", "open_rgb", "read_rgb"]
+__all__ = ["BadImage", "MIN_SIDE", "PHOTO_MAX_PIXELS", "as_rgb", "bomb_refusal", "open_rgb", "read_rgb",
+           "too_many_pixels"]
 
 MIN_SIDE = 8  # smaller images (e.g. 1x1 placeholders) carry no face
 
@@ -74,7 +76,7 @@ def open_rgb(src, draft: int | None = None) -> Image.Image:
             file.load()
             img = ImageOps.exif_transpose(file)
     except Image.DecompressionBombError as e:
-        raise BadImage(f"too many pixels (decompression bomb guard): {e}") from None
+        raise bomb_refusal(e) from None
     except Image.UnidentifiedImageError:
         raise BadImage("empty file" if _empty(src) else "not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
@@ -122,9 +124,20 @@ def _check_pixels(img: Image.Image, raised: bool) -> None:
     PHOTO_MAX_PIXELS for a baseline JPEG that is decoded reduced, else Pillow's limit."""
     limit = PHOTO_MAX_PIXELS if raised else Image.MAX_IMAGE_PIXELS  # None: Pillow's guard is off
     if limit is not None and img.width * img.height > limit:
-        kind = "a baseline JPEG photo to recognise" if raised else "this image"
-        raise BadImage(f"too many pixels ({img.width}x{img.height}; {kind} may have up to {limit:,}: "
-                       f"decompression bomb guard)")
+        raise too_many_pixels(f"{img.width}x{img.height}", limit,
+                              "a baseline JPEG photo to recognise" if raised else "this image")
+
+
+def too_many_pixels(size: str, limit: int, kind: str = "this image") -> BadImage:
+    """The one wording of the decompression-bomb refusal, quoting the limit that applies."""
+    return BadImage(f"too many pixels ({size}; {kind} may have up to {limit:,} px: decompression bomb guard)")
+
+
+def bomb_refusal(e: Image.DecompressionBombError) -> BadImage:
+    """Pillow's own refusal, said as ours: Pillow raises only over twice MAX_IMAGE_PIXELS and quotes
+    that, but everything over MAX_IMAGE_PIXELS is refused here, so that is the limit quoted."""
+    m = re.search(r"\((\d+) pixels\)", str(e))
+    return too_many_pixels(f"{int(m.group(1)):,} px" if m else "over twice the limit", Image.MAX_IMAGE_PIXELS)
 
 
 def _to_rgb8(img: Image.Image) -> Image.Image:

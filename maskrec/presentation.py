@@ -7,6 +7,7 @@ The pages call these and draw; nothing here imports Streamlit (tests/test_presen
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 LIVE = ("queued", "running")  # a run still changing: its curves are not final
@@ -93,6 +94,21 @@ def short_data(spec: str | None) -> str:
     if not spec or spec == "demo":
         return "demo"
     return " + ".join(Path(p).name or p for p in spec.split(os.pathsep) if p.strip())
+
+
+# what Markdown (and Streamlit's :colour[...] and $math$ on top of it) reads as markup anywhere in a line
+MARKDOWN_INLINE = frozenset("\\`*_{}[]<>$~|:&@")
+
+
+def md_text(text: str) -> str:
+    """A name from outside (an upload's, a file's) as plain text inside Streamlit Markdown: what
+    Markdown reads as markup backslash-escaped (inline specials, "www." and a list or heading
+    marker at the start), line breaks and other control characters made spaces; it shows as typed.
+    Plain names ("street.jpg") come back unchanged."""
+    out = "".join(" " if not c.isprintable() else "\\" + c if c in MARKDOWN_INLINE else c for c in str(text))
+    out = re.sub(r"(?i)\b(www)\.", r"\1\\.", out)  # GFM makes "www.x.y" a link
+    return re.sub(r"^(\s*)([#+=-]|\d+(?=[.)]))", lambda m: m[1] + ("\\" + m[2] if not m[2].isdigit()
+                                                                   else m[2] + "\\"), out)
 
 
 CROWD = 8  # faces on one photo above which "12 mask 0.97" tags run into each other

@@ -25,7 +25,7 @@ from maskrec.plots import compliance_chart
 from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
 from maskrec.inference import describe_engine
-from maskrec.presentation import CROWD, crop_captions, face_tags, label_counts
+from maskrec.presentation import CROWD, crop_captions, face_tags, label_counts, md_text
 from maskrec.gradcam import saliency
 from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback
 from maskrec.video import session_report, settings_of
@@ -122,7 +122,7 @@ def show(rgb: np.ndarray, name: str, key: str) -> None:
     shown = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=SHOW_SIDE, tags=face_tags(res.faces))
     t = res.timings._replace(draw_ms=1000 * (time.perf_counter() - t0))
     counts = f" ({label_counts(res.faces)})" if res.faces else ""
-    caption = (f"{name}: {len(res.faces)} face(s){counts} · detect {t.detect_ms:.0f} ms · "
+    caption = (f"{md_text(name)}: {len(res.faces)} face(s){counts} · detect {t.detect_ms:.0f} ms · "
                f"classify {t.classify_ms:.0f} ms · draw {t.draw_ms:.0f} ms")
     view = st.radio("View", VIEWS, index=1 if len(res.faces) > CROWD else 0, horizontal=True,
                     key=f"recognize_view::{key}", label_visibility="collapsed")
@@ -162,7 +162,7 @@ with tab_up:
         try:
             img = open_rgb(up.getvalue(), draft=PHOTO_SIDE)  # a 108 MP JPEG decodes at 1/4 size
         except BadImage as e:
-            st.warning(f"**{up.name}** skipped: {e}.")
+            st.warning(f"**{md_text(up.name)}** skipped: {e}.")
             continue
         show(np.asarray(img), up.name, key=f"upload{i}")
 

@@ -225,6 +225,22 @@ def test_predict_goes_through_every_input_and_exits_1_if_any_failed(capsys, inpu
         assert all(why in ln for ln, why in zip(lines, bad.values())), lines
 
 
+def test_predict_quotes_a_name_with_a_newline_so_each_result_stays_one_line(capsys, inputs):
+    """A newline in a file name printed raw split one result over two lines, and bytes that are
+    not UTF-8 could not be printed at all; such names are quoted with repr's escapes."""
+    good, _ = inputs
+    odd = good.with_name("two\nlines.jpg")
+    odd.write_bytes(good.read_bytes())
+    missing = good.with_name("gone\r\x1b[31m.jpg")
+    code, out, err = run_cli(capsys, "predict", NET1, odd, missing, good, "--detector", "none")
+    assert code == 1
+    lines = out.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(repr(str(odd)) + ": ") and lines[1].startswith(f"{good}: ")
+    assert err.splitlines() == [f"{str(missing)!r}: error: No such file or directory"]
+    code, out, _ = run_cli(capsys, "predict", NET1, odd, "--detector", "none", "--json")
+    assert code == 0 and json.loads(out)["image"] == str(odd)
+
+
 def test_predict_exits_0_when_all_worked_and_2_on_a_bad_checkpoint(capsys, inputs, tmp_path):
     good, _ = inputs
     code, out, _ = run_cli(capsys, "predict", NET1, good, good, "--detector", "none")

@@ -470,6 +470,29 @@ def test_true_decompression_bombs_are_still_refused(tmp_path):
         open_rgb(_jpeg_claiming(tmp_path, 20000, 20000), draft=faces.PHOTO_SIDE)
 
 
+def test_every_pixel_refusal_quotes_the_limit_that_applies(tmp_path):
+    """Pillow refuses only over twice MAX_IMAGE_PIXELS and quoted that (178,956,970 px) while our
+    own guard quoted 89,478,485: the same refusal said two limits. Each now quotes the one in force."""
+    from maskrec.data.headers import probe
+    limit, photo = f"{Image.MAX_IMAGE_PIXELS:,} px", f"{imaging.PHOTO_MAX_PIXELS:,} px"
+    twice = f"{2 * Image.MAX_IMAGE_PIXELS:,}"
+    over_twice, over_once = tmp_path / "over_twice.png", tmp_path / "over_once.png"
+    over_twice.write_bytes(_png_claiming(50000, 50000))
+    over_once.write_bytes(_png_claiming(10000, 10000))  # 100 M px: between the limit and twice it
+    said = []
+    for path in (over_twice, over_once):
+        for read in (lambda p: open_rgb(p), lambda p: open_rgb(p, draft=faces.PHOTO_SIDE), probe):
+            with pytest.raises(BadImage) as e:
+                read(path)
+            said.append(str(e.value))
+    with pytest.raises(BadImage) as e:
+        open_rgb(_jpeg_claiming(tmp_path, 20000, 20000), draft=faces.PHOTO_SIDE)
+    assert photo in str(e.value) and twice not in str(e.value)
+    for msg in said:
+        assert limit in msg and twice.replace(",", "") not in msg and twice not in msg, msg
+        assert msg.startswith("too many pixels (") and msg.endswith("decompression bomb guard)"), msg
+
+
 def test_only_a_baseline_jpeg_decoded_reduced_gets_the_photo_limit(tmp_path, monkeypatch):
     # Small stand-ins: Pillow's limit 10,000 px (it refuses over 20,000 itself), photos 200,000
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)

@@ -194,3 +194,12 @@ def test_run_cells_are_strings_and_empty_where_a_run_has_no_number_yet():
     assert run_cells(row) == {"run": "r1", "state": "queued", "epochs": "0/10", "batch": "64", "lr": "0.001",
                               "best_test_f1": "", "best_epoch": "", "test_auc": "", "test_loss": "0.3123",
                               "minutes": "0.0", "data": "demo"}
+
+
+@pytest.mark.parametrize("name,text", [
+    ("street.jpg", "street.jpg"), ("my photo (1).jpg", "my photo (1).jpg"),
+    ("# title.png", r"\# title.png"), ("- item.png", r"\- item.png"), ("1. first.png", r"1\. first.png"),
+    ("www.example.com.png", r"www\.example.com.png"), ("a\nb.png", "a b.png"), ("$x$ :red[y]", r"\$x\$ \:red\[y\]")])
+def test_a_name_shown_in_markdown_reads_as_typed(name, text):
+    from maskrec.presentation import md_text
+    assert md_text(name) == text

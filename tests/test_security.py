@@ -157,3 +157,22 @@ def test_the_audited_html_escapes_its_text_and_only_takes_an_image(monkeypatch):
     with pytest.raises(ValueError):
         ui_html.scrolling_image(np.zeros((4, 4, 3), np.uint8), "x")
     assert problems('import streamlit as st\ndef scrolling_image(x):\n    st.html(x)\n', "ui/other.py")
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+def test_a_refused_checkpoint_never_advises_loading_it_anyway(tmp_path):
+    """torch's refusal says re-running with weights_only=False "will likely succeed": advice never
+    to give about a file from outside. The error says what it holds and that it was not loaded."""
+    import torch
+    from maskrec import checkpoint
+    path = tmp_path / "evil.pt"
+    torch.save({"format": checkpoint.FORMAT, "x": _RunsCode()}, path)
+    with pytest.raises(checkpoint.CheckpointError) as e:
+        checkpoint.load(path)
+    msg = str(e.value)
+    assert "weights_only" not in msg and "succeed" not in msg and "trust" not in msg and "\x1b" not in msg
+    assert "not loaded" in msg and "holds code or objects a checkpoint does not" in msg and "getcwd" in msg

@@ -250,6 +250,23 @@ def test_the_cli_prints_one_json_line_per_track_then_the_summary(clip, tmp_path,
     assert err.startswith("error: notes.mp4 is not a video") and "Traceback" not in err
 
 
+@pytest.mark.parametrize("flag", ["--out", "--report"])
+def test_a_name_too_long_for_the_filesystem_is_refused_before_any_decoding(clip, tmp_path, capsys, monkeypatch,
+                                                                           flag):
+    """A --out or --report name over NAME_MAX failed with a traceback: Errno 36 from the muxer once
+    decoding had started, or from Path.is_dir in the report check. Now one line, exit 2, up front."""
+    import maskrec.cli.video as cli_video
+    path, _ = clip
+    decoded = []
+    monkeypatch.setattr(cli_video, "process", lambda *a, **k: decoded.append(a))
+    long = str(tmp_path / ("é" * 130 + ".mp4"))  # 134 characters, 264 bytes
+    argv = {"--out": ["--out", long], "--report": ["--out", str(tmp_path / "ok.mp4"), "--report", long]}[flag]
+    assert main(["video", str(path), *argv]) == 2
+    err = capsys.readouterr().err
+    assert decoded == [] and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert err.startswith(f"error: {flag}: the name ") and "264 bytes long" in err and "at most 255 bytes" in err
+
+
 # ------------------------------------------------------------------------------------ bad input
 
 def write(path: Path, frames, codec="libx264", rate=30, times=None, pix_fmt="yuv420p", faststart=True):
@@ -348,6 +365,24 @@ def test_no_faces_is_an_empty_result_and_big_frames_are_scaled_down(predictor, t
     # odd sizes become even (yuv420p needs them), an .avi with MPEG-4 inside is read like the rest
     p = write(tmp_path / "odd.avi", noise_frames(5, w=161, h=121), codec="mpeg4")
     assert V.process(p, stub(predictor), tmp_path / "odd.mp4").summary["processed_at"] == [160, 120]
+
+
+def test_a_short_clip_of_faces_says_they_were_too_few_frames_not_that_there_was_none(predictor, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """A 3-frame clip of a crowd said "no face was found" though every frame had faces: no track
+    reached the frames it needs. It says so, and the summary keeps what the detector found."""
+    import maskrec.cli.video as cli_video
+    rgb, truths = framed_scene(n=4, seed=2)
+    p = write(tmp_path / "short.mp4", [rgb] * 3)
+    res = V.process(p, stub(predictor))
+    s = res.summary
+    assert res.tracks == () and s["people"] == 0 and s["frames"] == 3
+    assert s["frames_with_faces"] == 2 and s["most_faces_in_a_frame"] == len(truths)  # frames 0 and 2 detected
+    assert "no face was found" not in s["note"] and "faces were found on 2 frames (up to 4 in one)" in s["note"]
+    assert "a person needs 5 frames in a row" in s["note"] and "3 were processed" in s["note"]
+    monkeypatch.setattr(cli_video.Recognizer, "load", classmethod(lambda cls, *a, **k: stub(predictor)))
+    assert main(["video", str(p), "--out", str(tmp_path / "out.mp4")]) == 0
+    assert f"note: {s['note']}" in capsys.readouterr().out.splitlines()
 
 
 def test_the_page_limits_uploads_and_says_so(monkeypatch):

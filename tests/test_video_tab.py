@@ -74,3 +74,33 @@ def test_a_run_that_starts_while_another_saves_the_upload_shows_its_job(jobs_wai
     assert len(list(tab.videos_dir().iterdir())) == 1
     at.run()
     assert shown(at)["progress"] and "Stop" in shown(at)["buttons"], shown(at)
+
+
+def video_tab_real_job():
+    """The tab with a stand-in recognizer whose job really runs: a file that is no video fails in
+    decoding, before the recognizer is used."""
+    from types import SimpleNamespace
+
+    from ui.video import video_tab
+    video_tab(SimpleNamespace(detector=SimpleNamespace(name="stub"), threshold=0.5,
+                              predictor=SimpleNamespace(net="net1", path=None, classes=("no_mask", "mask"))), 0.5)
+
+
+def test_a_failed_video_is_named_as_uploaded_and_its_name_is_not_markdown():
+    """The job saves the upload as input.<ext>, and the error named that file, not the user's; an
+    upload's name with Markdown in it was rendered as Markdown."""
+    import time
+
+    from maskrec.presentation import md_text
+    name = "door *cam* [2].mp4"
+    at = AppTest.from_function(video_tab_real_job, default_timeout=60)
+    at.run()
+    at.file_uploader(key="recognize_video").upload(name, b"not a video\n" * 50, "video/mp4").run()
+    deadline = time.monotonic() + 60
+    while not at.warning and time.monotonic() < deadline:  # the job fails on its thread within moments
+        time.sleep(0.2)
+        at.run()
+    assert not at.exception, at.exception
+    (warning,) = [w.value for w in at.warning]
+    assert warning.startswith(f"**{md_text(name)}** could not be processed: {md_text(name)} is not a video"), warning
+    assert "input.mp4" not in warning and "*cam*" not in warning

@@ -21,6 +21,7 @@ from maskrec.video.follow import DETECT_EVERY
 from maskrec.atomic import atomic_write_bytes
 from maskrec.config import cache_dir
 from maskrec.plots import compliance_chart
+from maskrec.presentation import md_text
 from ui.common import MAX_UPLOAD_MB
 
 JOB_KEY = "recognize_video_job"  # this session's latest job: still shown after the uploader is cleared
@@ -81,7 +82,8 @@ def _start(up, rec, threshold: float) -> str:
     def new() -> tuple[str, V.VideoJob]:
         name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
         folder = videos_dir() / name
-        return name, V.VideoJob(folder / f"input{Path(up.name).suffix.lower()}", folder, rec, threshold, jobs.slots)
+        return name, V.VideoJob(folder / f"input{Path(up.name).suffix.lower()}", folder, rec, threshold, jobs.slots,
+                                name=up.name)
 
     name, mine = jobs.claim(up.file_id, new)
     if mine:
@@ -126,7 +128,7 @@ def video_tab(rec, threshold: float) -> None:
         st.fragment(run_every=0.5)(_progress)(current)
         return
     if job is not None and job.status == "failed":
-        st.warning(f"**{_original_name(current)}** could not be processed: {job.error}")
+        st.warning(f"**{md_text(_original_name(current))}** could not be processed: {md_text(job.error)}")
     done = _finished()
     if not done:
         if job is None:
@@ -153,7 +155,7 @@ def _progress(name: str) -> None:
     else:
         eta = f" · about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
         speed = p.frames / p.elapsed_s if p.elapsed_s else 0.0
-        st.progress(p.fraction or 0.0, text=f"{_original_name(name)}: frame {p.frames:,}"
+        st.progress(p.fraction or 0.0, text=f"{md_text(_original_name(name))}: frame {p.frames:,}"
                     + (f" of ~{p.total:,}" if p.total else "") + f" · {p.video_s:.1f} s of video · "
                     f"{speed:.1f} frames/s{eta}")
     st.button("Stop", key="recognize_video_stop", on_click=job.stop,
@@ -175,14 +177,15 @@ def _result(res: V.VideoResult, name: str, folder: str) -> None:
     if s["status"] == "stopped":
         st.info(f"Stopped after {s['seconds']:.1f} s of video: the results cover that part.")
     for w in s.get("warnings", []):
-        st.warning(f"{name}: {w}")
+        st.warning(f"{md_text(name)}: {w}")
     cols = st.columns(6)
     for col, (label, value) in zip(cols, [("People", s["people"]), ("With mask", s["mask"]),
                                           ("Without mask", s["no_mask"]), ("Unsure", s["unsure"]),
                                           ("Video", f"{s['seconds']:.1f} s"), ("Speed", f"{s['fps']:.1f} fps")]):
         col.metric(label, value)
-    if s.get("note"):
-        st.info(f"{name}: {s['note']} ({s['frames']} frames).")
+    if s.get("note"):  # why nobody was counted; it gives the frames itself where faces were found
+        frames = "" if s.get("frames_with_faces") else f" ({s['frames']} frames)"
+        st.info(f"{md_text(name)}: {s['note']}{frames}.")
     left, right = st.columns([3, 2])
     with left:
         if res.out and Path(res.out).is_file():

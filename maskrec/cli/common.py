@@ -4,10 +4,12 @@ imports it before it knows the command."""
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterable, Iterator
 
 from tqdm import tqdm
@@ -37,6 +39,28 @@ def add_split_argument(p: argparse.ArgumentParser) -> None:
 
 def fmt(v) -> str:
     return "  n/a " if v is None else f"{v:.4f}"
+
+
+def check_file_name(flag: str, path: str) -> None:
+    """Before any work: a file to write whose name the filesystem cannot hold (a component over its
+    NAME_MAX, 255 bytes on most) is a UserError, not an OSError from deep inside the run."""
+    limit = _name_max(Path(path).absolute().parent)
+    for part in Path(path).parts:
+        size = len(os.fsencode(part))
+        if size > limit:
+            shown = part if len(part) <= 40 else f"{part[:20]}…{part[-12:]}"
+            raise UserError(f"{flag}: the name {shown!r} is {size:,} bytes long; a file or folder name "
+                            f"may have at most {limit} bytes here")
+
+
+def _name_max(folder: Path) -> int:
+    """NAME_MAX of the filesystem ``folder`` is on (of its nearest existing folder), else 255."""
+    for f in (folder, *folder.parents):
+        try:
+            return os.pathconf(f, "PC_NAME_MAX")
+        except (OSError, ValueError, AttributeError):  # not there, a name too long itself, no pathconf
+            continue
+    return 255
 
 
 def progress_bar(label: str):

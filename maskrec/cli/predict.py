@@ -57,7 +57,7 @@ def run(a):
         except Exception as e:
             failed += 1
             why = str(e) if isinstance(e, BadImage) else f"{type(e).__name__}: {e}"
-            print(json.dumps({"image": path, "error": why}) if a.json else f"{path}: error: {why}",
+            print(json.dumps({"image": path, "error": why}) if a.json else f"{_shown(path)}: error: {_shown(why)}",
                   file=sys.stdout if a.json else sys.stderr, flush=True)
             continue
         if a.json:  # the engine that classified the faces, and its calibration (none ran for no face)
@@ -65,8 +65,14 @@ def run(a):
                              | ({"engine": pred.engine_info} if found else {})), flush=True)
         else:
             desc = ", ".join(f"{f['label']} ({f['p_mask']:.2f}) at {f['box']}" for f in found) or "no face found"
-            print(f"{path}: {desc}", flush=True)
+            print(f"{_shown(path)}: {desc}", flush=True)
     return 1 if failed else 0
+
+
+def _shown(text: str) -> str:
+    """A name as one printable line: quoted with repr's escapes when it holds a newline, another
+    control character or bytes that are not text (so a name cannot split one result in two)."""
+    return text if text.isprintable() else repr(text)
 
 
 def _in_file_pixels(found: list[dict], img) -> list[dict]:

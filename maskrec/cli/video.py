@@ -12,7 +12,7 @@ from ..config import REPO_ROOT
 from ..recognize import Recognizer
 from ..video import process, settings_of, write_report
 from ..video.follow import DETECT_EVERY
-from .common import UserError, progress_bar, stop_on_signals
+from .common import UserError, check_file_name, progress_bar, stop_on_signals
 
 SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "net1.pt"
 
@@ -46,6 +46,7 @@ def run(a):
     why = faces.available()[a.detector]
     if why:
         raise UserError(f"detector {a.detector} cannot run here: {why}")
+    check_file_name("--out", a.out)
     _check_report(a.report)
     rec = Recognizer.load(a.checkpoint, detector=a.detector).at(a.operating_point)
     bar = progress_bar("video")
@@ -71,6 +72,8 @@ def run(a):
               f"{s['frames']} frames, {s['seconds']:.1f} s of video at {s['fps']:.1f} frames/s; "
               f"operating point {_point(a, rec)}"
               + ("; stopped early" if s["status"] == "stopped" else "") + (f"; wrote {res.out}" if res.out else ""))
+        if s.get("note"):
+            print(f"note: {s['note']}")
     if a.report:  # a stopped run's too: what was processed
         _write_report(a, rec, res)
     return 130 if s["status"] == "stopped" else 0
@@ -83,9 +86,12 @@ def _point(a, rec) -> str:
 
 def _check_report(path: str | None) -> None:
     """Before the run, not after the whole video: a report that cannot be written."""
-    if path and Path(path).is_dir():
+    if not path:
+        return
+    check_file_name("--report", path)
+    if Path(path).is_dir():
         raise UserError(f"--report {path} is a folder: give a file name, e.g. {Path(path) / 'report.html'}")
-    if path and not Path(path).absolute().parent.is_dir():
+    if not Path(path).absolute().parent.is_dir():
         raise UserError(f"--report {path}: the folder {Path(path).absolute().parent} does not exist")
 
 

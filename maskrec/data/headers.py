@@ -27,7 +27,7 @@ from PIL import Image
 from ..atomic import atomic_write_text
 from ..config import cache_dir
 from ..errors import BadImage
-from ..imaging import MIN_SIDE
+from ..imaging import MIN_SIDE, bomb_refusal, too_many_pixels
 from .layouts import Dataset, Skipped
 
 Progress = Callable[[int, int], None]
@@ -81,6 +81,11 @@ def _jpeg_header(head: bytes) -> tuple[int, int, int] | None:
     return None
 
 
+def _check_pixels(w: int, h: int) -> None:
+    if Image.MAX_IMAGE_PIXELS is not None and w * h > Image.MAX_IMAGE_PIXELS:
+        raise too_many_pixels(f"{w}x{h}", Image.MAX_IMAGE_PIXELS)
+
+
 def probe(path: Path, size: int | None = None) -> tuple[int, int, str]:
     """(width, height, format) from the header alone; raises BadImage. Also catches cut-off files.
     ``size``: the file's size in bytes when the caller has already stat'ed it."""
@@ -101,17 +106,17 @@ def probe(path: Path, size: int | None = None) -> tuple[int, int, str]:
         else:
             with Image.open(path) as img:
                 w, h, fmt = img.width, img.height, img.format or "?"
+                _check_pixels(w, h)  # before getexif, which decodes a whole PNG
                 orientation = img.getexif().get(0x0112, 1) if fmt in ("JPEG", "PNG", "WEBP", "TIFF") else 1
     except BadImage:
         raise
     except Image.UnidentifiedImageError:
         raise BadImage("not an image Pillow can read") from None
     except Image.DecompressionBombError as e:
-        raise BadImage(f"too many pixels (decompression bomb guard): {e}") from None
+        raise bomb_refusal(e) from None
     except (OSError, SyntaxError, ValueError) as e:
         raise BadImage(str(e) or type(e).__name__) from None
-    if w * h > Image.MAX_IMAGE_PIXELS:
-        raise BadImage(f"too many pixels ({w}x{h}; decompression bomb guard)")
+    _check_pixels(w, h)
     if min(w, h) < MIN_SIDE:
         raise BadImage(f"too small ({w}x{h}, need at least {MIN_SIDE} px a side)")
     marker = _TAIL_MARKERS.get(fmt)

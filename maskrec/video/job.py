@@ -60,6 +60,7 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
     writer: Writer | None = None
     thumbs = Thumbs()
     n, t, stopped = 0, 0.0, False
+    with_faces, most = 0, 0  # detection frames that found a face; the most faces on one
     with Decoding(src, max_side) as video:
         info, size, warnings = video.info, video.size, video.warnings
         tracker = tracker or tracker_for(rec, threshold, detect_every)  # None: the operating point, band included
@@ -73,6 +74,8 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
                     break
                 t = frame_t
                 res, seen, detected = follow.frame(t, rgb)
+                if detected and res.faces:
+                    with_faces, most = with_faces + 1, max(most, len(res.faces))
                 timeline.add(int(t), seen)
                 for f, s in zip(res.faces, seen):
                     if s.track and detected:
@@ -103,7 +106,8 @@ def process(src: str | Path, rec, out: str | Path | None = None, *, threshold: f
                          f"truncated or damaged{why}")
     return make_result(tracker, timeline, info, size, frames=n, last_t=t, elapsed_s=elapsed, stopped=stopped,
                        warnings=warnings, thumbs=thumbs, out=out if writer is not None else None,
-                       settings={"detect_every": detect_every, "scene_cuts": follow.n_cuts if cuts else None})
+                       settings={"detect_every": detect_every, "scene_cuts": follow.n_cuts if cuts else None,
+                                 "frames_with_faces": with_faces, "most_faces_in_a_frame": most})
 
 
 class VideoJob(BackgroundJob):
@@ -114,14 +118,16 @@ class VideoJob(BackgroundJob):
     disk keeps the result after the job is gone). ``progress()`` hands out the latest Progress
     under a lock, ``stop()`` sets an Event asked before every frame, a failure becomes status
     "failed" with the error text. ``slots`` (a shared Semaphore) queues jobs beyond the first:
-    two videos at once on 2 cores only slow each other.
+    two videos at once on 2 cores only slow each other. ``name``: the file's name as the user knows
+    it (an upload is saved as ``input.<ext>``), the name its error messages give.
     """
     USER_ERRORS = (VideoError, OSError)  # the user's file or the disk: say it plainly
     TRACEBACK_LIMIT = 6
 
     def __init__(self, src: Path, folder: Path, rec, threshold: float | None = None,
-                 slots: threading.Semaphore | None = None):
+                 slots: threading.Semaphore | None = None, name: str | None = None):
         self.src, self.folder, self.rec, self.threshold = Path(src), Path(folder), rec, threshold
+        self.name = name or self.src.name
         super().__init__(f"video-{self.folder.name}", slots)
         self.out = self.folder / f"annotated{output_suffix()}"
         self._result: VideoResult | None = None
@@ -135,7 +141,8 @@ class VideoJob(BackgroundJob):
         super()._set(status, error or "")
 
     def _user_message(self, e: BaseException) -> str:
-        return str(e)
+        # codec and process name the file they read: here the saved copy, not the user's file
+        return str(e).replace(self.src.name, self.name)
 
     def _work(self) -> None:
         res = process(self.src, self.rec, self.out, threshold=self.threshold,

@@ -48,7 +48,9 @@ SETTING_WORDS = {"source": "Source", "checkpoint": "Checkpoint", "net": "Network
                  "threshold": "P(mask) threshold", "operating_point": "Operating point",
                  "unsure_band": "Unsure band (P(mask))", "detector": "Face detector", "tracker": "Tracker",
                  "process": "Processing"}
-SUMMARY_WORDS = {"detect_every": "Detector run on one frame in", "scene_cuts": "Scene cuts (each ends every track)"}
+SUMMARY_WORDS = {"detect_every": "Detector run on one frame in", "scene_cuts": "Scene cuts (each ends every track)",
+                 "frames_with_faces": "Frames the detector found faces on",
+                 "most_faces_in_a_frame": "Most faces found in one frame"}
 SUMMARY_SHOWN = {"people", "mask", "no_mask", UNSURE_LABEL, "seconds", "frames", "fps", "status", "width",
                  "height", "processed_at", "source_fps", "warnings", "note", "started_at"}
 

@@ -86,9 +86,23 @@ def make_result(tracker: Tracker, timeline: Timeline, info: VideoInfo, size: tup
                "width": info.width, "height": info.height, "processed_at": list(size),
                "source_fps": round(info.fps, 3), "warnings": warnings, **(settings or {})}
     if not rows:
-        summary["note"] = "no face was found"
+        summary["note"] = _no_person(summary, tracker.min_hits)
     return VideoResult(tuple(rows), tuple((s, *per_sec.get(s, (0, 0))) for s in range(int(last_t) + 1)),
                        summary, thumbs.urls(), None if out is None else str(out))
+
+
+def _no_person(summary: dict, min_hits: int) -> str:
+    """Why a run counted nobody: no face at all, or faces on too few frames to follow anyone (a short
+    clip of a crowd: a face becomes a person only once seen on ``min_hits`` detection frames in a row)."""
+    seen = summary.get("frames_with_faces", 0)
+    if not seen:
+        return "no face was found"
+    every = summary.get("detect_every", 1)
+    need = (min_hits - 1) * every + 1
+    how = f" (seen on {min_hits} detection frames, the detector running on one frame in {every})" if every > 1 else ""
+    return (f"faces were found on {seen} frame{'s' * (seen != 1)} (up to {summary['most_faces_in_a_frame']} "
+            f"in one), but on too few frames to follow a person: a person needs {need} frames in a row{how}, "
+            f"and {summary['frames']} were processed")
 
 
 def session_result(tracker: Tracker, timeline: Timeline, *, start: float, end: float, frames: int,
