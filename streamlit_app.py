@@ -20,7 +20,7 @@ def home():
         "| Page | What it does |\n|---|---|\n"
         "| **Dataset** | Counts, class balance, image-size distributions, samples as the network sees them, "
         "skipped files, duplicates and train/test leaks. |\n"
-        "| **Train** | Start Net1 or Net2 in the background with the report's recipes (every value editable); "
+        "| **Train** | Start Net1, Net2 (or ResNet-18) in the background with the report's recipes (every value editable); "
         "live loss, error, ROC AUC and F1 charts; stop, resume, and every past run from disk. |\n"
         "| **Evaluate** | ROC and precision-recall curves, confusion matrix, a threshold picker that saves into "
         "the checkpoint, mistakes, and Net1 vs Net2 side by side. |\n"

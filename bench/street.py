@@ -64,10 +64,10 @@ def main(argv=None) -> int:
               f"(threshold {r['threshold']:.3f}{band}); detection >= 32 px: recall {d['recall']:.3f}, "
               f"precision {d['precision']:.3f}; AUC of found faces {r['auc']:.4f}")
         print(f"  {'size':<9} {'faces':>5}  {'bare called mask':<26} {'masked called mask':<28} "
-              f"{'unsure':<24} accuracy (not unsure)")
+              f"{'(of those not unsure)':<28} {'unsure':<24} accuracy (not unsure)")
         for size, s in r["by_size"].items():
             print(f"  {size:<9} {s['faces']:>5}  {pct(s['bare_as_mask']):<26} {pct(s['masked_as_mask']):<28} "
-                  f"{pct(s['unsure']):<24} {pct(s['accuracy'])}")
+                  f"{pct(s['masked_as_mask_decided']):<28} {pct(s['unsure']):<24} {pct(s['accuracy'])}")
         for m in r["misses"][:a.misses]:
             print(f"    {m['scene']} {m['box']} {m['side']} px {m['label']} called {m['called']} P(mask) {m['p_mask']}")
     if a.json_out:

@@ -8,7 +8,8 @@ For each checkpoint, at its operating point (threshold and unsure band): every a
 known label that the detector found (paired by ``faces.matched_pairs``, IoU 0.4) is labelled as the
 Recognize page labels it (the detector's box grown by the margin, one batch per scene), then counted
 by face size (shorter side of the annotated box: < 32, 32-64, > 64 px, and all): bare faces called
-mask, masked faces called mask, unsure faces, and label accuracy on the faces not unsure, each rate
+mask, masked faces called mask (of all of them, and of those not unsure), unsure faces, and label
+accuracy on the faces not unsure, each rate
 with its 95% Wilson interval. ``misses`` lists the bare faces called mask and the masked faces
 called bare, worst first, for the model card's look at what fails.
 """
@@ -84,6 +85,9 @@ def judge(pred: Predictor, pairs, dets, margin: float = F.MARGIN, min_side: int 
             "faces": len(r),
             "bare_as_mask": _rate(sum(x[2] == mask for x in bare), len(bare)),
             "masked_as_mask": _rate(sum(x[2] == mask for x in masked), len(masked)),
+            # the same of the masked faces not unsure: an unsure face is neither called mask nor bare
+            "masked_as_mask_decided": _rate(sum(x[2] == mask for x in masked),
+                                            sum(x[2] != UNSURE for x in masked)),
             "unsure": _rate(sum(x[2] == UNSURE for x in r), len(r)),
             "accuracy": _rate(sum((x[2] == mask) == bool(x[1]) for x in decided), len(decided)),
         }

@@ -22,6 +22,10 @@ CLASS_NAMES = ("no_mask", "mask")  # index = label: 0 bare face, 1 covered face
 # The development data beside the repo (not shipped; CI has it), for tests and benchmarks:
 # web face crops and annotated scenes, each movable with its environment variable.
 SHARED_DATASETS = REPO_ROOT.parent / "shared" / "datasets"
+# The default recogniser (Recognize page, video): by issue 34's rule, the shipped net that meets the goal
+# through the whole pipeline on the validation scenes at the lower cost per face (checkpoints/README.md):
+# net2.pt; net1.pt missed its masked clause there.
+DEFAULT_CHECKPOINT = REPO_ROOT / "checkpoints" / "net2.pt"
 DEV_DATA = Path(os.environ.get("MASKREC_DEV_DATA", SHARED_DATASETS / "facemask-dev"))
 DEV_SCENES = Path(os.environ.get("MASKREC_SCENES", SHARED_DATASETS / "facemask-scenes-dev"))
 # the other 653 scenes of the same set (issue 34): with DEV_SCENES, the 853 of the declared split

@@ -21,6 +21,7 @@ import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
 from maskrec.checkpoint import CheckpointError
+from maskrec.config import DEFAULT_CHECKPOINT
 from maskrec.plots import compliance_chart
 from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
@@ -69,7 +70,10 @@ if not usable:
     st.stop()
 
 c_ckpt, c_photo, c_live, c_thr = st.columns([3, 2, 2, 3])
-label = c_ckpt.selectbox("Checkpoint", list(choices), key="recognize_ckpt")
+names = list(choices)
+default = f"shipped: {DEFAULT_CHECKPOINT.stem}"  # the default recogniser (maskrec.config)
+label = c_ckpt.selectbox("Checkpoint", names, index=names.index(default) if default in names else 0,
+                         key="recognize_ckpt")
 ckpt = choices[label]
 
 

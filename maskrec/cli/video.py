@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 from .. import faces
-from ..config import REPO_ROOT
+from ..config import DEFAULT_CHECKPOINT
 from ..recognize import Recognizer
 from ..video import process, settings_of, write_report
 from ..video.follow import DETECT_EVERY
 from .common import UserError, check_file_name, progress_bar, stop_on_signals
 
-SHIPPED_CHECKPOINT = REPO_ROOT / "checkpoints" / "net1.pt"
+SHIPPED_CHECKPOINT = DEFAULT_CHECKPOINT
 
 
 def add_arguments(s):
@@ -24,7 +24,7 @@ def add_arguments(s):
                    help='one JSON object per track ({"track", "first_s", "last_s", "frames", "label", "p_mask", '
                         '"agree"}), then {"summary": {...}}')
     s.add_argument("--checkpoint", default=str(SHIPPED_CHECKPOINT),
-                   help="classifier checkpoint (default: the shipped checkpoints/net1.pt)")
+                   help=f"classifier checkpoint (default: the default recogniser, checkpoints/{SHIPPED_CHECKPOINT.name})")
     s.add_argument("--detector", default=faces.LIVE_DEFAULT, choices=list(faces.DETECTORS),
                    help=f"face detector (default {faces.LIVE_DEFAULT}, the live one: fast enough for every frame)")
     point = s.add_mutually_exclusive_group()
