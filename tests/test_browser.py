@@ -434,7 +434,7 @@ def test_a_crowd_photo_opens_full_width_with_numbered_faces(server, browser):
         return [Math.max(...imgs), main.clientWidth - parseFloat(css.paddingLeft) - parseFloat(css.paddingRight)]; }""")
     assert width > 0.95 * main, (width, main)  # the page's full width, not the 3/5 column beside the list
     captions = page.locator('[data-testid="stImageCaption"]').all_inner_texts()
-    numbered = [c for c in captions if re.match(r"\d+ · (mask|no mask) \d\.\d\d$", c.strip())]
+    numbered = [c for c in captions if re.match(r"\d+ · (mask|no mask|unsure) \d\.\d\d$", c.strip())]
     assert [int(c.split(" · ")[0]) for c in numbered] == list(range(1, n + 1)), captions
     no_errors(page)
     page.set_viewport_size({"width": 1400, "height": 3200})

@@ -49,9 +49,9 @@ def test_predict_json_labels_unsure_and_names_the_point(unsure_ckpt, tmp_path, c
     assert out["operating_point"] == {"name": "wide", "threshold": 0.5, "band": [0.0, 1.01]}
     # the checkpoint's other point, asked for by name: no band, a plain label
     assert main(["predict", str(unsure_ckpt), str(img), "--json", "--detector", "none",
-                 "--operating-point", "saved"]) == 0
+                 "--operating-point", "crops"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["faces"][0]["label"] in ("mask", "no_mask") and out["operating_point"]["name"] == "saved"
+    assert out["faces"][0]["label"] in ("mask", "no_mask") and out["operating_point"]["name"] == "crops"
     assert main(["predict", str(unsure_ckpt), str(img), "--operating-point", "door"]) == 2
     assert "no operating point 'door'" in capsys.readouterr().err
 
