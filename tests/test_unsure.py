@@ -15,6 +15,7 @@ from maskrec.inference import Predictor, set_operating_point
 from maskrec.operating import OperatingPoint
 from maskrec.recognize import LiveBuffer, Recognizer, frame_callback
 from tests.conftest import REPO
+from tests.test_recognize import FixedBoxes
 
 NET1 = REPO / "checkpoints" / "net1.pt"
 WIDE = OperatingPoint("wide", 0.5, (0.0, 1.01), "every face unsure: a band over all of P(mask)")
@@ -27,16 +28,6 @@ def unsure_ckpt(tmp_path):
     shutil.copy(NET1, path)
     set_operating_point(path, WIDE)
     return path
-
-
-class FixedBoxes:
-    name = "fixed"
-
-    def __init__(self, boxes):
-        self.boxes = [F.Box(*b) for b in boxes]
-
-    def detect(self, rgb):
-        return list(self.boxes)
 
 
 def test_predict_json_labels_unsure_and_names_the_point(unsure_ckpt, tmp_path, capsys):
