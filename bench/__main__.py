@@ -17,7 +17,7 @@ from bench.suite import SECTIONS, run
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench", description="speed against baselines measured in "
-                                "the same run (see README, Performance)")
+                                "the same run (see docs/guide.md, Performance)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--data", help="dataset for the train section (default: facemask-dev beside the repo "
                                   "if present, else the demo data)")

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
 
 
 def table(rows: list[dict], n_scenes: int, args) -> str:
-    """The rows as a Markdown table (README, Measured results, holds the same one)."""
+    """The rows as a Markdown table (docs/guide.md, Measured results, holds the same one)."""
     first = next((r for r in rows if "n" in r), {})
     crowd_n = next((r["crowd_n"] for r in rows if "crowd_n" in r), 0)
     lines = [f"{n_scenes} scenes: {first.get('n', 0)} faces >= {args.min_size} px (shorter side), "

@@ -99,7 +99,7 @@ class TrainConfig:
     init: str = ""  # a checkpoint of the same net whose weights the run starts from (fine-tuning); "" = seeded random weights
     distill: str = ""  # teacher checkpoints joined by os.pathsep whose mean P(class) is a soft target (distill.py); "" = off
     distill_weight: float = 0.5  # share of the loss that the teachers' target takes (with distill)
-    # Speed switches (see README, Performance). None = pick what is fastest on this machine.
+    # Speed switches (see docs/guide.md, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
     bf16: bool | None = None
     # The review decisions the run trained with (maskrec.overrides.Stamp as a dict: csv, sha1 of its

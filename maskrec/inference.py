@@ -30,7 +30,7 @@ from .data import to_input
 from .operating import OperatingPoint, of_checkpoint
 
 # Flip test-time augmentation is off: it does not pay for the shipped nets, which trained on flipped
-# faces. Measured (``python -m maskrec bench --only tta``, README Measured results): at their saved
+# faces. Measured (``python -m maskrec bench --only tta``, docs/guide.md, Measured results): at their saved
 # thresholds it moved F1 on the dev test split and the held-out scene crops by -0.008..+0.003 (a
 # face or two either way), AUC by +0.000..+0.001, and it cost 1.7-2x a face's time (Net1 at 8 faces
 # ~4.7x: a batch of 16 falls off a cache cliff that 8 does not).

@@ -20,7 +20,7 @@ scoring ``new_score`` or more starts one, weaker ones only extend a track. A tra
 Why not ByteTrack from ``supervision``: it would add matplotlib, pydeprecate and more to the
 install (and requirements.txt) for a Kalman filter; it was not tried. Its one idea that mattered
 here, a higher score to start a track than to extend one, is ``new_score``. This matcher is ~100
-lines on scipy and torchvision, measured on the Ken-Burns clips (README, Video): no ID switch on
+lines on scipy and torchvision, measured on the Ken-Burns clips (docs/guide.md, Video): no ID switch on
 the held-out clips, so a Kalman filter has nothing left to win there.
 
 **Vote.** A frame's evidence is its P(mask) in log-odds relative to the decision threshold,
@@ -49,9 +49,9 @@ AGREE = 0.6       # a vote that fewer of the track's frames agree with is "unsur
 SWITCH = 0.005    # running label: chance per frame that the true state changed
 TEMPER = 0.3      # running label: consecutive frames of one face are far from independent
 UNSURE_LABEL = "unsure"
-MIN_HITS = 5      # frames in a row a face needs to become a person (README, Video: the start rule)
+MIN_HITS = 5      # frames in a row a face needs to become a person (docs/guide.md, Video: the start rule)
 # Detector score a face needs to start a track; weaker detections only extend one (ByteTrack's
-# idea). For RetinaFace, measured on the tuning clips (README, Video): starting at its 0.5 cut
+# idea). For RetinaFace, measured on the tuning clips (docs/guide.md, Video): starting at its 0.5 cut
 # over-counted people by 21% (false alarms lasting a few frames), at 0.8 by 1%. Other detectors
 # start at their own cut (0.0 here): their scores are on other scales.
 START_SCORE = {"retinaface": 0.8, "retinaface-fast": 0.8}

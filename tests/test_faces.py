@@ -357,7 +357,7 @@ def test_odd_inputs(detectors, name):
 
 # --------------------------------------------------------------------------------- dev scenes
 
-# Floors a little under bench/detectors.py's figures on the 200 dev scenes (README, Measured
+# Floors a little under bench/detectors.py's figures on the 200 dev scenes (docs/guide.md, Measured
 # results): recall of faces >= 32 px, precision, faces found on maksssksksss158 (14 masked faces
 # of 8-24 px). retinaface: 0.979 / 0.952 / 11; retinaface-fast: 0.979 / 0.945 / 9;
 # blazeface-tiles: 0.905 / 0.945 / 3 (the former default, kept to compare).

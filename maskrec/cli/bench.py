@@ -1,4 +1,4 @@
-"""``bench``: speed against baselines measured in the same run (README, Performance). The benchmark
+"""``bench``: speed against baselines measured in the same run (docs/guide.md, Performance). The benchmark
 is not part of the package: it lives in the repo's ``bench/`` folder, above maskrec (which never
 imports it), so this command starts it as a program of its own, ``python -m bench``, with the same
 flags; its output, its ``error:`` line and its exit status are the command's."""

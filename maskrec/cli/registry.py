@@ -35,6 +35,6 @@ COMMANDS: tuple[Command, ...] = (
             "maskrec.cli.review"),
     Command("relabel", "record review decisions (relabel, exclude, keep, undo); the folder is not touched",
             "maskrec.cli.relabel"),
-    Command("bench", "speed against baselines measured in the same run (see README, Performance)",
+    Command("bench", "speed against baselines measured in the same run (see docs/guide.md, Performance)",
             "maskrec.cli.bench"),
 )

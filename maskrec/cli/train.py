@@ -55,7 +55,7 @@ def add_arguments(s):
                         "their landmarks (over or below the nose: label 1; pulled down to the chin: 0; default 0)")
     s.add_argument("--recipe", choices=["report", "sized"], default="report",
                    help="report: the report's presets (default); sized: the batch scaled to the train split "
-                        "(the Train page's default, see README); explicit options override either")
+                        "(the Train page's default, see docs/guide.md); explicit options override either")
     s.add_argument("--precision", choices=list(PRECISIONS),
                    help="auto (default: bf16 autocast where the CPU or GPU supports it, else fp32), fp32 or bf16; "
                         "weights are saved in fp32 either way")

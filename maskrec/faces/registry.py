@@ -20,7 +20,7 @@ from .mtcnn import MTCNN
 from .retinaface import RetinaFace
 from .yunet import YuNet
 
-# The registry rows chosen for photos and for a live webcam (bench/detectors.py, README: Measured
+# The registry rows chosen for photos and for a live webcam (bench/detectors.py, docs/guide.md: Measured
 # results); DEFAULT, for callers that name none, is the photo one.
 PHOTO_DEFAULT = "retinaface"
 LIVE_DEFAULT = "retinaface-fast"
@@ -53,7 +53,7 @@ def _row(name, description, detector, why_not, **defaults) -> Row:
     return Row(name, description, detector, why_not, MappingProxyType(defaults))
 
 
-# Settings from bench/detectors.py on the 200 dev scenes (README, Measured results, has the sweep).
+# Settings from bench/detectors.py on the 200 dev scenes (docs/guide.md, Measured results, has the sweep).
 # retinaface: 2.25x rather than 2x finds 11 faces of maksssksksss158's 14, not 9, at the same
 # precision; score 0.65 rather than 0.6 keeps precision at 0.95 (0.94 at 0.6). Its whole-photo pass
 # of at most 900 px and its detail pass from bench/photo_scale.py on the validation scenes enlarged

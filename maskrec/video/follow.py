@@ -9,7 +9,7 @@ ms a frame on 2 cores, against ~3 ms to classify the frame's faces and ~2 ms to 
 track is drawn at the box its velocity predicts, with its running label (``Tracker.carry``), and
 adds no evidence to its vote. A cut, or the first frame, is always detected. ``min_hits`` of the
 tracker counts detection frames, so at k = 2 a face needs 10 frames to become a person rather than
-5. What it costs in count and labels is measured (README, Video).
+5. What it costs in count and labels is measured (docs/guide.md, Video).
 
 **Scene cuts** end every track (``Tracker.cut``): a pan cut together from several shots otherwise
 hands a coasting track to whoever stands at the same spot of the next shot. ``Cuts`` asks
@@ -30,7 +30,7 @@ from ..faces import MARGIN
 from ..recognize import FrameResult, carried
 from ..track import Seen, Tracker
 
-DETECT_EVERY = 2      # detector on one frame in this many (README, Video: what each k costs)
+DETECT_EVERY = 2      # detector on one frame in this many (docs/guide.md, Video: what each k costs)
 CUT_THRESHOLD = 27.0  # ContentDetector's default
 CUT_SIDE = 160        # px, the longer side of the copy the cut detector reads
 
