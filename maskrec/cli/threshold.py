@@ -8,6 +8,7 @@ scenes' faces), so the figures you report stay honest.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 from ..engines import ENGINES
 from ..evaluate import score
@@ -64,10 +65,9 @@ def run(a):
     except ValueError as e:
         raise UserError(str(e)) from None
     if a.unsure:
-        band = unsure_band(res.p, op.threshold, a.unsure)
-        op = op.with_band(band)
-        op = OperatingPoint(op.name, op.threshold, op.band, op.how + f"; unsure band holding <= {a.unsure:g} of the faces",
-                            rates(res.y, res.p, op.threshold, op.band))
+        op = op.with_band(unsure_band(res.p, op.threshold, a.unsure))
+        op = replace(op, how=op.how + f"; unsure band holding <= {a.unsure:g} of the faces",
+                     picked_on=rates(res.y, res.p, op.threshold, op.band))
     m = at_threshold(res.y, res.p, op.threshold)
     if not a.dry_run:
         set_operating_point(a.checkpoint, op, default=not a.not_default)
