@@ -36,7 +36,7 @@ from . import faces as F
 from .faces import MARGIN  # the crop margin (measured in faces.boxes), shared with scene crops
 from .inference import TTA, Predictor
 from .operating import UNSURE, OperatingPoint
-from .track import START_SCORE, Seen, Timeline, Tracker, min_hits_for
+from .track import START_SCORE, Seen, Timeline, Tracker, look, min_hits_for
 
 GREEN, RED, AMBER = (40, 200, 60), (230, 40, 40), (245, 160, 0)  # RGB; amber: unsure
 
@@ -300,7 +300,8 @@ class LiveBuffer:
         operating point's unsure band, whose frames are no vote).
         detector: its registry name, for the score a face needs to start a track. crops: the faces'
         crops, kept for a report with the update that may make a face a person (a report taken
-        between the two would list a person without a face)."""
+        between the two would list a person without a face), and their looks re-identify a person
+        lost for a moment (``track.look``)."""
         now = time.time() if now is None else now
         with self._lock:
             self._since, self._detected = 0, len(result.faces)
@@ -312,8 +313,10 @@ class LiveBuffer:
                 self._span = (now, now)
             # wall-clock seconds: the live chart's axis is the time of day; the tracker only needs
             # them to grow (a clock stepped back would at worst end tracks early)
+            # each face's look: a person lost for a moment and back elsewhere keeps their id (track.py)
+            looks = [look(c) for c in crops] if len(crops) == len(result.faces) else None
             seen = self._tracker.update(now, [f.box for f in result.faces], [f.p_mask for f in result.faces],
-                                        threshold)
+                                        threshold, looks)
             self._keep_thumbs(result, crops, seen)
             self._note(now, seen)
             return seen
