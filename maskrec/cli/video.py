@@ -1,16 +1,18 @@
 """``video IN --out OUT``: follow every face through a video file; one line per person (track),
-then a summary. The annotated video goes to --out. Ctrl-C or SIGTERM stops at the next frame:
-what was processed is still printed and written (exit 130)."""
+then a summary. The annotated video goes to --out, the compliance report to --report (one of
+them at least). Ctrl-C or SIGTERM stops at the next frame: what was processed is still printed
+and written (exit 130)."""
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
 from .. import faces
 from ..config import DEFAULT_CHECKPOINT
 from ..recognize import Recognizer
-from ..video import process, settings_of, write_report
+from ..video import PictureError, process, settings_of, write_report
 from ..video.follow import DETECT_EVERY
 from .common import UserError, check_file_name, progress_bar, stop_on_signals
 
@@ -19,7 +21,8 @@ SHIPPED_CHECKPOINT = DEFAULT_CHECKPOINT
 
 def add_arguments(s):
     s.add_argument("input", metavar="IN", help="video file (mp4, webm, mov, avi, mkv)")
-    s.add_argument("--out", required=True, metavar="OUT", help="annotated video to write: .mp4 (H.264) or .webm (VP9)")
+    s.add_argument("--out", metavar="OUT", help="annotated video to write: .mp4 (H.264) or .webm (VP9); "
+                   "may be left out when --report is given")
     s.add_argument("--json", action="store_true",
                    help='one JSON object per track ({"track", "first_s", "last_s", "frames", "label", "p_mask", '
                         '"agree"}), then {"summary": {...}}')
@@ -46,15 +49,21 @@ def run(a):
     why = faces.available()[a.detector]
     if why:
         raise UserError(f"detector {a.detector} cannot run here: {why}")
-    check_file_name("--out", a.out)
+    if not a.out and not a.report:
+        raise UserError("video writes an annotated video (--out OUT.mp4), a report (--report OUT.html) or both: "
+                        "give at least one")
+    if a.out:
+        check_file_name("--out", a.out)
     _check_report(a.report)
     rec = Recognizer.load(a.checkpoint, detector=a.detector).at(a.operating_point)
     bar = progress_bar("video")
     with stop_on_signals() as stop:
         try:
-            res = process(a.input, rec, a.out, threshold=a.threshold, should_stop=stop.is_set,
+            res = process(a.input, rec, a.out or None, threshold=a.threshold, should_stop=stop.is_set,
                           detect_every=a.detect_every, cuts=not a.no_cuts,
                           progress=lambda p: bar(p.frames, max(p.total, p.frames + 1)))
+        except PictureError as e:  # the CLI's word for a photo
+            raise UserError(f"{e}: recognise a photo with `python -m maskrec predict {shlex.quote(a.input)}`") from None
         finally:
             bar(1, 1)
     for w in res.summary["warnings"]:

@@ -24,21 +24,21 @@ before the whole file is there) when the PyAV wheel has it, else VP9 in WebM; Ch
 both (``tests/test_video_browser.py`` checks playback in it).
 
 **Bad input** raises ``VideoError`` (a ValueError) with a sentence for the user: not a video, an
-image, audio only, a picture bigger than 8K, no frame that decodes. A file that breaks off or is
+image (``PictureError``: its caller says where a photo goes), audio only, a picture bigger than 8K, no frame that decodes. A file that breaks off or is
 damaged part way is processed up to there, with a warning in ``summary["warnings"]``; no face at
 all is an empty result.
 
 Test clips with known truth (a slow pan and zoom over an annotated photo) and their scorer are not
 part of the product: they are ``evaluation.clips``.
 """
-from .codec import (CODECS, EXTENSIONS, MAX_PIXELS, MAX_SIDE, PROCESS_SIDE, VideoError, VideoInfo, Writer, mime,
-                    output_suffix, probe)
+from .codec import (CODECS, EXTENSIONS, MAX_PIXELS, MAX_SIDE, PROCESS_SIDE, PictureError, VideoError, VideoInfo,
+                    Writer, mime, output_suffix, probe)
 from .job import Progress, VideoJob, process
 from .report import (SETTINGS, load_settings, render_report, save_settings, session_report, settings_of,
                      tracker_settings, write_report)
 from .result import RESULT, THUMB, VideoResult, load, save, session_result
 
-__all__ = ["CODECS", "EXTENSIONS", "MAX_PIXELS", "MAX_SIDE", "PROCESS_SIDE", "Progress", "RESULT", "THUMB",
+__all__ = ["CODECS", "EXTENSIONS", "MAX_PIXELS", "MAX_SIDE", "PROCESS_SIDE", "PictureError", "Progress", "RESULT", "THUMB",
            "VideoError", "VideoInfo", "VideoJob", "VideoResult", "Writer", "load", "mime", "output_suffix",
            "probe", "process", "save"]
 __all__ += ["SETTINGS", "load_settings", "render_report", "save_settings", "session_report", "session_result",

@@ -38,6 +38,11 @@ class VideoError(ValueError):
     """A file that cannot be processed; the message is meant for the user."""
 
 
+class PictureError(VideoError):
+    """A still picture given as a video. Its message says so; where pictures go instead is the
+    caller's word (the CLI's ``predict``, the page's Upload photos tab)."""
+
+
 class VideoInfo(NamedTuple):
     width: int
     height: int
@@ -86,7 +91,7 @@ def open_video(src: str | Path):
     fmt = container.format.name
     if fmt.endswith("_pipe") or fmt in ("image2", "gif", "apng", "webp"):
         container.close()
-        raise VideoError(f"{p.name} is a picture ({fmt.replace('_pipe', '')}), not a video: use the photo tab")
+        raise PictureError(f"{p.name} is a picture ({fmt.replace('_pipe', '')}), not a video")
     if not container.streams.video:
         kinds = sorted({s.type for s in container.streams}) or ["nothing"]
         container.close()

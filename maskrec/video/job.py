@@ -19,7 +19,7 @@ from typing import Callable, NamedTuple
 from ..jobs import BackgroundJob
 from ..recognize import draw_tracked
 from ..track import Seen, Timeline, Tracker, tracker_for
-from .codec import PROCESS_SIDE, Decoding, VideoError, Writer, output_suffix
+from .codec import PROCESS_SIDE, Decoding, PictureError, VideoError, Writer, output_suffix
 from .follow import DETECT_EVERY, Cuts, Follower
 from .result import Thumbs, VideoResult, make_result, save
 
@@ -142,7 +142,8 @@ class VideoJob(BackgroundJob):
 
     def _user_message(self, e: BaseException) -> str:
         # codec and process name the file they read: here the saved copy, not the user's file
-        return str(e).replace(self.src.name, self.name)
+        said = str(e).replace(self.src.name, self.name)
+        return f"{said}: drop it on the Upload photos tab" if isinstance(e, PictureError) else said
 
     def _work(self) -> None:
         res = process(self.src, self.rec, self.out, threshold=self.threshold,
