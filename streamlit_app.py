@@ -5,10 +5,12 @@ their shared widgets in ``ui/`` (not in ``pages/``: Streamlit's legacy mode list
 
 On a cold server the first run is in that legacy mode: the browser is first sent the list of
 ``pages/*.py`` (with this file as "streamlit app"), shown until ``st.navigation`` below replaces it.
-So nothing slow is imported before ``st.navigation``: a page's imports (torch) come with ``pg.run()``.
+So nothing slow is imported before ``st.navigation``: a page's imports (torch) come with ``pg.run()``
+(``ui.dataset_choice``, imported here, needs only streamlit and maskrec.config).
 """
 import streamlit as st
 
+from ui.dataset_choice import ALLOW_LABEL, SOURCES, keep_in_url
 from ui.start import app_icon
 
 
@@ -25,8 +27,13 @@ def home():
         "| **Evaluate** | ROC and precision-recall curves, confusion matrix, a threshold picker that saves into "
         "the checkpoint, mistakes, and Net1 vs Net2 side by side. |\n"
         "| **Recognize** | Find every face in a photo, a snapshot or a live webcam stream and classify it. |\n\n"
-        "No data needed to start: the built-in demo dataset is drawn on first use. Point the sidebar at your own "
-        "folder (report layout `train/000123_1.jpg`, or `with_mask/` + `without_mask/` folders) or upload a .zip."
+        f"No data needed to start: the sidebar's **{SOURCES['demo']}** is drawn on first use. For your own "
+        f"data choose **{SOURCES['folder']}** in the sidebar and type its path (report layout "
+        "`train/000123_1.jpg`, `with_mask/` + `without_mask/` folders, or annotated photos), or "
+        f"**{SOURCES['upload']}**. The choice stays as you move between pages and through a reload. The folder "
+        "field's help lists the folders it may open; for one outside them the sidebar offers "
+        f"**{ALLOW_LABEL}** when the app runs on your own machine (on a shared server, its "
+        "`MASKREC_DATA_ROOTS` decides)."
     )
 
 
@@ -40,4 +47,5 @@ pg = st.navigation([
     st.Page("pages/3_Evaluate.py", title="Evaluate", icon=":material/target:"),
     st.Page("pages/4_Recognize.py", title="Recognize", icon=":material/photo_camera:"),
 ])
+keep_in_url()  # a page switch drops the URL's ?data=...: put it back, so that a reload keeps the dataset
 pg.run()

@@ -5,16 +5,19 @@ are presets of :class:`TrainConfig` (one per registry row);
 ``dataclasses.replace(PRESETS["net2"], epochs=5)`` makes a variant.
 
 Files: everything MaskRec writes goes under ``home()`` (``$MASKREC_HOME``, default the repo
-folder): ``runs/`` (one folder per training run), ``cache/`` (decoded images, scan results)
-and ``data/demo`` (the generated demo dataset).
+folder): ``runs/`` (one folder per training run), ``cache/`` (decoded images, scan results),
+``data/demo`` (the generated demo dataset) and ``data_roots.txt`` (data folders a user of a local
+server allowed from the Dataset page: ``allow_root``).
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+from .atomic import atomic_write_text
 from .nets import REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -48,15 +51,54 @@ def demo_dir() -> Path:
     return home() / "data" / "demo"
 
 
+def roots_file() -> Path:
+    """Folders a user of a local server allowed from the Dataset page, one per line (``allow_root``)."""
+    return home() / "data_roots.txt"
+
+
+def added_roots() -> list[Path]:
+    try:
+        lines = roots_file().read_text().splitlines()
+    except FileNotFoundError:
+        return []
+    return [Path(line) for line in lines if line.strip()]
+
+
 def data_roots() -> list[Path]:
     """Folders that dataset paths typed into the browser must lie under.
 
-    ``$MASKREC_DATA_ROOTS`` (os.pathsep-separated) or, by default, MaskRec's data folder and the
-    server's working directory.
+    ``$MASKREC_DATA_ROOTS`` (os.pathsep-separated), exactly, when set: a deployer's list. Otherwise
+    MaskRec's data folder, the server's working directory, the project's data folder beside the repo
+    (``SHARED_DATASETS``, and the dev sets wherever their variables put them), and the folders listed
+    in ``roots_file()``. A root under another root is left out.
     """
     env = os.environ.get("MASKREC_DATA_ROOTS")
-    roots = env.split(os.pathsep) if env else [str(home() / "data"), os.getcwd()]
-    return [Path(r).expanduser().resolve() for r in roots if r]
+    if env:
+        roots = env.split(os.pathsep)
+    else:
+        roots = [home() / "data", os.getcwd(), SHARED_DATASETS, DEV_DATA, DEV_SCENES, MORE_SCENES, *added_roots()]
+    resolved = list(dict.fromkeys(Path(r).expanduser().resolve() for r in roots if str(r)))
+    return [r for r in resolved if not any(o in r.parents for o in resolved)]
+
+
+def roots_fixed() -> bool:
+    """True when ``$MASKREC_DATA_ROOTS`` fixes the data folders (nothing can be allowed from a page)."""
+    return bool(os.environ.get("MASKREC_DATA_ROOTS"))
+
+
+def allow_root(path: str | os.PathLike) -> Path:
+    """Add an existing folder to ``roots_file()`` (resolved first, so the line names the folder itself,
+    not a link to it) and return it. Only for a local user: see ``is_local``; the pages offer it
+    nowhere else. ValueError when it is no folder or ``$MASKREC_DATA_ROOTS`` fixes the list."""
+    if roots_fixed():
+        raise ValueError("MASKREC_DATA_ROOTS fixes the allowed data folders on this server")
+    p = Path(path).expanduser().resolve()
+    if not p.is_dir():
+        raise ValueError(f"no folder at {path}")
+    known = [str(r) for r in added_roots()]
+    if str(p) not in known:
+        atomic_write_text(roots_file(), "".join(f"{r}\n" for r in [*known, str(p)]))
+    return p
 
 
 def confine(path: str | os.PathLike) -> Path:
@@ -67,8 +109,47 @@ def confine(path: str | os.PathLike) -> Path:
         if p == root or root in p.parents:
             return p
     allowed = ", ".join(str(r) for r in data_roots())
-    raise ValueError(f"{path} is outside the allowed data folders ({allowed}); "
-                     f"set MASKREC_DATA_ROOTS to allow more")
+    how = "set MASKREC_DATA_ROOTS" if roots_fixed() else \
+        f"set MASKREC_DATA_ROOTS or list it in {roots_file()}"
+    raise ValueError(f"{path} is outside the allowed data folders ({allowed}); {how} to allow more")
+
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+# headers a reverse proxy adds: a request through one may come from anywhere, whatever address it has
+PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip")
+
+
+def _loopback(host: str) -> bool:
+    """localhost, 127.x.x.x or ::1, with or without a port or scheme: 'http://[::1]:8501'."""
+    host = host.strip().lower().split("://")[-1].split("/")[0]
+    if host.startswith("["):  # [::1]:8501
+        host = host[1:].split("]")[0]
+    elif host.count(":") == 1:  # 127.0.0.1:8501, localhost:8501
+        host = host.split(":")[0]
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local(bind_address: str | None, headers: dict[str, str]) -> bool:
+    """Whether only this machine can reach the server that got this request: it listens on a
+    loopback address only (``server.address``; none means every interface), and the request came
+    through no proxy (no forwarding header; the Host and the browser's Origin name this machine).
+
+    The bind address, not the browser's address, is what decides: behind a reverse proxy on the same
+    machine (the deployment docs/guide.md describes) every browser connects from 127.0.0.1, and
+    Streamlit says of its own ``st.context.ip_address`` that it must not be used for security. A
+    proxy that adds none of these headers and rewrites Host and Origin is the deployer's to declare:
+    set ``MASKREC_DATA_ROOTS``, which turns the local additions off."""
+    if not bind_address or not _loopback(bind_address):
+        return False
+    h = {k.lower(): v for k, v in headers.items()}
+    if any(k in h for k in PROXY_HEADERS):
+        return False
+    return all(_loopback(h[k]) for k in ("host", "origin") if h.get(k))
 
 
 SCHEDULES = ("constant", "cosine")

@@ -3,20 +3,24 @@ from ui.start import through_navigation
 
 through_navigation()  # before the slow imports below: see ui/start.py
 
-import random
-
-import pandas as pd
 import streamlit as st
 
-from maskrec import plots
-from maskrec.data import DataError, discover, network_views, open_rgb, scan
-from maskrec.health import duplicates
-from maskrec.overrides import OverridesError
-from maskrec.presentation import number
-from ui import review
-from ui.common import dataset_picker, image_grid, memo, progress_callback
-
 st.title("Dataset explorer")
+# A first visit imports torch, pandas, scipy and Plotly (2 s or more on a cold server): a spinner
+# under the title says so, where the page stood blank (issue 37).
+with st.spinner("Loading the dataset tools (first visit only)…"):
+    import random
+
+    import pandas as pd
+
+    from maskrec import plots
+    from maskrec.data import DataError, discover, network_views, open_rgb, scan
+    from maskrec.health import duplicates
+    from maskrec.overrides import OverridesError
+    from maskrec.presentation import number
+    from ui import review
+    from ui.common import dataset_picker, image_grid, memo, progress_callback
+
 path = dataset_picker()
 if path is None:
     st.info("Choose a dataset in the sidebar: the built-in demo data, a folder on the server, or a .zip upload.")

@@ -21,7 +21,8 @@ from maskrec.config import demo_dir
 from maskrec.presentation import data_mismatch, preselect_runs, short_data
 from maskrec.runs import list_runs
 from maskrec.runstate import read, summary
-from ui.common import checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, thumb
+from ui.common import (checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, remember,
+                       remembered, thumb)
 from ui.sweeps import sweeps_tab
 
 st.title("Evaluate")
@@ -130,7 +131,8 @@ with tab_eval:
         st.info("Choose a dataset in the sidebar.")
     else:
         c_ck, c_split = st.columns([3, 2])
-        label = c_ck.selectbox("Checkpoint", list(choices), key="ckpt_choice")
+        remembered("ckpt_choice", choices)  # kept while the dataset is being changed, and across pages
+        label = c_ck.selectbox("Checkpoint", list(choices), key="ckpt_choice", on_change=remember, args=("ckpt_choice",))
         ckpt = choices[label]
         split = c_split.selectbox(
             "Split", SPLITS, key="eval_split",

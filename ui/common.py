@@ -11,10 +11,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from maskrec.config import REPO_ROOT, confine, data_roots
+from maskrec.config import REPO_ROOT, allow_root, confine, data_roots, is_local, roots_file, roots_fixed
 from maskrec.data import DataError, keep_upload
 from maskrec.runs import list_runs
 from maskrec.trainjobs import JobRegistry
+from ui.dataset_choice import ALLOW_LABEL, SOURCES, Choice, choose, current
 
 MAX_UPLOAD_MB = 1024  # keep in step with .streamlit/config.toml server.maxUploadSize
 DATASET_KEY = "dataset_path"
@@ -79,44 +80,124 @@ def demo_data() -> Path:
     return path
 
 
+def remembered(key: str, options) -> None:
+    """Fill a select widget's state from the copy ``remember`` keeps, before the widget is drawn.
+    Streamlit drops a widget's own state in a run that does not draw it (a page switch, or a page
+    that stops early while another choice is incomplete); the copy, a plain key, stays. Draw the
+    widget with ``on_change=remember, args=(key,)``."""
+    if st.session_state.get(f"_{key}") in options:
+        st.session_state[key] = st.session_state[f"_{key}"]
+
+
+def remember(key: str) -> None:
+    st.session_state[f"_{key}"] = st.session_state[key]
+
+
+def local_user() -> bool:
+    """Whether this browser is on the server's own machine (maskrec.config.is_local says how that is
+    told): only then may a page widen the data folders."""
+    return is_local(st.get_option("server.address"), dict(st.context.headers))
+
+
+def _store(field: str, widget: str, convert=None) -> None:
+    """on_change: the widget's new value into the kept choice, before the script runs."""
+    value = st.session_state[widget]
+    choose(**{field: convert(value) if convert else value})
+
+
 def dataset_picker(where=st.sidebar) -> str | None:
-    """Demo data, a folder on the server, or an uploaded .zip. Returns a path (shared across pages)."""
+    """Demo data, a folder on the server, or an uploaded .zip: the choice made on any page (kept by
+    ui.dataset_choice). Returns its path, or None when it cannot be used yet (the sidebar says why),
+    and says under the picker which data the page shows."""
     where.subheader("Dataset")
-    choice = where.radio("Source", ["Demo data (built in)", "Folder on the server", "Upload a .zip"],
-                         key="dataset_source", label_visibility="collapsed")
-    if choice == "Demo data (built in)":
-        path = str(demo_data())
-    elif choice == "Folder on the server":
-        typed = where.text_input("Folder path", key="dataset_folder",
-                                 help="Report layout (train/ test/ with <id>_<label>.jpg), class folders "
-                                      "(with_mask/ without_mask/), or annotated photos (images/ + VOC "
-                                      f"annotations/, cut into face crops). Several folders joined by "
-                                      f"'{os.pathsep}' train as one. Allowed under: "
-                                      + ", ".join(str(r) for r in data_roots()))
-        if not typed:
-            where.info("Type a folder path.")
-            return None
-        try:
-            folders = [confine(t) for t in typed.split(os.pathsep) if t.strip()]
-        except ValueError as e:
-            where.error(str(e))
-            return None
-        missing = [str(f) for f in folders if not f.is_dir()]
-        if missing or not folders:
-            where.error(f"No folder at {', '.join(missing) or typed}.")
-            return None
-        path = os.pathsep.join(str(f) for f in folders)
+    choice = current()
+    # The widgets are filled from the kept choice on every run: a page switch or a reload dropped their
+    # own state. Their on_change writes a user's change into the choice before this line runs.
+    st.session_state["dataset_source"] = SOURCES[choice.source]
+    where.radio("Source", list(SOURCES.values()), key="dataset_source", label_visibility="collapsed",
+                on_change=_store, args=("source", "dataset_source", {v: k for k, v in SOURCES.items()}.get))
+    if choice.source == "demo":
+        path, shown = str(demo_data()), "**the built-in demo data**"
+    elif choice.source == "folder":
+        path = _folder(where, choice)
+        shown = f"`{path}`"
     else:
-        up = where.file_uploader(f"Dataset .zip (up to {MAX_UPLOAD_MB} MB)", type=["zip"], key="dataset_zip")
-        if up is None:
-            return None
-        try:  # kept and extracted here; a zip that is refused is removed again (maskrec.data.zips)
-            path = str(keep_upload(up.getvalue()))
-        except DataError as e:
-            where.warning(f"{up.name} cannot be used: {e}")
-            return None
+        path, name = _upload(where, choice)
+        shown = f"the upload **{name}**"
+    if path is None:
+        where.caption(":material/database: This page shows no data yet.")
+        return None
+    where.caption(f":material/database: This page shows {shown}.")
     st.session_state[DATASET_KEY] = path
     return path
+
+
+def _folder(where, choice: Choice) -> str | None:
+    st.session_state["dataset_folder"] = choice.folder
+    typed = where.text_input("Folder path", key="dataset_folder", on_change=_store, args=("folder", "dataset_folder"),
+                             help="Report layout (train/ test/ with <id>_<label>.jpg), class folders "
+                                  "(with_mask/ without_mask/), or annotated photos (images/ + VOC "
+                                  f"annotations/, cut into face crops). Several folders joined by "
+                                  f"'{os.pathsep}' train as one. Allowed under: "
+                                  + ", ".join(str(r) for r in data_roots()))
+    parts = [t.strip() for t in typed.split(os.pathsep) if t.strip()]
+    if not parts:
+        where.info("Type a folder path.")
+        return None
+    local = local_user()
+    folders, refused = [], []
+    for t in parts:
+        try:
+            folders.append(confine(t))
+        except ValueError as e:
+            refused.append((t, e))
+    # Whether a path outside the roots exists is told only to a local user (who could look anyway).
+    missing = [str(f) for f in folders if not f.is_dir()] + [t for t, _ in refused if local and not
+                                                             Path(t).expanduser().is_dir()]
+    if missing:
+        where.error(f"No folder at {', '.join(missing)}.")
+        return None
+    if refused:
+        where.error(str(refused[0][1]))
+        if local and not roots_fixed():
+            _offer_to_allow(where, [t for t, _ in refused])
+        return None
+    return os.pathsep.join(str(f) for f in folders)
+
+
+def _offer_to_allow(where, typed: list[str]) -> None:
+    """The local user's way past the data roots without a restart: the folder joins the roots kept
+    in MASKREC_HOME (maskrec.config.allow_root)."""
+    resolved = [str(Path(t).expanduser().resolve()) for t in typed]
+    if where.button(ALLOW_LABEL if len(typed) == 1 else f"{ALLOW_LABEL} ({len(typed)} folders)", key="allow_root",
+                    icon=":material/lock_open:", type="primary",
+                    help=f"Adds {', '.join(resolved)} to the allowed data folders, kept in {roots_file()}. "
+                         "Offered because this server listens only on this machine; browsers on other "
+                         "machines are never offered it."):
+        try:
+            for t in typed:
+                allow_root(t)
+        except ValueError as e:  # gone since, or MASKREC_DATA_ROOTS set meanwhile
+            where.error(str(e))
+            return
+        st.rerun()
+
+
+def _upload(where, choice: Choice) -> tuple[str | None, str]:
+    """The .zip uploaded now, else the one kept from an earlier page or a reload: (path, name)."""
+    up = where.file_uploader(f"Dataset .zip (up to {MAX_UPLOAD_MB} MB)", type=["zip"], key="dataset_zip")
+    if up is not None:
+        try:  # kept and extracted here; a zip that is refused is removed again (maskrec.data.zips)
+            kept = keep_upload(up.getvalue())
+        except DataError as e:
+            where.warning(f"{up.name} cannot be used: {e}")
+            return None, up.name
+        if (kept.name, up.name) != (choice.upload, choice.upload_name):
+            choice = choose(upload=kept.name, upload_name=up.name)
+    path = choice.upload_path()
+    if path is None and choice.upload:
+        where.warning("The upload this page had is no longer on the server: upload it again.")
+    return (None if path is None else str(path)), choice.upload_name or choice.upload
 
 
 def train_images(path: str) -> int | None:
