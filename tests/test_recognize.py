@@ -388,10 +388,10 @@ def test_predict_json_no_face_and_whole_image_mode(capsys, tmp_path):
     point = {"name": pred.op.name, "threshold": round(pred.op.threshold, 4),
              "band": [round(v, 4) for v in pred.op.band] if pred.op.band else None}
     assert json.loads(capsys.readouterr().out) == {"image": str(blank), "faces": [], "operating_point": point}
-    # "none": the whole image is one face (face crops like the training data). Called directly:
-    # cmd_predict does not pass --detector to _faces yet.
-    from maskrec.cli.predict import _faces
-    (face,) = _faces(pred, Image.open(blank).convert("RGB"), "none")
+    # "none": the whole image is one face (face crops like the training data), through the builder
+    # predict --json and serve's /v1/detect share
+    from maskrec.photo import PhotoReader
+    (face,) = PhotoReader(pred).faces(Image.open(blank).convert("RGB"), "none")
     assert face["box"] == [0, 0, 200, 150] and face["label"] in ("mask", "no_mask")
 
 

@@ -41,7 +41,8 @@ LAYERS: list[set[str]] = [
     {"maskrec.export", "maskrec.engines", "maskrec.inference", "maskrec.evaluate", "maskrec.masks",
      "maskrec.calibration", "maskrec.engine_probe"},
     # 5: recognition, tracking, runs
-    {"maskrec.track", "maskrec.recognize", "maskrec.gradcam", "maskrec.runstate", "maskrec.runs", "maskrec.train"},
+    {"maskrec.track", "maskrec.recognize", "maskrec.photo", "maskrec.gradcam", "maskrec.runstate", "maskrec.runs",
+     "maskrec.train"},
     # 6: jobs built on them; "maskrec.video" is the whole package: codec, job, result, report (the
     # compliance report: it draws with maskrec.plots, layer 1). Its modules are not rows of their own:
     # _collapse could then keep report apart from the package and see a circle through video/__init__.
