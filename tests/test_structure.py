@@ -48,7 +48,9 @@ LAYERS: list[set[str]] = [
     # _collapse could then keep report apart from the package and see a circle through video/__init__.
     {"maskrec.video", "maskrec.sweep", "maskrec.trainjobs", "maskrec.trainrun", "maskrec.suspects",
      "maskrec.soup"},
-    # 7: the command line, on top
+    # 7: the HTTP server, the whole package (app, work queue, model holder): recognition for other programs
+    {"maskrec.serve"},
+    # 8: the command line, on top
     {"maskrec.cli", "maskrec.__main__"},
 ]
 

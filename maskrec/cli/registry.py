@@ -30,6 +30,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("threshold", "pick a checkpoint's decision threshold on a dataset and save it", "maskrec.cli.threshold"),
     Command("predict", "classify faces in images", "maskrec.cli.predict"),
     Command("video", "follow and count faces through a video file; an annotated copy to --out", "maskrec.cli.video"),
+    Command("serve", "recognition over HTTP for other programs (FastAPI; the API at /docs)", "maskrec.cli.serve"),
     Command("export", "export a checkpoint to ONNX or TorchScript (verified)", "maskrec.cli.export"),
     Command("review", "likely label errors of a dataset, most likely wrong first; one JSON line each",
             "maskrec.cli.review"),

@@ -1,0 +1,59 @@
+"""``serve``: recognition over HTTP for other programs (FastAPI + uvicorn; the API at /docs).
+
+Listening beyond this machine (``--host 0.0.0.0``) needs an API key (``--api-key`` or
+``$MASKREC_API_KEY``): without one the command refuses to start (exit 2). See docs/serve.md.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import uvicorn
+
+from .. import faces
+from ..config import DEFAULT_CHECKPOINT
+from ..engines import ENGINES
+from ..photo import WHOLE_IMAGE
+from ..serve import KEY_ENV, MAX_UPLOAD_MB, Settings, check_exposure, create_app, detector_problem
+from ..serve.settings import default_workers
+from .common import UserError, add_engine_argument
+
+
+def add_arguments(s):
+    s.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only; any other needs an API key)")
+    s.add_argument("--port", type=int, default=8000, help="default 8000")
+    s.add_argument("--checkpoint", metavar="CKPT", default=str(DEFAULT_CHECKPOINT), help="default: checkpoints/net2.pt")
+    s.add_argument("--detector", default=faces.PHOTO_DEFAULT, choices=[*faces.DETECTORS, WHOLE_IMAGE],
+                   help=f"POST /v1/detect's face detector unless a request names one (default {faces.PHOTO_DEFAULT})")
+    s.add_argument("--operating-point", metavar="NAME",
+                   help="the checkpoint's operating point to label at unless a request names one (default: its default)")
+    add_engine_argument(s, ENGINES)
+    s.add_argument("--workers", metavar="N", type=int, default=default_workers(),
+                   help=f"inference threads (default {default_workers()})")
+    s.add_argument("--queue", metavar="N", type=int, default=Settings.queue,
+                   help=f"requests that may wait for a worker; more are answered 503 + Retry-After (default {Settings.queue})")
+    s.add_argument("--api-key", metavar="KEY", default=None,
+                   help=f"the bearer key clients must send (default ${KEY_ENV}; the variable keeps it out of `ps`)")
+    s.add_argument("--max-upload-mb", metavar="MB", type=float, default=MAX_UPLOAD_MB,
+                   help=f"largest request body (default {MAX_UPLOAD_MB}, the app's upload limit); more: 413")
+
+
+def run(a):
+    key = a.api_key if a.api_key is not None else os.environ.get(KEY_ENV) or None
+    check_exposure(a.host, key)
+    if not Path(a.checkpoint).is_file():
+        raise UserError(f"no such checkpoint: {a.checkpoint}")
+    problem = detector_problem(a.detector)
+    if problem:
+        raise UserError(problem)
+    settings = Settings(checkpoint=Path(a.checkpoint), detector=a.detector, operating_point=a.operating_point,
+                        engine=a.engine, workers=a.workers, queue=a.queue, api_key=key, max_upload_mb=a.max_upload_mb)
+    # the model's loading and a request's failure are said beside uvicorn's own lines
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
+    # limit_concurrency: connections beyond it get uvicorn's 503 before any app code runs (the queue's
+    # own 503 covers the work; this bounds what idle or slow connections can hold)
+    uvicorn.run(create_app(settings), host=a.host, port=a.port, log_level="info",
+                limit_concurrency=max(256, 4 * (settings.workers + settings.queue)), timeout_graceful_shutdown=5)
+    return 0
