@@ -353,9 +353,17 @@ def test_readyz_is_503_until_the_model_is_loaded_and_says_why_it_failed(tmp_path
         assert counter(c.get("/metrics").text, "maskrec_model_ready") == 0
 
 
-def test_the_openapi_page_lists_the_routes(holder):
+def test_the_openapi_page_lists_the_routes_and_needs_no_internet(holder):
+    import re
     with client(holder) as c:
-        assert c.get("/docs").status_code == 200
+        page = c.get("/docs")
+        assert page.status_code == 200
+        # Swagger UI's script and style come from the server itself (a CDN is out of reach offline)
+        assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", page.text)
+        assert any(a.endswith("swagger-ui-bundle.js") for a in assets), assets
+        for a in assets:
+            assert a.startswith("/"), a
+            assert c.get(a).status_code == 200, a
         spec = c.get("/openapi.json").json()
         assert {"/v1/detect", "/v1/classify", "/healthz", "/readyz", "/metrics"} <= set(spec["paths"])
         body = spec["paths"]["/v1/detect"]["post"]["requestBody"]["content"]

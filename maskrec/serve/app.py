@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from .. import faces
@@ -40,6 +41,25 @@ DETECT_BODY = {"requestBody": {"required": True, "content": {
     "application/octet-stream": {"schema": _IMAGE}, "image/*": {"schema": _IMAGE}}}}
 CLASSIFY_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "properties": {"files": {"type": "array", "items": _IMAGE}}, "required": ["files"]}}}}}
+_POINT = {"name": "street", "threshold": 0.581, "band": [0.2794, 0.8322]}
+
+
+def _answers(ok: dict) -> dict:
+    """The OpenAPI page's answers of a /v1 route: its 200 example and every refusal."""
+    def said(description: str, example: dict) -> dict:
+        return {"description": description, "content": {"application/json": {"example": example}}}
+    return {200: said("the result", ok),
+            400: said("not a usable image (unreadable, empty, too small, too many pixels), or a bad parameter",
+                      {"error": "not an image Pillow can read", "image": "photo.jpg"}),
+            401: said("an API key is set and this request lacks it", {"error": "missing or wrong API key: ..."}),
+            413: said("the body is over the upload limit", {"error": "upload too large: at most ..."}),
+            503: said("the queue is full (see Retry-After) or the model is loading", {"error": "busy: ..."})}
+
+
+DETECT_ANSWERS = _answers({"image": "photo.jpg", "operating_point": _POINT, "engine": {"engine": "onnx-int8"},
+                           "faces": [{"box": [281, 175, 379, 299], "label": "mask", "p_mask": 0.9303}]})
+CLASSIFY_ANSWERS = _answers({"crops": [{"image": "a.jpg", "label": "no_mask", "p_mask": 0.0312}],
+                             "operating_point": _POINT, "engine": {"engine": "onnx-int8"}})
 DETECTOR_HELP = (f"face detector (default: the server's, {faces.PHOTO_DEFAULT} unless started with another); "
                  f"one of {', '.join(faces.DETECTORS)}, or {WHOLE_IMAGE}: the whole image is one face")
 POINT_HELP = "the checkpoint's operating point to label at (default: the one the server was started with)"
@@ -67,8 +87,11 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         yield
         pool.shutdown()
 
-    app = FastAPI(title="MaskRec", summary="Face-mask recognition over HTTP", lifespan=lifespan,
-                  description="Every face in an image, boxed and labelled mask / no_mask / unsure; see docs/serve.md.")
+    # FastAPIOffline: FastAPI whose /docs and /redoc pages load Swagger UI and ReDoc from files it
+    # ships, not from a CDN, so the API's page works on a network without the internet
+    app = FastAPIOffline(title="MaskRec", summary="Face-mask recognition over HTTP", lifespan=lifespan,
+                         description="Every face in an image, boxed and labelled mask / no_mask / unsure; "
+                                     "see docs/serve.md.")
     app.state.settings, app.state.holder, app.state.pool, app.state.metrics = settings, holder, pool, metrics
     app.add_middleware(Timing, metrics=metrics)
 
@@ -146,7 +169,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         return Response(text, media_type=ctype)
 
     @app.post("/v1/detect", summary="every face in an image: box, label, P(mask), operating point",
-              dependencies=[Depends(authorized)], openapi_extra=DETECT_BODY)
+              dependencies=[Depends(authorized)], openapi_extra=DETECT_BODY, responses=DETECT_ANSWERS)
     async def detect(request: Request, detector: str | None = Query(None, description=DETECTOR_HELP),
                      operating_point: str | None = Query(None, description=POINT_HELP)):
         model = model_or_503()
@@ -163,7 +186,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         return record
 
     @app.post("/v1/classify", summary="face crops, classified in one batch: label, P(mask) each",
-              dependencies=[Depends(authorized)], openapi_extra=CLASSIFY_BODY)
+              dependencies=[Depends(authorized)], openapi_extra=CLASSIFY_BODY, responses=CLASSIFY_ANSWERS)
     async def classify(request: Request, operating_point: str | None = Query(None, description=POINT_HELP)):
         model = model_or_503()
         op = _point(model, operating_point)
