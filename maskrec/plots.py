@@ -12,8 +12,11 @@ from .presentation import SWEEP_PARAMS, metric_words
 INPUT_SIZES = (32, 64)  # Net1 and Net2 input sides, marked on size plots
 COLORS = {1: "#2ca02c", 0: "#d62728", "train": "#1f77b4", "test": "#ff7f0e"}
 LABEL_NAMES = {1: "covered (1)", 0: "bare (0)"}
-TOP_LEGEND = dict(orientation="h", y=1.02, yanchor="bottom", x=1, xanchor="right")
+# Legends sit above the plot on the left: Plotly's toolbar (modebar) appears on hover at the top
+# right, over whatever is there. A figure with a title puts its legend under the plot instead.
+TOP_LEGEND = dict(orientation="h", y=1.02, yanchor="bottom", x=0, xanchor="left")
 MARKED_LEGEND = {**TOP_LEGEND, "y": 1.11}  # above the input-size labels, which sit on top of the plot
+UNDER_LEGEND = dict(orientation="h", y=-0.2, yanchor="top", x=0, xanchor="left")
 CURVES = (("loss", "Loss (NLL)"), ("error", "Error"), ("auc", "ROC AUC"), ("f1", "F1"))
 
 
@@ -31,21 +34,21 @@ def training_curves(history: list[dict], title: str = "") -> go.Figure:
     fig.update_xaxes(dtick=1 if len(epochs) <= 20 else None)
     fig.update_xaxes(title_text="epoch", row=2)  # the top row's label would collide with the titles below
     fig.update_layout(height=580, title=title or None, margin=dict(l=40, r=20, t=60, b=40),
-                      legend=dict(orientation="h", y=1.08, x=1, xanchor="right"))
+                      legend={**TOP_LEGEND, "y": 1.08})  # above the subplot titles, left of the toolbar
     return fig
 
 
-def compare_runs(histories: dict[str, list[dict]], key: str = "test_f1") -> go.Figure:
+def compare_runs(histories: dict[str, list[dict]], key: str = "test_f1", dashed: frozenset[str] = frozenset()) -> go.Figure:
     """One line per run of one metric per epoch; the run ids go in a legend under the plot (they are
-    long, and several of them above it would push into the title)."""
+    long, and several of them above it would push into the title). The runs named in ``dashed``
+    (the shipped checkpoints' records) are drawn dashed."""
     fig = go.Figure()
     for name, hist in histories.items():
         fig.add_trace(go.Scatter(x=[r["epoch"] for r in hist], y=[r.get(key) for r in hist],
-                                 mode="lines+markers", name=name))
+                                 mode="lines+markers", name=name, line_dash="dash" if name in dashed else None))
     words = metric_words(key)
     fig.update_layout(height=380, title=f"{words} per epoch", xaxis_title="epoch", yaxis_title=words,
-                      margin=dict(l=50, r=20, t=50, b=40), showlegend=True,
-                      legend=dict(orientation="h", y=-0.2, yanchor="top", x=0, xanchor="left"))
+                      margin=dict(l=50, r=20, t=50, b=40), showlegend=True, legend=UNDER_LEGEND)
     return fig
 
 
@@ -202,7 +205,7 @@ def sweep_figures(figs: dict) -> list[tuple[str, go.Figure]]:
                 t.name = HISTORY_TRACES.get(t.name, t.name)
             n = max((len(t.x) for t in fig.data if t.x is not None), default=0)
             fig.update_xaxes(title_text="trial", dtick=1 if n <= 20 else None)  # trials are whole numbers
-            fig.update_layout(height=360, legend=TOP_LEGEND)
+            fig.update_layout(height=380, legend=UNDER_LEGEND)  # the title holds the top left
         elif key == "slice":
             for k in fig.layout:
                 if k.startswith("xaxis") and fig.layout[k].title.text:

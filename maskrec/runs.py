@@ -25,7 +25,7 @@ from pathlib import Path
 
 from . import checkpoint, process
 from .atomic import atomic_write_text, clear_stale_temps
-from .config import TrainConfig, runs_dir
+from .config import REPO_ROOT, TrainConfig, runs_dir
 
 METRIC_KEYS = ("epoch", "train_loss", "test_loss", "train_error", "test_error", "train_auc",
                "test_auc", "train_f1", "test_f1", "seconds")
@@ -43,6 +43,19 @@ def _clean(obj):
     if isinstance(obj, (list, tuple)):
         return [_clean(v) for v in obj]
     return obj
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """A metrics.jsonl's records, in order ([] without the file); a torn line is left out."""
+    if not path.exists():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except ValueError:
+            continue
+    return out
 
 
 @dataclass(frozen=True)
@@ -69,16 +82,7 @@ class Run:
 
     def metrics(self) -> list[dict]:
         """Finished epochs, in order. A torn last line (from an old crash) is ignored."""
-        path = self.dir / "metrics.jsonl"
-        if not path.exists():
-            return []
-        out = []
-        for line in path.read_text().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
+        return read_metrics(self.dir / "metrics.jsonl")
 
     def append_metrics(self, record: dict) -> None:
         # Rewrite the whole (small) file atomically rather than append: a crash mid-write can
@@ -192,3 +196,27 @@ def open_run(run_id_or_path: str | Path, root: Path | None = None) -> Run:
         raise FileNotFoundError(f"no run at {run_id_or_path}")
     return Run(p)
 
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """A shipped checkpoint's training record, read-only: ``checkpoints/<name>.metrics.jsonl`` beside
+    ``<name>.pt`` (checkpoints/README.md), so that its curves can sit beside the runs' (Compare runs)."""
+    checkpoint: Path
+
+    @property
+    def id(self) -> str:
+        return f"shipped: {self.checkpoint.stem}"  # as the Evaluate page's checkpoint list names it
+
+    def metrics(self) -> list[dict]:
+        return read_metrics(self.checkpoint.with_suffix(".metrics.jsonl"))
+
+    def config(self) -> TrainConfig:
+        """The recipe it trained with, as the checkpoint carries it (loads the file: seconds on a cold disk)."""
+        return TrainConfig.from_dict(checkpoint.load(self.checkpoint)["config"])
+
+
+def shipped(folder: Path | None = None) -> list[Shipped]:
+    """The shipped checkpoints whose training record ships beside them, by name."""
+    folder = folder or REPO_ROOT / "checkpoints"
+    return [Shipped(p) for p in sorted(folder.glob("*.pt")) if p.with_suffix(".metrics.jsonl").exists()]

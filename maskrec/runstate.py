@@ -176,10 +176,14 @@ def summary(run: Run, job=None) -> dict:
     """One row of a table of runs, from what :func:`shown` says (so it agrees with the run's header
     while it trains): config essentials, state, epochs done, the best epoch by test F1. Numbers stay
     numbers, None where there is none yet (presentation.run_cells makes them table cells)."""
-    cfg, view = run.config(), shown(run, job)
-    hist = view.history
+    view = shown(run, job)
+    return row(run.id, run.config(), view.state, view.history)
+
+
+def row(name: str, cfg, state: str | None, hist: list[dict]) -> dict:
+    """:func:`summary`'s row from its parts: also that of a shipped checkpoint's record (runs.Shipped)."""
     best = max(hist, key=lambda r: r.get("test_f1") or 0.0, default={})
-    return {"run": run.id, "net": cfg.net, "state": view.state,
+    return {"run": name, "net": cfg.net, "state": state,
             "epochs": f"{len(hist)}/{cfg.epochs}", "batch": cfg.batch_size, "lr": cfg.lr,
             "best_test_f1": best.get("test_f1"), "best_epoch": best.get("epoch"),
             "test_auc": best.get("test_auc"), "test_error": best.get("test_error"),

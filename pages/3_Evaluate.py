@@ -18,11 +18,10 @@ from maskrec.inference import Predictor, set_operating_point
 from maskrec.metrics import at_threshold, best_f1_threshold, curves, mistakes
 from maskrec.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, rates
 from maskrec.config import demo_dir
-from maskrec.presentation import data_mismatch, preselect_runs, short_data
-from maskrec.runs import list_runs
-from maskrec.runstate import read, summary
+from maskrec.presentation import data_mismatch
 from ui.common import (checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, remember,
                        remembered, thumb)
+from ui.compare import compare_tab
 from ui.sweeps import sweeps_tab
 
 st.title("Evaluate")
@@ -160,23 +159,4 @@ with tab_eval:
             judge(y, p, paths, split, pred, trained_on, ckpt)
 
 with tab_compare:
-    runs = [r for r in list_runs() if r.metrics()]
-    if not runs:
-        st.info("No finished epochs yet: train a run first.")
-    else:
-        ids = [r.id for r in runs]
-        chosen = st.multiselect("Runs", ids, default=preselect_runs([(r.id, read(r).get("state")) for r in runs]),
-                                help="Opens on the finished runs, newest first.")
-        picked = [r for r in runs if r.id in chosen]
-        if picked:
-            rows = [summary(r) for r in picked]
-            table = pd.DataFrame([{**row, "data": short_data(row["data"])} for row in rows])
-            first = ["run", "net", "data"]  # what tells runs apart, before the numbers
-            st.dataframe(table[first + [c for c in table.columns if c not in first]], hide_index=True, width="stretch")
-            st.caption("data: " + " · ".join(f"`{d}`" for d in dict.fromkeys(row["data"] for row in rows)))
-            hist = {r.id: r.metrics() for r in picked}
-            a, b = st.columns(2)
-            a.plotly_chart(plots.compare_runs(hist, "test_f1"))
-            b.plotly_chart(plots.compare_runs(hist, "test_loss"))
-            a.plotly_chart(plots.compare_runs(hist, "test_auc"))
-            b.plotly_chart(plots.compare_runs(hist, "test_error"))
+    compare_tab()  # the runs' curves side by side, and the shipped nets' (ui/compare.py)
