@@ -14,14 +14,25 @@ import torch
 from maskrec import plots
 from maskrec.config import PRESETS, SCHEDULES, sized_recipe
 from maskrec.models import spec
-from maskrec.presentation import run_cells
+from maskrec.presentation import run_cells, short_data
 from maskrec.runs import list_runs, new_run, open_run
-from maskrec.runstate import shown, summary
+from maskrec.runstate import epochs_done, shown, summary
 from maskrec.trainjobs import launched_nproc
+from maskrec.trainrun import stop_point
 from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
 from ui.sweeps import pick_sweep, sweep_form, sweep_monitor
 
 RUN_KEY = "run_select"
+# the All runs table's columns (keys of runstate.summary): head, width in pixels (None: the content's;
+# the data's folder names are cut to fit, the run's header above gives them whole) and help
+ALL_RUNS = {"run": ("run", None, None), "net": ("net", None, None), "state": ("state", None, None),
+            "epochs": ("epochs", None, None), "batch": ("batch", None, None), "lr": ("lr", None, None),
+            "best_test_f1": ("best F1", None, "The best epoch's test F1"),
+            "best_epoch": ("at", None, "The best epoch (by test F1)"),
+            "test_auc": ("AUC", None, "The best epoch's test ROC AUC"),
+            "minutes": ("min", None, "Minutes of training so far"), "data": ("data", 110, None)}
+ALL_RUNS_ROWS = 20  # shown whole up to this many runs; more scroll (10 rows in view)
+ROW_PX, SCROLLBAR_PX = 35, 16  # Streamlit's row height (the header's too); room for a sideways scrollbar
 RECIPES = {"sized": "Sized to this dataset", "report": "Report recipe (for ~18k images)"}
 
 st.title("Train")
@@ -92,10 +103,11 @@ with st.container(border=True):
                 st.session_state[RUN_KEY] = run.id
 
 if kind == "Sweep":
+    st.subheader("Sweep")
     sweep_id = pick_sweep(empty="No sweeps yet. Press **Start sweep** (the defaults search Net1's recipe on the demo data).")
     if sweep_id is not None:
         sweep_monitor(sweep_id)
-    st.stop()
+    st.subheader("Run")  # the run watched before the form switched stays in view (a trial is a run too)
 
 runs = list_runs()
 if not runs:
@@ -109,6 +121,21 @@ if st.session_state.get(RUN_KEY) not in ids:  # first visit, or its run folder w
 run_id = st.selectbox("Run", ids, key=RUN_KEY)
 
 
+def resume_words(run, state: str | None) -> str:
+    """What Resume keeps, said plainly: it goes on from the last finished epoch's checkpoint."""
+    done, point = epochs_done(run), stop_point(run)
+    if not run.last_ckpt.exists():
+        return ("Stopped before epoch 1 ended: there is no checkpoint to resume from, so Resume is not offered; "
+                "Start training begins a new run.") if state == "stopped" else ""
+    if done >= run.config().epochs:
+        return ""
+    if point is not None:
+        return (f"Resume continues from the end of epoch {done} (its checkpoint): the {point.batch} of {point.batches} "
+                f"batches of epoch {point.epoch} done before Stop are trained again, in the same order with the "
+                "same random draws, so the run ends as an unstopped one would.")
+    return f"Resume continues from the end of epoch {done} (its checkpoint): epoch {done + 1} starts from its first batch."
+
+
 def _eta(history, progress, total_epochs) -> str:
     if not history or progress is None or progress.epoch == 0:
         return "–"  # known once an epoch has ended (the metric's help says so)
@@ -116,6 +143,18 @@ def _eta(history, progress, total_epochs) -> str:
     in_epoch = time.time() - progress.epoch_started
     left = per_epoch * (total_epochs - progress.epoch + 1) - in_epoch
     return f"{max(left, 0) / 60:.1f} min"
+
+
+def _stop(run_id: str) -> None:
+    job = registry().get(run_id)
+    if job is not None:
+        job.stop()
+
+
+def _resume(run_id: str) -> None:
+    run = open_run(run_id)
+    if shown(run, registry().get(run_id)).can_resume:  # not twice (a second tab), nor a run with nothing left
+        registry().start(run.config(), run, nproc=launched_nproc(run))
 
 
 @st.fragment(run_every=1.0)
@@ -129,10 +168,17 @@ def monitor(run_id: str):
     head = st.columns([3, 1, 1])
     head[0].markdown(f"**{run_id}** · {cfg.net} · batch {cfg.batch_size} · lr {cfg.lr} · "
                      f"data `{cfg.data or 'demo'}` · state **{state}**")
-    if live and head[1].button("Stop", key=f"stop_{run_id}"):
-        job.stop()
-    if view.can_resume and head[1].button("Resume", key=f"resume_{run_id}"):
-        registry().start(cfg, run, nproc=launched_nproc(run))
+    kept = resume_words(run, state) if view.can_resume or state == "stopped" else None
+    # Stop and Resume are one button (one key) whose label changes: as two widgets, the one just
+    # clicked stayed on screen beside the other until the next redraw ended. What a click does is
+    # bound when the button is drawn (on_click), so it does what its label said.
+    if live:
+        head[1].button("Stop", key=f"run_action_{run_id}", on_click=_stop, args=(run_id,),
+                       help="Ends training within one batch; the finished epochs and the last one's checkpoint are kept.")
+    elif view.can_resume:
+        head[1].button("Resume", key=f"run_action_{run_id}", on_click=_resume, args=(run_id,), help=kept)
+    if kept:
+        st.caption(kept)
     if state == "failed":
         st.error(f"Training failed: {error or 'unknown error'}")
     elif state == "interrupted":
@@ -180,7 +226,15 @@ def all_runs():
     # Redrawn with the run's header, from the same answer (shown(run, job)): a run training now
     # reads here as it does above, not as it was when the page last ran whole.
     reg = registry()
-    st.dataframe(pd.DataFrame([run_cells(summary(r, reg.get(r.id))) for r in list_runs()]), hide_index=True)
+    rows = [run_cells({**(row := summary(r, reg.get(r.id))), "data": short_data(row["data"])}) for r in list_runs()]
+    # The columns that tell runs apart, headed in words, narrow enough for the page's width (the loss
+    # and error at the best epoch are on Evaluate -> Compare runs), and as tall as its rows: at the
+    # default height a sideways scrollbar squeezed a short table to one row and a second scrollbar.
+    # On a narrow window it scrolls sideways, its scrollbar below the last row, not over it.
+    height = ROW_PX * (len(rows) + 1) + 2 + SCROLLBAR_PX if len(rows) <= ALL_RUNS_ROWS else "auto"
+    st.dataframe(pd.DataFrame(rows, columns=list(ALL_RUNS)), hide_index=True, width="stretch", height=height,
+                 column_config={k: st.column_config.TextColumn(label, width=w, help=h)
+                                for k, (label, w, h) in ALL_RUNS.items()})
 
 
 with st.expander("All runs"):

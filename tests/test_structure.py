@@ -46,7 +46,7 @@ LAYERS: list[set[str]] = [
     # 6: jobs built on them; "maskrec.video" is the whole package: codec, job, result, report (the
     # compliance report: it draws with maskrec.plots, layer 1). Its modules are not rows of their own:
     # _collapse could then keep report apart from the package and see a circle through video/__init__.
-    {"maskrec.video", "maskrec.sweep", "maskrec.trainjobs", "maskrec.trainrun", "maskrec.suspects",
+    {"maskrec.video", "maskrec.sweep", "maskrec.budget", "maskrec.trainjobs", "maskrec.trainrun", "maskrec.suspects",
      "maskrec.soup"},
     # 7: the HTTP server, the whole package (app, work queue, model holder): recognition for other programs
     {"maskrec.serve"},

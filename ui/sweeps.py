@@ -1,17 +1,20 @@
 """The recipe search on the pages: the Train page's sweep form and live panel, the Evaluate page's
 Sweeps tab. Widgets and drawing only; the sweep runs in ``sweep.SweepJob`` (through the shared
-job registry), what a sweep is doing is ``trainjobs.sweep_shown``, and the table's cells are
-``presentation.sweep_rows``.
+job registry), what a sweep is doing is ``trainjobs.sweep_shown``, the table's cells are
+``presentation.sweep_rows``, and how long a sweep takes here (the form's estimate and its first
+values) is ``budget``'s.
 """
 from __future__ import annotations
 
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
-from maskrec import plots
+from maskrec import budget, plots
+from maskrec.budget import EpochTime
 from maskrec.config import PRESETS
 from maskrec.presentation import sweep_rows, sweep_state_words, sweep_summary
 from maskrec.sweep import DEFAULT_EPOCHS, PRUNERS, VAL_FRACTION, SweepConfig, best, figures, list_sweeps, new_sweep, open_sweep
@@ -22,17 +25,65 @@ SWEEP_KEY = "sweep_select"
 BEST_ROW = "background-color: rgba(255, 196, 0, 0.18)"
 
 
+def _epoch_time(net: str, data_path: str, val: float) -> EpochTime | None:
+    """This machine's epoch of a trial of net on the data, for the estimate: the runs on disk (read
+    again every 30 s), else a few steps timed once per net (seconds, so under a spinner) scaled to
+    the data's size. None when neither can be had (data that cannot be read: Start says why)."""
+    def rates():
+        with st.spinner(f"Timing a few training steps of {net} on this machine for the estimate…"):
+            try:
+                return budget.timed_rates(net)
+            except (OSError, ValueError, subprocess.SubprocessError):
+                return None
+    rec = memo(("recorded_epoch", net, data_path), lambda: budget.recorded_epoch(net, data_path), ttl=30)
+    if rec is not None:
+        return rec
+    try:
+        sizes = memo(("split_sizes", data_path), lambda: budget.split_sizes(data_path), ttl=30)
+    except (OSError, ValueError):
+        return None
+    r = memo(("timed_rates", net), rates)
+    return budget.timed_epoch(r, sizes, val if 0 < val < 0.9 else VAL_FRACTION) if r else None
+
+
+def estimate_words(trials: int, epochs: int, timeout_min: float, t: EpochTime, net: str) -> str:
+    """The estimate beside Start sweep, with where its epoch time comes from."""
+    total = budget.estimate_minutes(trials, epochs, t.seconds)
+    low = max(1, epochs // 2)
+    where = (f"the median of {t.recorded} epochs of {net} runs on this data here" if t.recorded else
+             f"timed just now from a few training steps of {net} on this machine: rough (reading the images "
+             f"is left out) until a run of {net} on this data has finished an epoch")
+    words = (f"**Estimate: about {total:.0f} min** if every trial trains all its epochs: {trials} trials × "
+             f"{low}–{epochs} epochs ({budget.trial_epochs(epochs):g} on average) × {t.seconds:.0f} s per epoch, "
+             f"{where}. Pruning can only shorten it.")
+    if timeout_min and total > timeout_min:
+        trial = budget.trial_epochs(epochs) * t.seconds / 60
+        words += (f" The timeout ends it sooner: no trial starts after {timeout_min:g} min, and the one "
+                  f"training then finishes (a trial takes about {trial:.0f} min).")
+    return words
+
+
 def sweep_form(data_path: str | None) -> None:
-    """The New-run box's Sweep form: Start sweep makes the folder and queues its job."""
+    """The New-run box's Sweep form: Start sweep makes the folder and queues its job. Its trials and
+    epochs start at a sweep that ends in about budget.BUDGET_MINUTES here, and the estimate below
+    them follows what is typed."""
     c = st.columns(4)
     net = c[0].selectbox("Network", list(PRESETS), key="sweep_net",
                          help="Every trial trains this net with a recipe Optuna picks.")
+    val = st.session_state.get("sweep_val", VAL_FRACTION)
+    t = _epoch_time(net, data_path, val) if data_path else None
+    # What fits the budget, worked out once per net and dataset in this session: a run finishing in the
+    # background changes the epoch time, and must not reset what was typed.
+    fitted = st.session_state.setdefault(f"sweep_fit_{net}_{data_path}", budget.fit_budget(net, t.seconds) if t
+                                         else (20, DEFAULT_EPOCHS.get(net, 20)))
     # No min/max (as in the run form): SweepConfig.validate() says what is out of range.
-    trials = c[1].number_input("Trials", value=20, key="sweep_trials",
-                               help="Complete or pruned trials to run; a failed one is retried.")
-    epochs = c[2].number_input("Most epochs per trial", value=DEFAULT_EPOCHS.get(net, 20), key=f"sweep_epochs_{net}",
+    trials = c[1].number_input("Trials", value=fitted[0], key=f"sweep_trials_{net}_{fitted[0]}",
+                               help="Complete or pruned trials to run; a failed one is retried. The first value "
+                                    f"fits the budget (about {budget.BUDGET_MINUTES} min) on this machine.")
+    epochs = c[2].number_input("Most epochs per trial", value=fitted[1], key=f"sweep_epochs_{net}_{fitted[1]}",
                                help="Each trial draws its epochs from half of this up to this.")
-    minutes = c[3].number_input("Timeout (minutes, 0 = none)", value=0.0, step=5.0, key="sweep_timeout",
+    minutes = c[3].number_input("Timeout (minutes, 0 = none)", value=float(budget.BUDGET_MINUTES), step=5.0,
+                                format="%.0f", key="sweep_timeout",
                                 help="No trial starts after it; the one training finishes.")
     c = st.columns(4)
     pruner = c[0].selectbox("Pruner", PRUNERS, key="sweep_pruner",
@@ -43,6 +94,11 @@ def sweep_form(data_path: str | None) -> None:
     seed = c[2].number_input("Seed", value=0, key="sweep_seed", help="The sampler's and every trial's seed.")
     drawn = c[3].number_input("Drawn-masks share", value=0.0, format="%.2f", key="sweep_drawn",
                               help="A share of the bare train faces also trains with a mask drawn on; the same for every trial.")
+    if t is not None and trials >= 1 and epochs >= 0:  # else Start says what is out of range
+        st.markdown(estimate_words(int(trials), int(epochs) or DEFAULT_EPOCHS.get(net, 20), float(minutes), t, net))
+    elif data_path and t is None:
+        st.caption("No estimate: this machine's epoch time could not be measured (no run of this net on this data "
+                   "has finished an epoch, and timing a few steps failed).")
     if st.button("Start sweep", type="primary", disabled=data_path is None, key="start_sweep"):
         try:
             cfg = SweepConfig(net=net, data=data_path, trials=int(trials), epochs=int(epochs), timeout=float(minutes) * 60,
@@ -76,6 +132,18 @@ def trials_table(sw, b: dict | None) -> None:
     st.dataframe(styled, hide_index=True, width="stretch")
 
 
+def _stop_sweep(sweep_id: str) -> None:
+    job = registry().get_sweep(sweep_id)
+    if job is not None:
+        job.stop()
+
+
+def _resume_sweep(sweep_id: str) -> None:
+    sw = open_sweep(sweep_id)
+    if sweep_shown(sw, registry().get_sweep(sweep_id)).can_resume:
+        registry().start_sweep(sw)
+
+
 @st.fragment(run_every=1.0)
 def sweep_monitor(sweep_id: str) -> None:
     """The selected sweep, polled every second: from its job while one runs here, else from its folder."""
@@ -85,12 +153,13 @@ def sweep_monitor(sweep_id: str) -> None:
     view = sweep_shown(sw, job)
     head = st.columns([4, 1])
     head[0].markdown(f"**{sweep_id}** · {sweep_summary(cfg)} · state **{sweep_state_words(view.state)}**")
-    if view.live and head[1].button("Stop", key=f"stop_sweep_{sweep_id}",
-                                    help="Ends the training trial within one batch; Resume retries it where it stopped."):
-        job.stop()
-    if view.can_resume and head[1].button("Resume", key=f"resume_sweep_{sweep_id}",
-                                          help="Runs the trials left; a stopped trial continues its run folder."):
-        registry().start_sweep(sw)
+    # One button (one key) for Stop and Resume, its action bound when drawn: see the Train page's run header
+    if view.live:
+        head[1].button("Stop", key=f"sweep_action_{sweep_id}", on_click=_stop_sweep, args=(sweep_id,),
+                       help="Ends the training trial within one batch; Resume retries it where it stopped.")
+    elif view.can_resume:
+        head[1].button("Resume", key=f"sweep_action_{sweep_id}", on_click=_resume_sweep, args=(sweep_id,),
+                       help="Runs the trials left; a stopped trial continues its run folder.")
     if view.state == "failed":
         st.error(f"The sweep failed: {view.error or 'unknown error'}")
     elif view.state == "interrupted":
