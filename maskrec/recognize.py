@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from . import faces as F
+from .faces import tags as T
 from .faces import MARGIN  # the crop margin (measured in faces.boxes), shared with scene crops
 from .inference import TTA, Predictor
 from .operating import UNSURE, OperatingPoint
@@ -147,14 +148,18 @@ class Recognizer:
         return out, replace(res, timings=res.timings._replace(draw_ms=1000 * (time.perf_counter() - t)))
 
 
+TAG_SHARE = 48  # a tag is 1/48 of the frame's width tall: the same share of a photo wherever the page shrinks it
+
+
 def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: int = 0,
-         tags: list[str] | None = None) -> np.ndarray:
+         tags: list[str] | None = None, short: list[str] | None = None, text_px: float | None = None) -> np.ndarray:
     """A copy of the frame with each face boxed: green when ``covered``, red otherwise, and a
     "mask 0.97" tag (P(mask) whatever the label, so one number reads the same on every box).
 
-    min_side: first enlarge a frame whose shorter side is smaller, so that tags on a small
-    photo stay legible next to small faces (0 keeps the frame's size, as a webcam wants).
-    tags: one text per face instead of the default tag (``draw_tracked``: "#3 mask 0.97").
+    min_side: first enlarge a frame whose shorter side is smaller (0 keeps the frame's size, as a
+    webcam wants). tags: one text per face instead of the default tag (``draw_tracked``: "#3 mask
+    0.97"); short: a shorter one per face (its number), used where the tag would cover another.
+    text_px: the tags' height in the drawn frame's pixels; None: 1/``TAG_SHARE`` of its width.
     """
     import cv2  # deferred: drawing and crops pay its import, not every importer of recognize
     rgb = F.as_rgb(rgb)
@@ -166,28 +171,31 @@ def draw(rgb: np.ndarray, result: FrameResult, covered: str = "mask", min_side: 
     else:
         out = np.array(rgb, copy=True)
     thick = max(1, round(min(h, w) / 320))
-    scale = max(0.35, min(h, w) / 1200)
-    for i, f in enumerate(result.faces):
+    text_px = text_px or max(10.0, w / TAG_SHARE)
+    texts = tags if tags is not None else [f"{f.label.replace('_', ' ')} {f.p_mask:.2f}" for f in result.faces]
+    boxes = [tuple(v * k for v in f.box[:4]) for f in result.faces]
+    texts, rects, (scale, weight) = T.layout(texts, boxes, out.shape, text_px, short)  # apart where there is room
+    for f, text, (tx0, ty0, tx1, ty1) in zip(result.faces, texts, rects):
         color = GREEN if f.label == covered else AMBER if f.label == UNSURE else RED
         x0, y0, x1, y1 = (round(v * k) for v in f.box[:4])
         cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), color, thick)
-        text = tags[i] if tags is not None else f"{f.label.replace('_', ' ')} {f.p_mask:.2f}"
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        # the tag sits above the box, or inside its top edge when there is no room above
-        ty = y0 - 2 if y0 - th - base - 2 >= 0 else min(h - 1, y0 + th + base + 2)
-        cv2.rectangle(out, (x0, ty - th - base), (min(w - 1, x0 + tw + 2), ty + 1), color, -1)
-        cv2.putText(out, text, (x0 + 1, ty - base + 1), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), 1, cv2.LINE_AA)
+        if not text:  # a short tag of nothing: the box alone
+            continue
+        cv2.rectangle(out, (tx0, ty0), (tx1 - 1, ty1 - 1), color, -1)
+        base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)[1]
+        cv2.putText(out, text, (tx0 + 2, ty1 - base - 2), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    weight, cv2.LINE_AA)
     return out
 
 
 def draw_tracked(rgb: np.ndarray, result: FrameResult, seen: list[Seen], covered: str = "mask") -> np.ndarray:
     """``draw`` with each face's track: its colour from the track's running label, and a
-    "#3 mask 0.97" tag (id and the track's P(mask) so far); a face not yet confirmed as a track
-    keeps its own label and has no id."""
+    "#3 mask 0.97" tag (id and the track's P(mask) so far; just "#3" where it would cover another
+    tag); a face not yet confirmed as a track keeps its own label and has no id (nor a short tag)."""
     faces = tuple(f._replace(label=s.label, p_mask=s.p_mask) for f, s in zip(result.faces, seen))
     tags = [f"{'#%d ' % s.track if s.track else ''}{s.label.replace('_', ' ')} {s.p_mask:.2f}" for s in seen]
-    return draw(rgb, replace(result, faces=faces), covered, tags=tags)
+    short = [f"#{s.track}" if s.track else "" for s in seen]
+    return draw(rgb, replace(result, faces=faces), covered, tags=tags, short=short)
 
 
 def face_crops(rgb: np.ndarray, result: FrameResult, side: int | None = None) -> list[np.ndarray]:

@@ -29,6 +29,7 @@ from maskrec.inference import describe_engine
 from maskrec.presentation import CROWD, crop_captions, face_tags, label_counts, md_text
 from maskrec.gradcam import saliency
 from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback
+from maskrec.track import REID_S, min_hits_for
 from maskrec.video import session_report, settings_of
 from maskrec.webrtc import ice_servers
 from ui.common import checkpoint_choices
@@ -69,12 +70,13 @@ if not usable:
              + "; ".join(f"{n}: {why}" for n, why in available().items()))
     st.stop()
 
-c_ckpt, c_photo, c_live, c_thr = st.columns([3, 2, 2, 3])
+c_ckpt, c_thr = st.columns(2)
 names = list(choices)
 default = f"shipped: {DEFAULT_CHECKPOINT.stem}"  # the default recogniser (maskrec.config)
 label = c_ckpt.selectbox("Checkpoint", names, index=names.index(default) if default in names else 0,
                          key="recognize_ckpt")
 ckpt = choices[label]
+above = st.container()  # the saliency toggle and the colours' caption, drawn once the operating point is known
 
 
 def detector_box(where, title: str, default: str, key: str) -> str:
@@ -82,6 +84,12 @@ def detector_box(where, title: str, default: str, key: str) -> str:
                            key=key, help="\n\n".join(f"**{n}**: {DETECTORS[n].description}" for n in usable))
 
 
+# The detectors and the engine's details behind an expander: four selects in a row were cut off on a
+# narrow window, and the engine's words (timings, int8 calibration) crowded the top of the page.
+# Its title says the detectors now chosen (a changed select has its value in the session state already).
+details = st.expander(f"Detectors and engine: {st.session_state.get('recognize_det_photo', PHOTO_DEFAULT)} for "
+                      f"photos, {st.session_state.get('recognize_det_live', LIVE_DEFAULT)} for live")
+c_photo, c_live = details.columns(2)
 photo_det = detector_box(c_photo, "Detector for photos", PHOTO_DEFAULT, "recognize_det_photo")
 live_det = detector_box(c_live, "Detector for live", LIVE_DEFAULT, "recognize_det_live")
 try:
@@ -91,6 +99,8 @@ except (CheckpointError, OSError) as e:
     st.error(f"Cannot load {label}: {e}")
     st.stop()
 pred = rec_photo.predictor
+details.caption(f"{pred.net}, {pred.input_size}×{pred.input_size} input, run by the "
+                f"{describe_engine(pred.engine_info)}.")
 CUSTOM = "custom threshold"
 names = [*pred.operating_points, CUSTOM]
 # keyed by checkpoint: switching checkpoints starts from that checkpoint's default operating point
@@ -102,12 +112,10 @@ if point == CUSTOM:
                          help="Faces with P(mask) at or above it are called mask (no unsure band).")
 rec_photo = rec_photo.at(point)
 op = rec_photo.op
-saliency_on = st.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
-band = f"; amber: unsure, P(mask) {op.band[0]:.2f}-{op.band[1]:.2f}" if op.band else ""
-st.caption(f"Labelled at operating point **{op.name}** (threshold {op.threshold:.3f}{band}). "
-           f"{pred.net}, {pred.input_size}×{pred.input_size} input, run by the "
-           f"{describe_engine(pred.engine_info)}. Green box: mask, red: no mask; each box is numbered as "
-           f"its face in the list, with P(mask).")
+saliency_on = above.toggle("Show what the network looked at (Grad-CAM saliency)", key="recognize_cam")
+band = f", amber: unsure (P(mask) {op.band[0]:.2f}-{op.band[1]:.2f})" if op.band else ""
+above.caption(f"Green box: mask, red: no mask{band}, at operating point **{op.name}** (threshold "
+              f"{op.threshold:.3f}), {pred.net}. Each box is numbered as its face in the list beside the photo.")
 
 
 def ms(v: float) -> str:
@@ -116,6 +124,7 @@ def ms(v: float) -> str:
 
 VIEWS = ("Beside the faces", "Full width", "Zoom (scroll)")
 ZOOM_SIDE = 2 * SHOW_SIDE  # px, the zoom view's shorter side at least: twice the other views' photo
+ZOOM_TEXT_PX = 18  # px, the zoom view's tags: it shows the photo at its own pixels
 
 
 def show(rgb: np.ndarray, name: str, key: str) -> None:
@@ -123,7 +132,10 @@ def show(rgb: np.ndarray, name: str, key: str) -> None:
     photo opens full width (its tags would run into each other at column width)."""
     res = rec_photo.recognize(rgb)
     t0 = time.perf_counter()
-    shown = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=SHOW_SIDE, tags=face_tags(res.faces))
+    # a tag that would cover another is just the face's number: the list beside gives the rest
+    numbers = [str(i) for i in range(1, len(res.faces) + 1)]
+    shown = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=SHOW_SIDE, tags=face_tags(res.faces),
+                 short=numbers)
     t = res.timings._replace(draw_ms=1000 * (time.perf_counter() - t0))
     counts = f" ({label_counts(res.faces)})" if res.faces else ""
     caption = (f"{md_text(name)}: {len(res.faces)} face(s){counts} · detect {t.detect_ms:.0f} ms · "
@@ -138,7 +150,7 @@ def show(rgb: np.ndarray, name: str, key: str) -> None:
             st.image(shown, width="stretch", caption=caption)
         else:
             zoomed = draw(rgb, res, covered=rec_photo.predictor.classes[1], min_side=ZOOM_SIDE,
-                          tags=face_tags(res.faces))
+                          tags=face_tags(res.faces), short=numbers, text_px=ZOOM_TEXT_PX)
             # at its own pixels, twice the full-width view: st.image never grows past its column
             scrolling_image(zoomed, f"{name}, zoomed")
             st.caption(caption)
@@ -228,16 +240,18 @@ with tab_live:
 
     def live_panel():
         s = buffer.snapshot()
-        top = st.columns(3)
-        top[0].metric("FPS", f"{s.fps:.1f}", help=f"Frames shown per second, last 30 frames. The detector and "
-                      f"classifier run on one frame in {buffer.every}; the tracker carries each person's box "
-                      "and label over the frames between.")
-        top[1].metric("Faces", s.detected if s.result and s.fps > 0 else 0,
-                      help=f"Faces the detector found on its latest frame (one in {buffer.every}); the frames "
-                           "between carry them at their predicted boxes")
-        top[2].metric("Total", ms(s.mean.total_ms) if s.mean else "–", help="Per-frame latency")
-        for col, name, v in zip(st.columns(3), ("Detect", "Classify", "Draw"), s.mean or (None,) * 3):
-            col.metric(name, ms(v) if v is not None else "–",
+        # rows that wrap, each metric as wide as its label or value: in equal columns of a narrow panel
+        # labels and values were cut off ("People s…", "11…")
+        top = st.container(horizontal=True, gap="medium")
+        top.metric("FPS", f"{s.fps:.1f}", width="content", help=f"Frames shown per second, last 30 frames. The "
+                   f"detector and classifier run on one frame in {buffer.every}; the tracker carries each person's "
+                   "box and label over the frames between.")
+        top.metric("Faces", s.detected if s.result and s.fps > 0 else 0, width="content",
+                   help=f"Faces the detector found on its latest frame (one in {buffer.every}); the frames "
+                        "between carry them at their predicted boxes")
+        top.metric("Total", ms(s.mean.total_ms) if s.mean else "–", width="content", help="Per-frame latency")
+        for name, v in zip(("Detect", "Classify", "Draw"), s.mean or (None,) * 3):
+            top.metric(name, ms(v) if v is not None else "–", width="content",
                        help=f"Mean per-frame latency over the last 30 frames (detect and classify are 0 on "
                             f"the frames the tracker carries: {buffer.every - 1} in {buffer.every})")
         if s.error:
@@ -256,10 +270,13 @@ with tab_live:
         st.caption(f"{s.detected} face(s) found on the latest detection frame · {len(s.result.faces)} shown on "
                    f"the latest frame · {s.frames} frames so far")
         people = s.people or {}
-        for col, name, key in zip(st.columns(4), ("People seen", "Masked", "Unmasked", "Unsure"),
-                                  ("people", "mask", "no_mask", "unsure")):
-            col.metric(name, people.get(key, 0), help="Unique people followed since the stream started, "
-                                                      "each with the label voted over their frames")
+        counts = st.container(horizontal=True, gap="medium")
+        for name, key in zip(("People", "Mask", "No mask", "Unsure"), ("people", "mask", "no_mask", "unsure")):
+            counts.metric(name, people.get(key, 0), width="content", help="Each with the label voted over their frames")
+        st.caption(f"**People**: faces followed since the stream started (a face becomes one after "
+                   f"{min_hits_for(buffer.every)} detection frames), not a head count: someone out of the picture for up "
+                   f"to {REID_S:.0f} s and back is recognised by the colours of their face and keeps their number; "
+                   "away longer, they count again.")
         st.plotly_chart(compliance_chart(s.timeline, clock=True, height=220), key="recognize_live_chart")
         report_button()
         if s.result.faces:

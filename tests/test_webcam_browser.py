@@ -194,14 +194,14 @@ def test_live_webcam_stream_reports_faces_and_fps(server, browser):
     assert server_fps >= FPS_FLOOR and shown_fps >= FPS_FLOOR, (server_fps, shown_fps, latency)
     assert all(v.endswith(" ms") for v in latency.values()), latency
 
-    # The same tracker follows the stream: unique people and the last minute's per-second chart move.
-    # The clip shows three scenes a second each, looped, so new people keep arriving.
+    # The same tracker follows the stream: people followed and the last minute's per-second chart move.
+    # The clip shows three scenes a second each, looped: a face back 2 s later is mostly re-identified
+    # by its look (maskrec.track), so the count need not grow with each loop.
     chart = """document.querySelector('[data-testid="stTabPanel"]:not([hidden]) .js-plotly-plot')"""
     wait_until(page, f"""() => {{ const el = {chart};
-        return el && el.data && el.data[0].x.length >= 2 && parseInt('0' + ({metric_js("People seen")})) > 0; }}""", 60)
-    seconds0, people0 = page.evaluate(f"() => {chart}.data[0].x.length"), int(metric(page, "People seen"))
-    wait_until(page, f"""() => {{ const el = {chart};
-        return el.data[0].x.length >= {seconds0 + 2} && parseInt({metric_js("People seen")}) > {people0}; }}""", 60)
+        return el && el.data && el.data[0].x.length >= 2 && parseInt('0' + ({metric_js("People")})) > 0; }}""", 60)
+    seconds0 = page.evaluate(f"() => {chart}.data[0].x.length")
+    wait_until(page, f"""() => {{ const el = {chart}; return el.data[0].x.length >= {seconds0 + 2}; }}""", 60)
     bars = page.evaluate(f"() => {chart}.data.map(t => t.y.reduce((a, b) => a + b, 0))")
     assert sum(bars) > 0, bars  # people were counted in the chart's seconds, not only in the total
 

@@ -178,11 +178,13 @@ def _result(res: V.VideoResult, name: str, folder: str) -> None:
         st.info(f"Stopped after {s['seconds']:.1f} s of video: the results cover that part.")
     for w in s.get("warnings", []):
         st.warning(f"{md_text(name)}: {w}")
-    cols = st.columns(6)
-    for col, (label, value) in zip(cols, [("People", s["people"]), ("With mask", s["mask"]),
-                                          ("Without mask", s["no_mask"]), ("Unsure", s["unsure"]),
-                                          ("Video", f"{s['seconds']:.1f} s"), ("Speed", f"{s['fps']:.1f} fps")]):
-        col.metric(label, value)
+    # a row that wraps, each metric as wide as its words: six equal columns cut labels on a narrow window
+    row = st.container(horizontal=True, gap="medium")
+    for label, value in [("People", s["people"]), ("With mask", s["mask"]), ("Without mask", s["no_mask"]),
+                         ("Unsure", s["unsure"]), ("Video", f"{s['seconds']:.1f} s"), ("Speed", f"{s['fps']:.1f} fps")]:
+        row.metric(label, value, width="content", help=None if label != "People" else
+                   "Faces followed through the video, one per track: someone who leaves the picture and comes "
+                   "back, or is lost behind another, counts again (a scene cut ends every track).")
     if s.get("note"):  # why nobody was counted; it gives the frames itself where faces were found
         frames = "" if s.get("frames_with_faces") else f" ({s['frames']} frames)"
         st.info(f"{md_text(name)}: {s['note']}{frames}.")
