@@ -3,8 +3,9 @@
 Every image, train and test, gets a P(mask) from a model that never saw it: ``folds``-fold
 cross-validated predictions of a quick Net1 (``epochs`` a fold, the trainer's own pieces:
 ``train.new_state``, ``train_one_epoch``, ``evaluate``, so bf16 where torch supports it), or a chosen
-checkpoint's predictions (a checkpoint has seen its own train split, so its train images are in
-sample). ``cleanlab`` ranks them (``filter.find_label_issues`` picks the issues,
+checkpoint's predictions. A checkpoint has seen its own train split: when its training data (its
+config's ``data``) holds the reviewed folder, that folder's train images are in sample, and each
+reason says whether the image was seen in training (``seen_in_training``). ``cleanlab`` ranks them (``filter.find_label_issues`` picks the issues,
 ``rank.get_label_quality_scores`` orders them: low quality = likely wrong); images whose P(mask)
 favours the other label but fall short of cleanlab's per-class threshold, and pairs of exact or
 near duplicates with different labels (``health.duplicates``), join them. Results are cached on
@@ -30,13 +31,15 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from . import checkpoint as checkpoint_file
 from .atomic import atomic_write_text
-from .config import cache_dir, sized_recipe
+from .config import cache_dir, demo_dir, sized_recipe
 from .data import Dataset, decode_all
 from .health import duplicates
 from .inference import Predictor
 from .jobs import BackgroundJob
 from .models import spec
+from .presentation import data_mismatch
 from .train import evaluate, new_state, pick_device, train_one_epoch
 
 NET = "net1"  # quick: 32x32 input, a few seconds an epoch on a few thousand images
@@ -44,17 +47,20 @@ NET = "net1"  # quick: 32x32 input, a few seconds an epoch on a few thousand ima
 # the first 3x as many suspects, 5 folds, 2 shared AMD EPYC cores: 3 epochs 76% (53 s), 6 epochs 88%
 # (115 s), 10 epochs 93% (172 s). 6: most of the gain for two thirds of the time.
 FOLDS, EPOCHS = 5, 6
-_VERSION = 1  # of the cached result's content
-CONFIDENT_LEARNING = "confident learning: the out-of-sample P(mask) disagrees with the label"
+_VERSION = 2  # of the cached result's content (2: a checkpoint's reasons say whether it saw the image)
+OUT_OF_SAMPLE = "out-of-sample"  # the quick Net1's P(mask); a checkpoint's is "checkpoint's"
+CONFIDENT_LEARNING_AS = "confident learning: the {} P(mask) disagrees with the label"
+CONFIDENT_LEARNING = CONFIDENT_LEARNING_AS.format(OUT_OF_SAMPLE)
 # cleanlab's threshold is per class (the mean P of the class's own images), so a bare face at
 # P(mask) 0.75 is not "confidently" covered where covered faces average 0.85; it is still a suspect
-OTHER_SIDE = "the out-of-sample P(mask) favours the other label"
+OTHER_SIDE_AS = "the {} P(mask) favours the other label"
+OTHER_SIDE = OTHER_SIDE_AS.format(OUT_OF_SAMPLE)
 
 
 class Suspect(NamedTuple):
     file: str  # the image's path, as the dataset lists it
     label: int  # the label the dataset gives it
-    p_mask: float  # out-of-sample P(mask)
+    p_mask: float  # the model's P(mask): out-of-sample, or the chosen checkpoint's
     quality: float  # cleanlab's label quality in [0, 1]: low = likely wrong
     reason: str
 
@@ -96,14 +102,29 @@ def out_of_fold(X: torch.Tensor, y: np.ndarray, folds: int = FOLDS, epochs: int 
     return p
 
 
+def seen_in_training(checkpoint: str | os.PathLike | None, ds: Dataset) -> set[str]:
+    """The files of ``ds`` (as its items name them) that ``checkpoint`` was trained on: the train split,
+    when its training data holds ds's folder (by real path, then by name: a checkpoint trained on
+    another machine; ``presentation.data_mismatch``), else none. A validation share of that split
+    was held out from the weights, but which images is not recorded in the checkpoint."""
+    if not checkpoint:
+        return set()
+    trained = checkpoint_file.load(checkpoint).get("config", {}).get("data")
+    if data_mismatch(trained, str(ds.root), demo=str(demo_dir())) is not None:
+        return set()
+    return {str(it.path) for it in ds.items if it.split == "train"}
+
+
 def checkpoint_scores(X: torch.Tensor, checkpoint: str | os.PathLike, batch: int = 512) -> np.ndarray:
     pred = Predictor.load(checkpoint, exact=True)  # fp32: the checkpoint's own probabilities
     return np.concatenate([pred.predict_tensor(X[i:i + batch]) for i in range(0, len(X), batch)])
 
 
-def rank(files: list[str], y: np.ndarray, p: np.ndarray, conflicts: dict[str, str] | None = None) -> list[Suspect]:
+def rank(files: list[str], y: np.ndarray, p: np.ndarray, conflicts: dict[str, str] | None = None,
+         model: str = OUT_OF_SAMPLE, seen: set[str] | None = None) -> list[Suspect]:
     """The issues confident learning finds, the images whose P(mask) is on the other label's side
-    of 0.5, and the files in ``conflicts`` ({file: why}), lowest label quality first (ties: by file)."""
+    of 0.5, and the files in ``conflicts`` ({file: why}), lowest label quality first (ties: by file).
+    model: whose P(mask) the reasons name; seen: a checkpoint's files it trained on (None: out of sample)."""
     from cleanlab.filter import find_label_issues  # heavy (pandas, scikit-learn); only the ranking needs it
     from cleanlab.rank import get_label_quality_scores
 
@@ -118,8 +139,10 @@ def rank(files: list[str], y: np.ndarray, p: np.ndarray, conflicts: dict[str, st
     conflicts = conflicts or {}
     out = []
     for i, f in enumerate(files):
-        model = [CONFIDENT_LEARNING] if issues[i] else [OTHER_SIDE] if quality[i] < 0.5 else []
-        why = model + ([conflicts[f]] if f in conflicts else [])
+        said = "" if seen is None else " (seen in training)" if f in seen else " (not seen in training)"
+        by = [CONFIDENT_LEARNING_AS.format(model) + said] if issues[i] else \
+            [OTHER_SIDE_AS.format(model) + said] if quality[i] < 0.5 else []
+        why = by + ([conflicts[f]] if f in conflicts else [])
         if why:
             out.append(Suspect(f, int(labels[i]), float(p[i]), float(quality[i]), "; ".join(why)))
     return sorted(out, key=lambda s: (s.quality, s.file))
@@ -186,7 +209,8 @@ def find(ds: Dataset, checkpoint: str | os.PathLike | None = None, folds: int = 
     conflicts = label_conflicts(dec.dataset, lambda done, total: progress(
         SuspectProgress("duplicates", 0, folds, done, total)))
     progress(SuspectProgress("rank", 0, folds, 0, 1))
-    found = rank([str(it.path) for it in items], y, p, conflicts)
+    found = rank([str(it.path) for it in items], y, p, conflicts, *(
+        ("checkpoint's", seen_in_training(checkpoint, ds)) if checkpoint else ()))
     atomic_write_text(_cache_file(ds, checkpoint, folds, epochs, seed), json.dumps({"root": str(ds.root), "n": len(items),
                                           "suspects": [s._asdict() for s in found]}))
     return found

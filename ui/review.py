@@ -103,7 +103,13 @@ def _rel(ds: Dataset, file: str) -> str:
 
 def section(ds: Dataset, size: int) -> None:
     """"Review labels": the finder's button and progress, the suspects a page at a time, the export.
-    ``ds`` is the dataset before overrides; ``size`` the network view shown beside each original."""
+    ``ds`` is the dataset before overrides; ``size`` the network view shown beside each original.
+    In one container keyed ``review_section`` (its CSS class, st-key-review_section, finds it)."""
+    with st.container(key="review_section"):
+        _section(ds, size)
+
+
+def _section(ds: Dataset, size: int) -> None:
     st.subheader("Review labels")
     try:
         decisions = overrides.load(ds)
@@ -131,7 +137,7 @@ def section(ds: Dataset, size: int) -> None:
 def _finder(ds: Dataset, key: str, job) -> dict:
     """The finder's settings (as ``suspects.SuspectJob`` takes them) and its Start button."""
     choices = {QUICK: None, **checkpoint_choices()}
-    c = st.columns([2, 1, 1, 1])
+    c = st.columns([2, 1, 1])
     model = c[0].selectbox("Model", list(choices), key="review_model",
                            help="A quick Net1 trained k-fold judges every image with a net that never saw it. A "
                                 "checkpoint is faster but has seen its own train split: its train images are in sample.")
@@ -142,8 +148,8 @@ def _finder(ds: Dataset, key: str, job) -> dict:
                                key="review_epochs", disabled=not quick)
     settings = {"checkpoint": choices[model], "folds": int(folds), "epochs": int(epochs)}
     running = job is not None and job.alive
-    c[3].write("")  # lines the button up with the fields beside it
-    if c[3].button("Find suspects", type="primary", disabled=running, key="review_start"):
+    # below the fields, as wide as its words: in a fifth of a narrow page it read "Find susp…"
+    if st.button("Find suspects", type="primary", disabled=running, key="review_start"):
         suspect_jobs().start(key, lambda: suspects.SuspectJob(ds, **settings))
         st.rerun()  # the whole page: the monitor below appears, the old gallery goes
     if running:
@@ -186,17 +192,29 @@ def _result(ds: Dataset, job, settings: dict) -> tuple[list | None, str]:
     """The suspects of the latest job of this server (whatever the fields say now: a reload resets
     them), else of an earlier run with these settings kept on disk; and what found them, in words."""
     if job is not None and not job.alive and job.status == "done":
-        return job.result(), _by(job.checkpoint, job.folds, job.epochs)
-    return suspects.cached(ds, **settings), _by(**settings)
+        return job.result(), _by(ds, job.checkpoint, job.folds, job.epochs)
+    found = suspects.cached(ds, **settings)
+    return found, _by(ds, **settings) if found is not None else ""
 
 
-def _by(checkpoint, folds: int, epochs: int) -> str:
-    return f"checkpoint `{checkpoint}`" if checkpoint else f"Net1, {folds} folds × {epochs} epoch{'s' * (epochs != 1)}"
+def _by(ds: Dataset, checkpoint, folds: int, epochs: int) -> str:
+    if not checkpoint:
+        return f"Net1, {folds} folds × {epochs} epoch{'s' * (epochs != 1)}, each image judged out of sample"
+    seen = "trained on this folder's train split: those images were seen in training" \
+        if _trained_on(checkpoint, Path(checkpoint).stat().st_mtime_ns, ds.fingerprint(), ds) \
+        else "not trained on this folder: no image was seen in training"
+    return f"checkpoint `{checkpoint}`, {seen}"
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _trained_on(checkpoint: str, mtime_ns: int, fingerprint: str, _ds: Dataset) -> bool:
+    """Whether the checkpoint trained on this folder (it loads the checkpoint: once per version)."""
+    return bool(suspects.seen_in_training(checkpoint, _ds))
 
 
 def _gallery(ds: Dataset, found: list, decisions: dict, size: int, by: str) -> None:
     if not found:
-        st.success("No suspects: every label agrees with the out-of-sample predictions.")
+        st.success("No suspects: every label agrees with the model's predictions.")
         return
     by_split = {_rel(ds, str(it.path)): it.split for it in ds.items}
     found = [s._replace(file=_rel(ds, s.file)) for s in found]  # keyed as the decisions are
@@ -224,27 +242,30 @@ def _card(ds: Dataset, s, decision, split: str, size: int) -> None:
         st.warning(f"`{s.file}` cannot be shown: {e}")
         orig = seen = None
     if orig is not None:
-        a, b = st.columns([2, 1])
-        # its own pixels up to the card's width (st.image with a width does not shrink to its column)
-        a.image(orig, width=min(orig.width, ORIGINAL_MAX_PX), caption=f"{orig.width}×{orig.height}")
-        b.image(seen, width=NET_VIEW_PX, caption=f"as the net sees it ({size}×{size})")
+        # its own pixels up to the card's width, the net's view beside it, or under it where the card is
+        # narrow: a row that wraps (st.image with a width does not shrink to a column, and ran over the card)
+        row = st.container(horizontal=True, gap="small")
+        row.image(orig, width=min(orig.width, ORIGINAL_MAX_PX), caption=f"{orig.width}×{orig.height}")
+        row.image(seen, width=NET_VIEW_PX, caption=f"as the net sees it ({size}×{size})")
     st.markdown(f"**{LABEL_WORDS.get(s.label, s.label)}** · {split} · P(mask) **{s.p_mask:.2f}** · "
                 f"quality {s.quality:.3f}  \n{s.reason}")
     st.caption(f"`{s.file}`")
     k = _wid(s.file)
     if decision is None:
-        b1, b2, b3 = st.columns(3)
-        b1.button("Keep", key=f"rv_keep_{k}", on_click=_decide, args=(ds, s.file, "keep", None),
-                  help="The label is right: this image stays as it is and is not shown as undecided again.")
-        b2.button("Flip label", key=f"rv_flip_{k}", on_click=_decide, args=(ds, s.file, "relabel", 1 - s.label),
-                  help=f"Train and evaluate it as {LABEL_WORDS[1 - s.label]}.")
-        b3.button("Exclude", key=f"rv_excl_{k}", on_click=_decide, args=(ds, s.file, "exclude", None),
-                  help="Leave it out of the scan, training and evaluation.")
+        # a row that wraps, each button as wide as its word: three equal columns of a third of the page
+        # cut "Flip label" to "Flip la…"
+        row = st.container(horizontal=True, gap="small")
+        row.button("Keep", key=f"rv_keep_{k}", on_click=_decide, args=(ds, s.file, "keep", None),
+                   help="The label is right: this image stays as it is and is not shown as undecided again.")
+        row.button("Flip label", key=f"rv_flip_{k}", on_click=_decide, args=(ds, s.file, "relabel", 1 - s.label),
+                   help=f"Train and evaluate it as {LABEL_WORDS[1 - s.label]}.")
+        row.button("Exclude", key=f"rv_excl_{k}", on_click=_decide, args=(ds, s.file, "exclude", None),
+                   help="Leave it out of the scan, training and evaluation.")
     else:
         words = ACTION_WORDS.get(decision.action, decision.action).format(label=LABEL_WORDS.get(decision.label))
-        u1, u2 = st.columns([2, 1])
-        u1.markdown(f"✓ **{words}**")
-        u2.button("Undo", key=f"rv_undo_{k}", on_click=_undo, args=(ds, s.file))
+        row = st.container(horizontal=True, gap="small", vertical_alignment="center")
+        row.markdown(f"✓ **{words}**", width="content")
+        row.button("Undo", key=f"rv_undo_{k}", on_click=_undo, args=(ds, s.file))
 
 
 # Callbacks run before the script: the rerun they cause already draws the page with the decision.
@@ -272,7 +293,7 @@ def _pager(at: int, pages: int) -> None:
 
 def _decisions_footer(ds: Dataset, decisions: dict) -> None:
     n = {a: sum(d.action == a for d in decisions.values()) for a in ("relabel", "exclude", "keep")}
-    a, b = st.columns([3, 1])
+    a, b = st.container(), st.container()  # the button under the words: beside them, a narrow page cut it
     if decisions:
         a.markdown(f"**{len(decisions)} decisions** the next scan and training apply: {n['relabel']} relabelled, "
                    f"{n['exclude']} excluded, {n['keep']} kept as labelled.")
