@@ -140,6 +140,22 @@ def test_video_on_a_still_picture_points_to_predict(tmp_path, capsys):
     assert "tab" not in err and "Traceback" not in err
 
 
+def test_the_video_tab_points_a_still_picture_to_its_upload_photos_tab(tmp_path):
+    """The same file dropped on the Video tab (renamed .mp4): the tab's own word, not the CLI's."""
+    from types import SimpleNamespace
+    from maskrec import video as V
+    pytest.importorskip("av")
+    folder = tmp_path / "job"
+    folder.mkdir()
+    pic = folder / "input.mp4"
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(pic, format="JPEG")
+    rec = SimpleNamespace(threshold=0.5, predictor=SimpleNamespace(classes=("no_mask", "mask")))
+    job = V.VideoJob(pic, folder, rec, name="door.mp4").start()
+    job.join(60)
+    assert job.status == "failed"
+    assert job.error == "door.mp4 is a picture (jpeg), not a video: drop it on the Upload photos tab"
+
+
 def test_video_writes_only_the_report_when_only_report_is_asked_and_refuses_neither(clip, tmp_path, capsys):
     from maskrec import video as V
     from maskrec.__main__ import main
