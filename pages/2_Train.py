@@ -37,6 +37,7 @@ RECIPES = {"sized": "Sized to this dataset", "report": "Report recipe (for ~18k 
 
 st.title("Train")
 data_path = dataset_picker()
+on_data = f"`{short_data(data_path)}`" if data_path else "the data chosen in the sidebar"
 
 with st.container(border=True):
     st.subheader("New run")
@@ -104,14 +105,14 @@ with st.container(border=True):
 
 if kind == "Sweep":
     st.subheader("Sweep")
-    sweep_id = pick_sweep(empty="No sweeps yet. Press **Start sweep** (the defaults search Net1's recipe on the demo data).")
+    sweep_id = pick_sweep(empty=f"No sweeps yet. Press **Start sweep** (it searches the form's network's recipe on {on_data}).")
     if sweep_id is not None:
         sweep_monitor(sweep_id)
     st.subheader("Run")  # the run watched before the form switched stays in view (a trial is a run too)
 
 runs = list_runs()
 if not runs:
-    st.info("No runs yet. Press **Start training** (the defaults train Net1 on the demo data).")
+    st.info(f"No runs yet. Press **Start training** (it trains the form's network on {on_data}).")
     st.stop()
 
 ids = [r.id for r in runs]

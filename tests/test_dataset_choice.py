@@ -80,6 +80,14 @@ def test_the_chosen_folder_follows_the_user_to_every_page_and_back(demo_dir, mon
     assert {m.label: m.value for m in at.metric}["Images"] == "480"
 
 
+def test_the_train_pages_empty_state_names_the_chosen_data(demo_dir, monkeypatch):
+    """It said "the defaults train Net1 on the demo data" while the sidebar showed another folder."""
+    monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
+    at = on(choose_folder(on(app(), "1_Dataset"), demo_dir), "2_Train")
+    (empty,) = [i.value for i in at.info if "No runs yet" in i.value]
+    assert demo_dir.name in empty and "demo data" not in empty
+
+
 def test_back_on_the_demo_data_the_typed_folder_is_kept_for_later(demo_dir, monkeypatch):
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
     at = choose_folder(on(app(), "1_Dataset"), demo_dir)
