@@ -360,7 +360,7 @@ new MutationObserver(() => {
     if (!bar) return;
     const charts = [...document.querySelectorAll('.js-plotly-plot')].filter(e => e.offsetParent).length;
     const caption = [...document.querySelectorAll('[data-testid="stCaptionContainer"]')]
-        .map(c => c.textContent).find(t => t.includes(' split of ')) || '';
+        .map(c => c.textContent).find(t => /^\\S+ on the .* split of /.test(t)) || '';  // the judged figures' caption
     window.__during.push([charts, caption]);
 }).observe(document, {childList: true, subtree: true, characterData: true});"""
 
