@@ -224,8 +224,10 @@ with tab_live:
         """The session so far, also after STOP: rendered on Prepare (~0.2 s, ~5 MB with plotly.js), then
         downloaded as fixed bytes, whose URL stays the same across the panel's polls. A callable's is
         registered anew by each poll: clicked while streaming, 1 download in 3 never came."""
-        prepare, download = st.columns(2)
-        if prepare.button("Prepare report (HTML)", key="recognize_live_prepare",
+        # a row that wraps, each button as wide as its label: in two equal columns of the panel a 1,024 px
+        # window cut "Prepare report (HTML)" off (CI's dry run)
+        prepare = download = st.container(horizontal=True, gap="small")
+        if prepare.button("Prepare report (HTML)", key="recognize_live_prepare", width="content",
                           help="The people followed since the stream started, per-second charts, thumbnails "
                                "and the settings used, in one self-contained file that opens offline."):
             html = session_report(buffer.session(), settings_of(rec_live, None, "live camera"),
@@ -234,7 +236,7 @@ with tab_live:
         ready = st.session_state.get("recognize_live_report_html")
         if ready is not None:
             download.download_button("Download report (HTML)", ready[0], f"live-{ready[1]}-report.html", "text/html",
-                                     key="recognize_live_report", on_click="ignore",
+                                     key="recognize_live_report", on_click="ignore", width="content",
                                      help=f"The session up to {ready[1][9:11]}:{ready[1][11:13]}:{ready[1][13:]}; "
                                           "Prepare again for a newer one.")
 
