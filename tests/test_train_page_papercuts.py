@@ -279,10 +279,14 @@ def test_train_page_in_chromium_stop_resume_one_at_a_time_table_whole_legends_cl
                 idle(page)
             assert page.evaluate("window.__both") == []
             page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot .legend').length >= 1", timeout=600_000)
-
-            chart = page.locator('[data-testid="stPlotlyChart"]').first
-            chart.scroll_into_view_if_needed()
-            b = chart.bounding_box()
+            # stopped first: while it trains, the polling fragment redraws the charts each second and a
+            # located chart could be replaced between finding and scrolling to it (the CI dry run saw that)
+            page.get_by_role("button", name="Stop").click()
+            page.get_by_text("state stopped").wait_for(timeout=120_000)
+            idle(page)
+            b = page.evaluate("""() => { const c = document.querySelector('[data-testid="stPlotlyChart"]');
+                c.scrollIntoView({block: 'center'}); const r = c.getBoundingClientRect();
+                return {x: r.left, y: r.top, width: r.width, height: r.height}; }""")
             page.mouse.move(b["x"] + b["width"] * 0.6, b["y"] + b["height"] * 0.5)
             page.wait_for_function("() => { const m = document.querySelector('.js-plotly-plot .modebar'); "
                                    "return m && getComputedStyle(m).opacity === '1'; }", timeout=10_000)
@@ -292,8 +296,6 @@ def test_train_page_in_chromium_stop_resume_one_at_a_time_table_whole_legends_cl
             assert bar[2] <= legend[0] or legend[2] <= bar[0] or bar[3] <= legend[1] or legend[3] <= bar[1], (bar, legend)
             page.screenshot(path=str(shots_dir() / "train-legend-toolbar.png"))
 
-            page.get_by_role("button", name="Stop").click()
-            page.get_by_text("state stopped").wait_for(timeout=120_000)
             page.get_by_text("All runs").click()
             table = page.locator('[data-testid="stExpander"] [data-testid="stDataFrame"]').last
             table.wait_for()
