@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from maskrec.engine_probe import cpu_name
-from maskrec.engines import cpu_flags
+from maskrec.infer.probe import cpu_name
+from maskrec.infer.engines import cpu_flags
 
 # python -m bench / -m evaluation.baselines in a child process need the repo's top on their path
 REPO = Path(__file__).resolve().parent.parent

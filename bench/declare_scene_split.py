@@ -2,7 +2,7 @@
 
     python bench/declare_scene_split.py ../shared/datasets/facemask-scenes-dev ../shared/datasets/facemask-scenes-more
 
-Writes ``maskrec/scene_split.json``: every scene name -> "train" | "val" | "test". ``maskrec.scenes``
+Writes ``maskrec/data/scene_split.json``: every scene name -> "train" | "val" | "test". ``maskrec.data.scenes``
 applies it to any VOC folder whose scenes it all names, so every run, the threshold rule, the bench
 and the model card use the same split. The rule (seeded, fixed before any figure on it was seen):
 
@@ -25,7 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from maskrec import faces, scenes  # noqa: E402
+from maskrec import faces
+from maskrec.data import scenes
 
 SEED = 34
 TARGET_BARE = 160  # each of val and test: a 3% rate is ~5 faces, its Wilson interval about +-2.5 points

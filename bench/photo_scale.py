@@ -1,5 +1,5 @@
 """The photo detector at the sizes photos come in (issue 34): the declared scene split
-(``maskrec/scene_split.json``), each scene as it is and enlarged 2x and 3x (cv2 INTER_CUBIC, its
+(``maskrec/data/scene_split.json``), each scene as it is and enlarged 2x and 3x (cv2 INTER_CUBIC, its
 annotated boxes scaled: the same scene as a phone photo of 800-1,200 px would show it).
 
     python bench/photo_scale.py [--split test|val] [--enlarge 1,2,3] [--only NAME,...] [--before]
@@ -29,9 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from bench.detectors import settings  # noqa: E402
 from evaluation.detection import match, summarize  # noqa: E402
-from maskrec import faces, scenes  # noqa: E402
+from maskrec import faces
+from maskrec.data import scenes
 from maskrec.config import DEV_SCENES, MORE_SCENES  # noqa: E402
-from maskrec.engine_probe import cpu_name  # noqa: E402
+from maskrec.infer.probe import cpu_name  # noqa: E402
 
 # The "retinaface" row before issue 34: every photo enlarged 2.25x up to 2,048 px, one pass.
 BEFORE = {"upscale": 2.25, "max_side": faces.PHOTO_SIDE, "detail_side": 0, "inside": None}

@@ -3,7 +3,7 @@
     python bench/pipeline.py [--scenes DIR] [--detector NAME] [--json] CHECKPOINT...
 
 For each checkpoint, on the held-out scenes of the folder (its ImageSets test list, else the seeded
-quarter maskrec.scenes holds out, the same scenes its crop dataset tests on):
+quarter maskrec.data.scenes holds out, the same scenes its crop dataset tests on):
 - detection: recall and precision of faces >= 32 px at IoU 0.4 (evaluation.detection.match);
 - labels on the faces found >= 32 px: accuracy, bare faces called "mask", masked faces called "mask";
 - on the held-out crops (annotated boxes, the Recognizer's margin): the same two rates at the
@@ -20,12 +20,13 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from evaluation.scenes import evaluate_scenes  # noqa: E402
-from maskrec import faces, scenes  # noqa: E402
+from maskrec import faces
+from maskrec.data import scenes
 from maskrec.config import DEV_SCENES as SCENES  # noqa: E402
 from maskrec.data import discover, load_split  # noqa: E402
-from maskrec.inference import Predictor  # noqa: E402
-from maskrec.metrics import at_threshold  # noqa: E402
-from maskrec.recognize import Recognizer  # noqa: E402
+from maskrec.infer.predictor import Predictor  # noqa: E402
+from maskrec.core.metrics import at_threshold  # noqa: E402
+from maskrec.live.recognize import Recognizer  # noqa: E402
 
 
 def held_out_pairs(folder: Path):

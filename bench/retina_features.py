@@ -25,11 +25,11 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from maskrec.data import discover, load_split  # noqa: E402
-from maskrec.engine_probe import cpu_name  # noqa: E402
-from maskrec.evaluate import is_scene_face  # noqa: E402
+from maskrec.infer.probe import cpu_name  # noqa: E402
+from maskrec.infer.evaluate import is_scene_face  # noqa: E402
 from maskrec.faces.retinaface import RetinaFace, retinaface_onnx  # noqa: E402
-from maskrec.inference import Predictor  # noqa: E402
-from maskrec.validation import carve  # noqa: E402
+from maskrec.infer.predictor import Predictor  # noqa: E402
+from maskrec.data.validation import carve  # noqa: E402
 
 D = "../shared/datasets/facemask-dev:../shared/datasets/facemask-scenes-dev:../shared/datasets/facemask-scenes-more"
 CAPS = (0.01, 0.02, 0.03, 0.05)

@@ -4,7 +4,7 @@
 
 OUT/trainval: every scene linked, with ImageSets/Main/train.txt (the train scenes less a seeded
 ``--val`` share of them) and test.txt (the held-out quarter: the same scenes as the folder's default
-split, maskrec.scenes.split_scenes). OUT/val: the validation scenes alone, all as test. A checkpoint
+split, maskrec.data.scenes.split_scenes). OUT/val: the validation scenes alone, all as test. A checkpoint
 trains on trainval (its crops are a maskrec dataset), picks its threshold on val (training data it
 never trained on), and is reported on trainval's test scenes, never tuned on.
 """
@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from maskrec import faces, scenes  # noqa: E402
+from maskrec import faces
+from maskrec.data import scenes
 
 
 def link_folder(out: Path, pairs, lists: dict[str, list[str]]) -> None:

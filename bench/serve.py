@@ -33,8 +33,8 @@ from PIL import Image
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from maskrec import synth  # noqa: E402
-from maskrec.engine_probe import cpu_name  # noqa: E402
+from maskrec.data import synth  # noqa: E402
+from maskrec.infer.probe import cpu_name  # noqa: E402
 
 
 def demo_scene() -> bytes:

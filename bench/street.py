@@ -3,7 +3,7 @@
     python bench/street.py checkpoints/net1.pt checkpoints/net2.pt [--part test] [--detector retinaface]
         [--operating-point NAME] [--json-out docs/street-DATE.json] [--misses 20]
 
-The scenes are the declared split's (``maskrec/scene_split.json``) of facemask-scenes-dev and
+The scenes are the declared split's (``maskrec/data/scene_split.json``) of facemask-scenes-dev and
 facemask-scenes-more. The detector runs once per scene; each checkpoint then labels the faces it
 found at its operating point (default: its own default, ``street`` where it carries one). Per face
 size: bare faces called mask, masked faces called mask, unsure share, label accuracy on the faces not
@@ -23,10 +23,10 @@ sys.path.insert(0, str(REPO))
 
 from evaluation.street import declared_pairs, detect_all, judge  # noqa: E402
 from maskrec import faces  # noqa: E402
-from maskrec.engines import cpu_flags  # noqa: E402
-from maskrec.engine_probe import cpu_name  # noqa: E402
-from maskrec.inference import Predictor  # noqa: E402
-from maskrec.metrics import auc_or_none  # noqa: E402
+from maskrec.infer.engines import cpu_flags  # noqa: E402
+from maskrec.infer.probe import cpu_name  # noqa: E402
+from maskrec.infer.predictor import Predictor  # noqa: E402
+from maskrec.core.metrics import auc_or_none  # noqa: E402
 
 
 def pct(r: dict) -> str:

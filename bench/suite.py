@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from maskrec.config import DEV_DATA, REPO_ROOT
-from maskrec.synth import ensure_demo_data
+from maskrec.data.synth import ensure_demo_data
 
 from bench.common import machine
 from bench.sections.frame import bench_busy, bench_frame

@@ -26,9 +26,9 @@ from torch.nn import functional as F
 
 from maskrec.data import discover, open_rgb, to_input
 from maskrec.faces import crop_box
-from maskrec.metrics import epoch_metrics
-from maskrec.models import build, spec
-from maskrec.recognize import Face, FrameResult, Recognizer, Timings, draw
+from maskrec.core.metrics import epoch_metrics
+from maskrec.models.build import build, spec
+from maskrec.live.recognize import Face, FrameResult, Recognizer, Timings, draw
 from maskrec.video import CODECS
 
 

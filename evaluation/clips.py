@@ -22,8 +22,8 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from maskrec import faces
-from maskrec.synth import render
-from maskrec.track import UNSURE_LABEL, Seen, TrackRow
+from maskrec.data.synth import render
+from maskrec.live.track import UNSURE_LABEL, Seen, TrackRow
 from maskrec.video import Writer, output_suffix, process
 
 class ClipFace(NamedTuple):

@@ -28,7 +28,7 @@ from PIL import Image
 from evaluation.detection import letterbox
 from maskrec.config import DEV_SCENES
 from maskrec.faces import COVERED, MARGIN, crop_box, load_voc, read_rgb, scenes
-from maskrec.track import REID_MARGIN, REID_SIM, look
+from maskrec.live.track import REID_MARGIN, REID_SIM, look
 
 FRAMES = 3  # a track's look when it is confirmed: min_hits_for(LIVE_DETECT_EVERY) detection frames
 

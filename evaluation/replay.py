@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from maskrec.recognize import FrameResult
-from maskrec.track import Seen, TrackRow
+from maskrec.live.recognize import FrameResult
+from maskrec.live.track import Seen, TrackRow
 from maskrec.video import codec
 from maskrec.video.follow import Cuts, Follower
 

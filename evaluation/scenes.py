@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from maskrec import faces as F
-from maskrec.recognize import Recognizer
+from maskrec.live.recognize import Recognizer
 
 from .detection import match, summarize
 

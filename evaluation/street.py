@@ -21,9 +21,9 @@ import numpy as np
 
 from maskrec import faces as F
 from maskrec.config import DEV_SCENES, MORE_SCENES
-from maskrec.inference import Predictor
-from maskrec.operating import UNSURE, wilson
-from maskrec.scenes import declared
+from maskrec.infer.predictor import Predictor
+from maskrec.infer.operating import UNSURE, wilson
+from maskrec.data.scenes import declared
 
 from .detection import match, summarize
 

@@ -1,4 +1,4 @@
-"""ByteTrack from Roboflow's ``trackers`` package behind ``maskrec.track.Tracker``'s interface, to
+"""ByteTrack from Roboflow's ``trackers`` package behind ``maskrec.live.track.Tracker``'s interface, to
 compare it with ours on the same stored detections (``evaluation.replay``).
 
     bt = ByteTracker(rec.threshold, rec.predictor.classes, fps=30.0)
@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from maskrec.track import Seen, TrackRow, Vote, count_people
+from maskrec.live.track import Seen, TrackRow, Vote, count_people
 
 
 class ByteTracker:

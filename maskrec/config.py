@@ -17,8 +17,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from .atomic import atomic_write_text
-from .nets import REGISTRY
+from maskrec.core.atomic import atomic_write_text
+from maskrec.models.nets import REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CLASS_NAMES = ("no_mask", "mask")  # index = label: 0 bare face, 1 covered face
@@ -183,7 +183,7 @@ class TrainConfig:
     # Speed switches (see docs/guide.md, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
     bf16: bool | None = None
-    # The review decisions the run trained with (maskrec.overrides.Stamp as a dict: csv, sha1 of its
+    # The review decisions the run trained with (maskrec.data.overrides.Stamp as a dict: csv, sha1 of its
     # bytes, decisions), filled in by train.fit from the dataset it loaded, so a run says which
     # labels it learned; None: the folder's own labels.
     overrides: dict | None = None

@@ -13,11 +13,11 @@ with st.spinner("Loading the dataset tools (first visit only)…"):
 
     import pandas as pd
 
-    from maskrec import plots
+    from maskrec.core import plots
     from maskrec.data import DataError, discover, network_views, open_rgb, scan
-    from maskrec.health import duplicates
-    from maskrec.overrides import OverridesError
-    from maskrec.presentation import number
+    from maskrec.data.health import duplicates
+    from maskrec.data.overrides import OverridesError
+    from maskrec.core.presentation import number
     from ui import review
     from ui.common import dataset_picker, image_grid, memo, progress_callback
 

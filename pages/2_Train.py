@@ -11,14 +11,14 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from maskrec import plots
+from maskrec.core import plots
 from maskrec.config import PRESETS, SCHEDULES, sized_recipe
-from maskrec.models import spec
-from maskrec.presentation import run_cells, short_data
-from maskrec.runs import list_runs, new_run, open_run
-from maskrec.runstate import epochs_done, shown, summary
-from maskrec.trainjobs import launched_nproc
-from maskrec.trainrun import stop_point
+from maskrec.models.build import spec
+from maskrec.core.presentation import run_cells, short_data
+from maskrec.train.runs import list_runs, new_run, open_run
+from maskrec.train.runstate import epochs_done, shown, summary
+from maskrec.train.jobs import launched_nproc
+from maskrec.train.run import stop_point
 from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
 from ui.sweeps import pick_sweep, sweep_form, sweep_monitor
 

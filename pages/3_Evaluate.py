@@ -9,16 +9,16 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from maskrec import plots
-from maskrec.checkpoint import CheckpointError
+from maskrec.core import plots
+from maskrec.models.checkpoint import CheckpointError
 from maskrec.data import DataError
-from maskrec.evaluate import score
-from maskrec.evaluate import SPLITS
-from maskrec.inference import Predictor, set_operating_point
-from maskrec.metrics import at_threshold, best_f1_threshold, curves, mistakes
-from maskrec.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, rates
+from maskrec.infer.evaluate import score
+from maskrec.infer.evaluate import SPLITS
+from maskrec.infer.predictor import Predictor, set_operating_point
+from maskrec.core.metrics import at_threshold, best_f1_threshold, curves, mistakes
+from maskrec.infer.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, rates
 from maskrec.config import demo_dir
-from maskrec.presentation import data_mismatch
+from maskrec.core.presentation import data_mismatch
 from ui.common import (checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, remember,
                        remembered, thumb)
 from ui.compare import compare_tab

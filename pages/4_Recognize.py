@@ -1,13 +1,13 @@
 """Recognize: find every face in uploaded photos, a camera snapshot or a live webcam stream, and
 say whether it wears a mask.
 
-The work is maskrec.recognize.Recognizer (detector + classifier, built once per checkpoint and
+The work is maskrec.live.recognize.Recognizer (detector + classifier, built once per checkpoint and
 detector in st.cache_resource). The live stream runs in streamlit-webrtc's worker thread, which
 never calls Streamlit: its frame callback puts typed results into a LiveBuffer that a polling
 fragment reads.
 
 WebRTC and remote use: on 127.0.0.1 no STUN/TURN server is needed; a browser on another machine
-needs HTTPS and usually a TURN server, set in MASKREC_ICE_SERVERS (maskrec.webrtc says how).
+needs HTTPS and usually a TURN server, set in MASKREC_ICE_SERVERS (maskrec.live.webrtc says how).
 """
 from ui.start import through_navigation
 
@@ -20,18 +20,19 @@ import numpy as np
 import streamlit as st
 from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-from maskrec.checkpoint import CheckpointError
+from maskrec.models.checkpoint import CheckpointError
 from maskrec.config import DEFAULT_CHECKPOINT
-from maskrec.plots import compliance_chart
+from maskrec.core.plots import compliance_chart
 from maskrec.data import BadImage, data_url, open_rgb
 from maskrec.faces import DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, available
-from maskrec.inference import describe_engine
-from maskrec.presentation import CROWD, crop_captions, face_tags, label_counts, md_text
-from maskrec.gradcam import saliency
-from maskrec.recognize import LiveBuffer, Recognizer, draw, face_crops, frame_callback
-from maskrec.track import REID_S, min_hits_for
+from maskrec.infer.predictor import describe_engine
+from maskrec.core.presentation import CROWD, crop_captions, face_tags, label_counts, md_text
+from maskrec.live.gradcam import saliency
+from maskrec.live.channel import LiveBuffer, frame_callback
+from maskrec.live.recognize import Recognizer, draw, face_crops
+from maskrec.live.track import REID_S, min_hits_for
 from maskrec.video import session_report, settings_of
-from maskrec.webrtc import ice_servers
+from maskrec.live.webrtc import ice_servers
 from ui.common import checkpoint_choices
 from ui.html import scrolling_image
 from ui.video import video_tab

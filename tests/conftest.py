@@ -45,8 +45,8 @@ def save_image(path: Path, size=(48, 40), color=(200, 120, 90), mode="RGB", fmt=
 
 @pytest.fixture(scope="session")
 def demo_dir(tmp_path_factory) -> Path:
-    """A small demo dataset (report layout) drawn by maskrec.synth, shared by the session."""
-    from maskrec.synth import generate
+    """A small demo dataset (report layout) drawn by maskrec.data.synth, shared by the session."""
+    from maskrec.data.synth import generate
     out = tmp_path_factory.mktemp("demo") / "demo"
     generate(out, n=480, seed=1)
     return out

@@ -24,8 +24,8 @@ def one_step(batch: int = 31) -> torch.Tensor:
     """The flattened gradient of one step on a seeded batch, in this process's Context."""
     import torch.nn.functional as F
 
-    from maskrec import distributed
-    from maskrec.models import build
+    from maskrec.train import distributed
+    from maskrec.models.build import build
     ctx = distributed.current()
     g = torch.Generator().manual_seed(0)
     X, y = torch.rand(batch, 3, 32, 32, generator=g), torch.randint(0, 2, (batch,), generator=g)
@@ -43,7 +43,7 @@ def main() -> int:
     mode, target, argv = sys.argv[1], Path(sys.argv[2]), sys.argv[3:]
     rank = int(os.environ["RANK"])
     if mode == "step":
-        from maskrec import distributed
+        from maskrec.train import distributed
         distributed.setup(torch.device("cpu"))
         grad = one_step()
         if rank == 0:
@@ -54,24 +54,24 @@ def main() -> int:
         # failed this test once in 16 runs beside other work (issue 36)
         distributed.exit_now(0)
 
-    import maskrec.atomic
-    real_write = maskrec.atomic.atomic_write
+    import maskrec.core.atomic
+    real_write = maskrec.core.atomic.atomic_write
 
     def logged_write(path, write, *args, **kw):  # every MaskRec file write goes through here
         with open(target / f"writes-{rank}.txt", "a") as f:
             f.write(f"{Path(path).resolve()}\n")
         real_write(path, write, *args, **kw)
-    maskrec.atomic.atomic_write = logged_write  # before anything imports it by name
+    maskrec.core.atomic.atomic_write = logged_write  # before anything imports it by name
 
-    import maskrec.train
-    real_evaluate, calls = maskrec.train.evaluate, []
+    import maskrec.train.loop
+    real_evaluate, calls = maskrec.train.loop.evaluate, []
 
     def failing_evaluate(*a, **kw):
         calls.append(1)
         if rank == 1 and len(calls) == 2:
             raise RuntimeError("injected failure on rank 1")
         return real_evaluate(*a, **kw)
-    maskrec.train.evaluate = failing_evaluate
+    maskrec.train.loop.evaluate = failing_evaluate
     from maskrec.__main__ import main as cli
     return cli(argv)
 

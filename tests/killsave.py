@@ -19,7 +19,7 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> int:
-    from maskrec import runs
+    from maskrec.train import runs
     from maskrec.cli.main import main as cli
 
     kill = os.environ.get("KILL_AT")
@@ -35,7 +35,7 @@ def main() -> int:
         finally:
             saving["epoch"] = None
 
-    def replace(src, dst):  # every atomic write ends in this rename (maskrec.atomic)
+    def replace(src, dst):  # every atomic write ends in this rename (maskrec.core.atomic)
         if saving["epoch"] is None:
             return real_replace(src, dst)
         saving["n"] += 1

@@ -19,8 +19,8 @@ from evaluation.baselines import naive_train
 from maskrec.__main__ import build_parser
 from maskrec.cli.bench import bench_command
 from maskrec.config import PRESETS, REPO_ROOT
-from maskrec.runs import new_run
-from maskrec.train import fit
+from maskrec.train.runs import new_run
+from maskrec.train.loop import fit
 
 
 def test_ratio_reads_better_as_larger_whichever_way_the_unit_runs():
@@ -32,7 +32,7 @@ def test_ratio_reads_better_as_larger_whichever_way_the_unit_runs():
 
 def test_flop_count_matches_a_hand_count_of_net1():
     # 32x32: convs of the report's table (out, k) at 32,32,16,16,8,4... counted by hand from models.NET1
-    from maskrec.models import spec
+    from maskrec.models.build import spec
     s, c_in, size, total = spec("net1"), 3, 32, 0
     for row in s.convs:
         total += 2 * c_in * row.out * row.k * row.k * size * size
@@ -165,8 +165,8 @@ def test_tta_section_compares_flip_with_none_on_the_same_faces(demo_dir):
     import numpy as np
 
     from maskrec.data import discover, load_split
-    from maskrec.inference import Predictor
-    from maskrec.metrics import at_threshold
+    from maskrec.infer.predictor import Predictor
+    from maskrec.core.metrics import at_threshold
     ds = discover(demo_dir)
     ckpt = REPO_ROOT / "checkpoints" / "net1.pt"
     rows = bench.bench_tta(True, {"net1": ckpt}, sets=[("demo test", ds)])

@@ -313,8 +313,8 @@ def _fake_runs(home: Path, monkeypatch) -> list[str]:
     from dataclasses import replace as dc_replace
 
     from maskrec.config import PRESETS
-    from maskrec.runs import new_run
-    from maskrec.runstate import RunState
+    from maskrec.train.runs import new_run
+    from maskrec.train.runstate import RunState
     monkeypatch.setenv("MASKREC_HOME", str(home))
     data = "/a/long/path/to/the/datasets/facemask-dev-with-a-long-name"
     ids = []

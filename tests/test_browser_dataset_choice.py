@@ -20,7 +20,7 @@ FOLDER = "Folder on the server"
 @pytest.fixture
 def home_with_data(tmp_path):
     """A MASKREC_HOME with a small dataset in its data/ folder (a default data root)."""
-    from maskrec.synth import generate
+    from maskrec.data.synth import generate
     home = tmp_path / "home"
     generate(home / "data" / "faces", n=160, seed=3)
     return home, home / "data" / "faces"

@@ -44,7 +44,7 @@ def test_two_tabs_on_one_run_see_the_same_run_and_either_can_stop_it(server, bro
     no_errors(b)
 
     # nothing corrupt on disk: every metrics line parses, the checkpoint loads, the state is final
-    from maskrec import checkpoint
+    from maskrec.models import checkpoint
     run_dir = server.home / "runs" / run_id
     epochs = [json.loads(line)["epoch"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert epochs == list(range(1, done + 1))

@@ -3,10 +3,10 @@ import os
 import pytest
 import torch
 
-from maskrec import checkpoint
-from maskrec.checkpoint import CheckpointError
-from maskrec.inference import Predictor
-from maskrec.models import REGISTRY, build, spec
+from maskrec.models import checkpoint
+from maskrec.models.checkpoint import CheckpointError
+from maskrec.infer.predictor import Predictor
+from maskrec.models.build import REGISTRY, build, spec
 from tests.conftest import REPO
 
 
@@ -68,7 +68,7 @@ def test_every_net_round_trips_through_a_checkpoint(net, tmp_path):
 
 
 def test_threshold_is_saved_into_the_checkpoint(tmp_path):
-    from maskrec.inference import set_threshold
+    from maskrec.infer.predictor import set_threshold
     checkpoint.save(tmp_path / "c.pt", _ckpt())
     set_threshold(tmp_path / "c.pt", 0.37, "best F1")
     assert Predictor.load(tmp_path / "c.pt").threshold == pytest.approx(0.37)
@@ -82,7 +82,7 @@ def test_threshold_is_saved_into_the_checkpoint(tmp_path):
 def test_shipped_checkpoint_reaches_its_goal_on_the_dev_test_split(name, goal, dev_data):
     import numpy as np
     from maskrec.data import discover, load_split
-    from maskrec.metrics import at_threshold
+    from maskrec.core.metrics import at_threshold
     path = REPO / "checkpoints" / f"{name}.pt"
     assert path.exists(), f"{path} is missing"
     # the checkpoint's own scores (fp32), as the model card gives them, at its point for web crops

@@ -90,9 +90,9 @@ def test_demo_data_and_scan(capsys, tmp_path):
 def test_train_recipe_and_precision_options(capsys, demo_dir, tmp_path):
     """--recipe sized scales the batch to the data as the Train page does; --precision is stated in
     the checkpoint; explicit options still win over the recipe."""
-    from maskrec import checkpoint
+    from maskrec.models import checkpoint
     from maskrec.config import sized_recipe
-    from maskrec.runs import open_run
+    from maskrec.train.runs import open_run
     code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--recipe", "sized", "--epochs", 1,
                              "--precision", "bf16", "--out", tmp_path / "a")
     assert code == 0, err
@@ -193,7 +193,7 @@ def test_a_zip_python_cannot_read_exits_2_with_what_to_do_and_makes_no_run(capsy
 @pytest.fixture
 def inputs(tmp_path):
     """A good face crop, and each kind of broken input with the reason predict should give."""
-    from maskrec.synth import render
+    from maskrec.data.synth import render
     good = tmp_path / "good.jpg"
     render(0, seed=3)[0].save(good, quality=90)
     whole = good.read_bytes()
@@ -252,7 +252,7 @@ def test_predict_exits_0_when_all_worked_and_2_on_a_bad_checkpoint(capsys, input
 def test_predict_and_evaluate_take_an_engine(capsys, inputs, demo_dir):
     """--engine picks the inference engine: the exact ones agree on P(mask); evaluate defaults to an
     exact one (the checkpoint's own scores), so asking for torch gives the same figures."""
-    from maskrec.engines import available
+    from maskrec.infer.engines import available
     good, _ = inputs
     p = {}
     for engine in [e for e in ("torch", "onnx") if e in available()]:
@@ -345,14 +345,14 @@ def test_predict_reads_a_108_megapixel_photo_reduced_and_gives_boxes_in_its_pixe
 def test_threshold_is_picked_on_a_dataset_and_saved(capsys, demo_dir, tmp_path):
     import shutil
 
-    from maskrec.inference import Predictor
+    from maskrec.infer.predictor import Predictor
     ckpt = tmp_path / "c.pt"
     shutil.copy(NET1, ckpt)
     code, out, err = run_cli(capsys, "threshold", ckpt, "--data", demo_dir, "--max-fpr", 0.1, "--json")
     assert code == 0, err
     r = json.loads(out)
     assert r["saved"] and r["fp"] / (r["fp"] + r["tn"]) <= 0.1
-    from maskrec import checkpoint
+    from maskrec.models import checkpoint
     assert Predictor.load(ckpt).threshold == pytest.approx(r["threshold"])
     assert "bare faces called mask <= 0.1" in checkpoint.load(ckpt)["threshold_how"]
     assert checkpoint.load(ckpt)["operating_point"] == "saved"  # --max-fpr is the old name of --max-bare-mask

@@ -12,15 +12,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from maskrec import checkpoint, distributed
+from maskrec.models import checkpoint
+from maskrec.train import distributed
 from maskrec.config import PRESETS
 from maskrec.data import discover, load_split
-from maskrec.metrics import epoch_metrics
-from maskrec.models import build
-from maskrec.runs import new_run, open_run
-from maskrec.runstate import read
-from maskrec.train import augment_batch, evaluate, fit
-from maskrec.trainjobs import TorchrunJob
+from maskrec.core.metrics import epoch_metrics
+from maskrec.models.build import build
+from maskrec.train.runs import new_run, open_run
+from maskrec.train.runstate import read
+from maskrec.train.loop import augment_batch, evaluate, fit
+from maskrec.train.jobs import TorchrunJob
 from tests.conftest import REPO
 from tests.ddp_probe import one_step
 

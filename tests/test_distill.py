@@ -1,4 +1,4 @@
-"""maskrec.distill and ``train --distill``: trained nets' P(mask) as a soft NLL target."""
+"""maskrec.train.distill and ``train --distill``: trained nets' P(mask) as a soft NLL target."""
 from dataclasses import replace
 
 import pytest
@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from maskrec import checkpoint
+from maskrec.models import checkpoint
 from maskrec.config import PRESETS
-from maskrec.distill import Teacher, soft_nll
-from maskrec.models import build
-from maskrec.recipe import nll
-from maskrec.runs import new_run
-from maskrec.train import fit
+from maskrec.train.distill import Teacher, soft_nll
+from maskrec.models.build import build
+from maskrec.train.recipe import nll
+from maskrec.train.runs import new_run
+from maskrec.train.loop import fit
 
 
 def test_soft_nll_is_the_report_nll_for_one_hot_targets_and_label_smoothing_for_mixed_ones():
@@ -65,7 +65,7 @@ def test_the_student_learns_what_its_teacher_says_not_only_the_labels(demo_dir, 
     from PIL import Image
 
     from maskrec.data import discover
-    from maskrec.inference import Predictor
+    from maskrec.infer.predictor import Predictor
     teacher = _checkpoint(tmp_path / "teacher.pt", "net1", _always_mask("net1"))
     base = replace(PRESETS["net1"], data=str(demo_dir), epochs=2, batch_size=32, lr=2e-3, seed=0, bf16=False)
     shares = {}

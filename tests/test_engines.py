@@ -12,12 +12,16 @@ import numpy as np
 import pytest
 import torch
 
-from maskrec import calibration, checkpoint, engine_probe, engines, inference
+from maskrec.infer import calibration
+from maskrec.models import checkpoint
+from maskrec.infer import probe as engine_probe
+from maskrec.infer import engines
+from maskrec.infer import predictor as inference
 from maskrec.__main__ import main
 from maskrec.data import discover, load_split
-from maskrec.inference import Predictor, describe_engine
-from maskrec.metrics import at_threshold
-from maskrec.models import REGISTRY, build, spec
+from maskrec.infer.predictor import Predictor, describe_engine
+from maskrec.core.metrics import at_threshold
+from maskrec.models.build import REGISTRY, build, spec
 from tests.conftest import REPO
 
 # Net2 runs in the whole suite (CI); the fast subset checks each engine on Net1 (issue 19: it must stay fast)
@@ -145,7 +149,7 @@ def test_flip_tta_is_one_batch_of_the_faces_then_their_mirrors(engine, monkeypat
 
 
 def test_the_predictor_passes_its_tta_setting_to_the_engine():
-    from maskrec import inference
+    from maskrec.infer import predictor as inference
 
     x = _faces(4)
     eng = _predictor("net1", "torch").engine

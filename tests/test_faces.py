@@ -1,5 +1,5 @@
 """maskrec.faces: box maths and the matching rule, detector robustness, and the recall floor (scored by
-evaluation.detection, whose rules are pinned here too); maskrec.imaging: photos and bombs."""
+evaluation.detection, whose rules are pinned here too); maskrec.core.imaging: photos and bombs."""
 from __future__ import annotations
 
 import subprocess
@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 
 from evaluation.detection import evaluate, letterbox, match, summarize
-from maskrec import faces, imaging
+from maskrec import faces
+from maskrec.core import imaging
 from maskrec.data import BadImage, open_rgb
 from maskrec.faces import Box, Truth, blazeface, box_iou, crop_box, drop_inside, load_voc, matched_pairs, nms
 from maskrec.faces.common import to_boxes

@@ -10,13 +10,14 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from maskrec import atomic, checkpoint
-from maskrec import train as train_mod
+from maskrec.core import atomic
+from maskrec.models import checkpoint
+from maskrec.train import splits
 from maskrec.config import PRESETS
 from maskrec.data import DataError, discover, scan
-from maskrec.runs import new_run
-from maskrec.train import fit
-from maskrec.trainjobs import JobRegistry, TrainingJob
+from maskrec.train.runs import new_run
+from maskrec.train.loop import fit
+from maskrec.train.jobs import JobRegistry, TrainingJob
 from tests.salted import DEFLATE64, ENCRYPTED, report_layout, zip_python_cannot_read
 
 
@@ -167,12 +168,12 @@ def test_an_empty_test_split_fails_the_run_with_a_clear_message(tmp_path):
 def test_several_runs_at_once_two_train_in_parallel_a_third_queues_and_all_finish_intact(tmp_path, monkeypatch):
     root = report_layout(tmp_path / "d")
     gate = threading.Event()  # holds the running jobs in data loading until the test has seen them
-    real = train_mod.resolve_data
+    real = splits.resolve_data
 
     def held(cfg):
         assert gate.wait(timeout=120), "the test never opened the gate"
         return real(cfg)
-    monkeypatch.setattr(train_mod, "resolve_data", held)
+    monkeypatch.setattr(splits, "resolve_data", held)
 
     reg = JobRegistry(max_parallel=2)
     cfgs = [replace(PRESETS["net1"], data=str(root), epochs=2, batch_size=4, seed=s) for s in range(3)]

@@ -1,4 +1,4 @@
-"""maskrec.health: a flagged near duplicate is a real copy, never a look-alike.
+"""maskrec.data.health: a flagged near duplicate is a real copy, never a look-alike.
 
 Two kinds of data: the generated demo sets, where every image is drawn on its own (so any flagged
 pair is a false alarm), and facemask-dev, whose SOURCE.md says which pairs its build joined as
@@ -15,8 +15,8 @@ import pytest
 from PIL import Image
 
 from maskrec.data import discover
-from maskrec.health import duplicates
-from maskrec.synth import ensure_demo_data
+from maskrec.data.health import duplicates
+from maskrec.data.synth import ensure_demo_data
 
 
 def assert_no_pairs(report: dict) -> None:
@@ -142,7 +142,7 @@ def test_dev_set_near_pairs_are_real_and_most_are_found(dev_data):
 def test_a_voc_folder_is_checked_face_by_face_not_jittered_copy_by_copy(tmp_path):
     """Health reads the dataset's faces, once each: a training face's jittered views (augmentation)
     are neither rows nor near-duplicate pairs of it."""
-    from maskrec.scenes import JITTER
+    from maskrec.data.scenes import JITTER
     from tests.test_scenes import annotated_faces, voc_folder
     src = voc_folder(tmp_path / "photos", n_scenes=6)
     ds = discover(src)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskrec import masks
+from maskrec.train import masks
 from maskrec.config import PRESETS
-from maskrec.runs import new_run
-from maskrec.train import load_data
-from maskrec import distributed
+from maskrec.train.runs import new_run
+from maskrec.train.loop import load_data
+from maskrec.train import distributed
 
 # A frontal face in a 200x200 image: eyes at y 80, nose tip at y 110, mouth corners at y 130
 LM = np.array([[70, 80], [130, 80], [100, 110], [78, 130], [122, 130]], np.float32)

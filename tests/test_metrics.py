@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from maskrec.metrics import at_threshold, best_f1_threshold, epoch_metrics, threshold_for_fpr
+from maskrec.core.metrics import at_threshold, best_f1_threshold, epoch_metrics, threshold_for_fpr
 
 
 def test_epoch_metrics_on_a_known_case():
@@ -29,7 +29,7 @@ def test_threshold_tools():
 
 
 def test_mistakes_most_confident_first():
-    from maskrec.metrics import mistakes
+    from maskrec.core.metrics import mistakes
     y = np.array([1, 0, 1, 0, 1])
     p = np.array([0.45, 0.9, 0.05, 0.2, 0.8])
     assert mistakes(y, p).tolist() == [2, 1, 0]

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from maskrec import models, nets
+from maskrec.models import build as models
+from maskrec.models import nets
 from maskrec.config import PRESETS
-from maskrec.models import REGISTRY, build, count_weights, spec
+from maskrec.models.build import REGISTRY, build, count_weights, spec
 
 
 @pytest.mark.parametrize("name,weights", [("net1", 402_770), ("net2", 1_814_866), ("resnet18", 11_177_538)])

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from maskrec import checkpoint
-from maskrec.inference import Predictor, set_operating_point, set_threshold
-from maskrec.operating import OperatingPoint, by_cost, capped, of_checkpoint, rates, unsure_band, wilson
-from maskrec.track import Tracker
+from maskrec.models import checkpoint
+from maskrec.infer.predictor import Predictor, set_operating_point, set_threshold
+from maskrec.infer.operating import OperatingPoint, by_cost, capped, of_checkpoint, rates, unsure_band, wilson
+from maskrec.live.track import Tracker
 
 
 def _scores(n0=200, n1=800, seed=0):
@@ -76,7 +76,7 @@ def test_the_unsure_band_holds_at_most_its_share_and_labels_unsure():
 
 
 def _tiny_checkpoint(tmp_path):
-    from maskrec.models import build
+    from maskrec.models.build import build
     net = build("net1")
     path = tmp_path / "n.pt"
     checkpoint.save(path, {"net": "net1", "input_size": 32, "classes": ["no_mask", "mask"], "threshold": 0.4,

@@ -1,4 +1,4 @@
-"""maskrec.overrides: review decisions kept beside MaskRec's state and applied wherever data is read."""
+"""maskrec.data.overrides: review decisions kept beside MaskRec's state and applied wherever data is read."""
 from __future__ import annotations
 
 import hashlib
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from maskrec import overrides
+from maskrec.data import overrides
 from maskrec.config import PRESETS, REPO_ROOT, cache_dir
 from maskrec.data import DataError, discover, load_split, scan
-from maskrec.overrides import Decision, OverridesError
-from maskrec.runs import new_run
-from maskrec.train import fit
+from maskrec.data.overrides import Decision, OverridesError
+from maskrec.train.runs import new_run
+from maskrec.train.loop import fit
 
 
 @pytest.fixture

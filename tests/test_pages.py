@@ -6,8 +6,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from maskrec.config import PRESETS
-from maskrec.runs import list_runs, new_run
-from maskrec.train import fit
+from maskrec.train.runs import list_runs, new_run
+from maskrec.train.loop import fit
 from tests.conftest import REPO
 
 APP = str(REPO / "streamlit_app.py")
@@ -113,7 +113,7 @@ def test_train_pages_runs_table_reads_a_training_run_as_its_header_does_with_no_
     import os
     import time
 
-    from maskrec.runstate import RunState
+    from maskrec.train.runstate import RunState
     cfg = replace(PRESETS["net1"], epochs=10)
     first, second = new_run(cfg), new_run(cfg)
     for run, epochs in ((first, 10), (second, 0)):
@@ -169,7 +169,7 @@ def test_evaluate_page_judges_a_run_and_saves_a_threshold(demo_dir, monkeypatch)
     assert not save.disabled
     save.click().run()
     assert any(f"into {run.best_ckpt}" in s.value for s in at.success)
-    from maskrec.inference import Predictor
+    from maskrec.infer.predictor import Predictor
     pred = Predictor.load(run.best_ckpt)
     assert pred.op.name == "capped" and pred.op.picked_on["bare_as_mask"]["rate"] <= 0.03
     at.run()  # the saved point is listed and measured beside the others
@@ -317,7 +317,7 @@ def test_train_page_sizes_the_first_run_to_the_data_and_keeps_the_report_recipe_
 def fast_fit(monkeypatch):
     """Every trial's training in milliseconds (tests/test_sweep.py's stand-in for fit): the pages are
     what is tested here, in-process, so the stand-in reaches the sweep's job thread too."""
-    from maskrec import trainrun
+    from maskrec.train import run as trainrun
     from tests.test_sweep import Calls, _fake_fit
     calls = Calls()
     monkeypatch.setattr(trainrun, "fit", _fake_fit(calls))
@@ -337,7 +337,7 @@ def cells(at: AppTest) -> tuple[list[list[str]], list[str]]:
 
 
 def test_train_page_starts_a_sweep_and_shows_its_trials(fast_fit):
-    from maskrec.sweep import list_sweeps
+    from maskrec.train.sweep import list_sweeps
     at = sweep_mode(page("2_Train"))
     assert any("No sweeps yet" in i.value for i in at.info)
     field(at, "Trials").set_value(3)
@@ -368,7 +368,7 @@ def test_train_page_starts_a_sweep_and_shows_its_trials(fast_fit):
 
 
 def test_train_page_refuses_a_bad_sweep_and_starts_nothing(fast_fit):
-    from maskrec.sweep import list_sweeps
+    from maskrec.train.sweep import list_sweeps
     at = sweep_mode(page("2_Train"))
     field(at, "Trials").set_value(0)
     field(at, "Validation share").set_value(0.0)
@@ -384,7 +384,7 @@ def test_train_page_refuses_a_bad_sweep_and_starts_nothing(fast_fit):
 
 
 def test_train_page_resumes_a_stopped_sweep(fast_fit, demo_dir):
-    from maskrec.sweep import SweepConfig, new_sweep, run_sweep
+    from maskrec.train.sweep import SweepConfig, new_sweep, run_sweep
     sw = new_sweep(SweepConfig(net="net1", data=str(demo_dir), trials=3, epochs=2, pruner="none"))
     trials = run_sweep(sw)
     next(trials)  # one trial, then let go: a sweep stopped with two trials left
@@ -411,7 +411,7 @@ def _plotly_titles(at: AppTest) -> list[str]:
 
 
 def test_evaluate_page_shows_a_sweeps_trials_and_optunas_figures(fast_fit):
-    from maskrec.sweep import SweepConfig, best, new_sweep, run_sweep
+    from maskrec.train.sweep import SweepConfig, best, new_sweep, run_sweep
     sw = new_sweep(SweepConfig(net="net1", trials=6, epochs=3))
     list(run_sweep(sw))
     at = page("3_Evaluate")
@@ -429,7 +429,7 @@ def test_evaluate_page_shows_a_sweeps_trials_and_optunas_figures(fast_fit):
 
 def test_evaluate_page_says_when_no_trial_of_a_sweep_has_completed(fast_fit):
     import json
-    from maskrec.sweep import SweepConfig, new_sweep
+    from maskrec.train.sweep import SweepConfig, new_sweep
     sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=4))
     (sw.dir / "trials.json").write_text(json.dumps([  # as a sweep whose trials were all pruned leaves it
         {"number": 0, "state": "pruned", "value": None, "params": {"lr": 0.001, "epochs": 4}, "run": None,
@@ -443,7 +443,7 @@ def test_evaluate_page_says_when_no_trial_of_a_sweep_has_completed(fast_fit):
 def test_train_page_offers_every_net_of_the_registry_with_its_preset():
     """The Network box reads the registry (its presets); resnet18's recipe fills the form, augmentation
     and the cosine schedule included, and is what Start training launches."""
-    from maskrec.models import REGISTRY
+    from maskrec.models.build import REGISTRY
     at = page("2_Train")
     assert at.selectbox[0].options == list(REGISTRY)
     at.selectbox[0].set_value("resnet18").run()

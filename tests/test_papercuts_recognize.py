@@ -8,9 +8,10 @@ import pytest
 from PIL import Image
 
 from maskrec import faces as F
-from maskrec.inference import Predictor
-from maskrec.recognize import LiveBuffer, Recognizer, face_crops
-from maskrec.synth import render
+from maskrec.infer.predictor import Predictor
+from maskrec.live.channel import LiveBuffer
+from maskrec.live.recognize import Recognizer, face_crops
+from maskrec.data.synth import render
 from tests.conftest import REPO, SCENES
 
 NET1 = REPO / "checkpoints" / "net1.pt"
@@ -213,7 +214,7 @@ def _text_rows(img: np.ndarray) -> int:
 def test_tags_are_a_fixed_share_of_the_photos_width_so_they_read_the_same_however_it_is_shown(w, h, min_side):
     """A 400 px photo is enlarged to 720 px tall, then shown shrunk to a column: its tags were
     ~1/80 of its width (6 px on screen beside the faces); now 1/48, as on a large photo."""
-    from maskrec.recognize import Face, FrameResult, Timings, draw
+    from maskrec.live.recognize import Face, FrameResult, Timings, draw
     box = F.Box(w // 4, h // 3, w // 4 + w // 8, h // 3 + w // 8, 0.9)
     res = FrameResult((Face(box, tuple(box[:4]), "mask", 0.97),), Timings(0, 0), (h, w))
     out = draw(np.zeros((h, w, 3), np.uint8), res, min_side=min_side, tags=["1"])
@@ -245,7 +246,7 @@ def _trained_on(src, data: str, out):
 
 
 def test_a_checkpoints_own_training_images_are_said_seen_in_training_not_out_of_sample(demo_dir, tmp_path):
-    from maskrec import suspects
+    from maskrec.train import suspects
     from maskrec.data import discover
     ds = discover(demo_dir, overrides=False)
     own = _trained_on(NET1, str(demo_dir), tmp_path / "own.pt")

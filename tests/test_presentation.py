@@ -1,4 +1,4 @@
-"""maskrec.presentation (what the pages show) and the words on maskrec.plots' figures."""
+"""maskrec.core.presentation (what the pages show) and the words on maskrec.core.plots' figures."""
 from __future__ import annotations
 
 import os
@@ -6,9 +6,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from maskrec import plots
-from maskrec.presentation import (crop_captions, data_mismatch, face_tags, metric_words, number,
-                                  preselect_runs, short_data)
+from maskrec.core import plots
+from maskrec.core.presentation import (
+    crop_captions,
+    data_mismatch,
+    face_tags,
+    metric_words,
+    number,
+    preselect_runs,
+    short_data,
+)
 
 RUNS = [("r6", "running"), ("r5", "done"), ("r4", "stopped"), ("r3", "done"), ("r2", "done"), ("r1", "failed")]
 
@@ -127,7 +134,7 @@ TRIALS = [
 
 
 def test_sweep_rows_say_each_trial_with_empty_cells_never_none():
-    from maskrec.presentation import sweep_rows
+    from maskrec.core.presentation import sweep_rows
     rows = sweep_rows(TRIALS, best_trial=3)
     assert [r["trial"] for r in rows] == ["0", "1", "2", "3"]
     assert [r["best"] for r in rows] == ["", "", "", "★"]
@@ -146,8 +153,8 @@ def test_sweep_rows_say_each_trial_with_empty_cells_never_none():
 
 
 def test_sweep_summary_says_what_was_asked():
-    from maskrec.presentation import sweep_summary
-    from maskrec.sweep import SweepConfig
+    from maskrec.core.presentation import sweep_summary
+    from maskrec.train.sweep import SweepConfig
     said = sweep_summary(SweepConfig(net="net2", trials=1, epochs=0, pruner="none", timeout=600, drawn_masks=0.3,
                                      data="/x/facemask-dev"))
     assert said == ("net2 · 1 trial · at most 40 epochs each · pruner none · validation share 0.15 · seed 0 · "
@@ -156,7 +163,7 @@ def test_sweep_summary_says_what_was_asked():
 
 def test_sweep_figures_are_titled_in_words_and_the_slice_plot_fits_the_page():
     import optuna
-    from maskrec.plots import SWEEP_TITLES, sweep_figures
+    from maskrec.core.plots import SWEEP_TITLES, sweep_figures
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
     names = ["lr", "weight_decay", "batch_size", "augment_strength", "label_smoothing", "ema"]
@@ -188,7 +195,7 @@ def test_sweep_figures_are_titled_in_words_and_the_slice_plot_fits_the_page():
 
 
 def test_run_cells_are_strings_and_empty_where_a_run_has_no_number_yet():
-    from maskrec.presentation import run_cells
+    from maskrec.core.presentation import run_cells
     row = {"run": "r1", "state": "queued", "epochs": "0/10", "batch": 64, "lr": 0.001, "best_test_f1": None,
            "best_epoch": None, "test_auc": float("nan"), "test_loss": 0.31234, "minutes": 0.0, "data": "demo"}
     assert run_cells(row) == {"run": "r1", "state": "queued", "epochs": "0/10", "batch": "64", "lr": "0.001",
@@ -201,5 +208,5 @@ def test_run_cells_are_strings_and_empty_where_a_run_has_no_number_yet():
     ("# title.png", r"\# title.png"), ("- item.png", r"\- item.png"), ("1. first.png", r"1\. first.png"),
     ("www.example.com.png", r"www\.example.com.png"), ("a\nb.png", "a b.png"), ("$x$ :red[y]", r"\$x\$ \:red\[y\]")])
 def test_a_name_shown_in_markdown_reads_as_typed(name, text):
-    from maskrec.presentation import md_text
+    from maskrec.core.presentation import md_text
     assert md_text(name) == text

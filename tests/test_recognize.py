@@ -1,4 +1,4 @@
-"""maskrec.recognize (detect -> crop -> classify in one batch -> draw), its floor on the dev scenes,
+"""maskrec.live.recognize (detect -> crop -> classify in one batch -> draw), its floor on the dev scenes,
 the live buffer and frame callback, Grad-CAM, `predict --json` boxes, and the Recognize page in AppTest.
 
 The dev scenes live in ../shared (present in CI); tests that need them skip with the reason.
@@ -17,11 +17,12 @@ from PIL import Image
 from evaluation.scenes import evaluate_scenes
 from maskrec import faces as F
 from maskrec.faces import COVERED
-from maskrec.inference import Predictor
-from maskrec.gradcam import grad_cam
-from maskrec.recognize import Face, FrameResult, LiveBuffer, Recognizer, Timings, draw, face_crops, frame_callback
-from maskrec.track import min_hits_for
-from maskrec.webrtc import ice_servers
+from maskrec.infer.predictor import Predictor
+from maskrec.live.gradcam import grad_cam
+from maskrec.live.recognize import Face, FrameResult, Recognizer, Timings, draw, face_crops
+from maskrec.live.channel import LiveBuffer, frame_callback
+from maskrec.live.track import min_hits_for
+from maskrec.live.webrtc import ice_servers
 from tests.conftest import REPO, SCENES
 
 NET1 = REPO / "checkpoints" / "net1.pt"
@@ -186,7 +187,7 @@ def test_evaluate_counts_a_mask_below_the_nose_as_covered(predictor, tmp_path):
 
 def test_live_buffer_fps_latency_and_staleness(monkeypatch):
     now = [100.0]
-    monkeypatch.setattr("maskrec.recognize.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("maskrec.live.channel.time.monotonic", lambda: now[0])
     buf = LiveBuffer(window=5, stale_s=2.0)
     s = buf.snapshot()
     assert s.result is None and s.fps == 0.0 and s.mean is None and s.frames == 0
@@ -390,7 +391,7 @@ def test_predict_json_no_face_and_whole_image_mode(capsys, tmp_path):
     assert json.loads(capsys.readouterr().out) == {"image": str(blank), "faces": [], "operating_point": point}
     # "none": the whole image is one face (face crops like the training data), through the builder
     # predict --json and serve's /v1/detect share
-    from maskrec.photo import PhotoReader
+    from maskrec.live.photo import PhotoReader
     (face,) = PhotoReader(pred).faces(Image.open(blank).convert("RGB"), "none")
     assert face["box"] == [0, 0, 200, 150] and face["label"] in ("mask", "no_mask")
 
@@ -512,7 +513,7 @@ def test_the_live_face_count_is_the_detectors_not_the_carried_frames(predictor):
 def test_page_shows_an_uploads_name_as_typed_not_as_markdown(page):
     """An upload's name went into the caption and the "skipped" warning raw: "**x**" came out bold,
     "[a](b)" a link. It is escaped, so it shows as typed."""
-    from maskrec.presentation import md_text
+    from maskrec.core.presentation import md_text
     bad, good = "**bold** [a](http://x).jpg", "_under_ #1 ~x~.png"
     page.file_uploader(key="recognize_uploads").set_value(
         [(bad, b"not a photo", "image/jpeg"), (good, jpeg(np.full((120, 160, 3), 200, np.uint8)), "image/png")])

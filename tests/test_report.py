@@ -22,7 +22,8 @@ from maskrec import faces as F
 from maskrec import video as V
 from maskrec.__main__ import main
 from maskrec.cli import video as cli_video
-from maskrec.recognize import Face, FrameResult, LiveBuffer, Recognizer, Timings
+from maskrec.live.recognize import Face, FrameResult, Recognizer, Timings
+from maskrec.live.channel import LiveBuffer
 from tests.conftest import REPO
 from tests.test_video import MagentaFrames, cartoon_clip, predictor  # noqa: F401 (a fixture)
 

@@ -16,7 +16,7 @@ import shutil
 import pytest
 
 from maskrec import video as V
-from maskrec.recognize import Recognizer
+from maskrec.live.recognize import Recognizer
 # browser, server: test_browser's fixtures (Debian's Chromium; a streamlit subprocess)
 from tests.test_browser import CHROMIUM, browser, idle, server, shots_dir  # noqa: F401
 # clip, predictor, processed: test_report's module fixtures (a processed cartoon clip)

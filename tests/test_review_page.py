@@ -1,7 +1,7 @@
 """The Dataset page's "Review labels" section in Streamlit's AppTest, on a small demo set.
 
 The suspect finder is replaced by a fake job that ranks at once (test_suspects.py tests the real
-one): what is tested here is the page, that its buttons reach ``maskrec.overrides`` and that the
+one): what is tested here is the page, that its buttons reach ``maskrec.data.overrides`` and that the
 next scan applies what they decided.
 """
 from __future__ import annotations
@@ -12,9 +12,10 @@ import io
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from maskrec import overrides, suspects
+from maskrec.data import overrides
+from maskrec.train import suspects
 from maskrec.config import demo_dir
-from maskrec.jobs import BackgroundJob
+from maskrec.jobs.background import BackgroundJob
 from tests.conftest import REPO
 from ui import review
 

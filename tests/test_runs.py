@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from maskrec.config import TrainConfig
-from maskrec.runs import list_runs, new_run
+from maskrec.train.runs import list_runs, new_run
 
 
 def test_run_folder_roundtrip_and_listing(tmp_path):
@@ -35,7 +35,7 @@ def test_a_new_run_holds_its_config_and_no_state(tmp_path):
 
 
 def test_a_running_status_from_a_dead_process_reads_as_interrupted(tmp_path):
-    from maskrec.runstate import RunState, read
+    from maskrec.train.runstate import RunState, read
     run = new_run(TrainConfig(), root=tmp_path)
     RunState(run).to("running")
     assert read(run)["state"] == "running"
@@ -51,7 +51,7 @@ def test_a_running_status_from_a_dead_process_reads_as_interrupted(tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
-    from maskrec.atomic import atomic_write, atomic_write_text
+    from maskrec.core.atomic import atomic_write, atomic_write_text
     target = tmp_path / "f.json"
     atomic_write_text(target, "old")
 
@@ -74,7 +74,7 @@ KILLSAVE = [sys.executable, str(Path(__file__).with_name("killsave.py"))]
 def killable(tmp_path_factory):
     """A small demo set, a MASKREC_HOME its decoded cache is shared in, and a reference run of the
     CLI, uninterrupted, with the writes of each epoch's save in order: [(epoch, file name), ...]."""
-    from maskrec.synth import generate
+    from maskrec.data.synth import generate
     root = tmp_path_factory.mktemp("killable")
     generate(root / "demo", n=96, seed=1)
     ref = root / "ref"
@@ -119,8 +119,8 @@ def _kill_then_resume(killable, tmp_path, epoch: int, k: int, when: str) -> None
     done, bit for bit the uninterrupted one, with every epoch's line once and no temp file left."""
     import torch
 
-    from maskrec.runs import open_run
-    from maskrec.runstate import read, resumable
+    from maskrec.train.runs import open_run
+    from maskrec.train.runstate import read, resumable
     root, ref, saves = killable
     point = f"epoch {epoch} write {k} ({[n for e, n in saves if e == epoch][k - 1]}) {when} its rename"
     assert [n for e, n in saves if e == epoch][0] == "last.pt"  # the commit is the save's first write
@@ -170,8 +170,8 @@ def test_a_kill_at_every_step_of_an_epochs_save_loses_nothing(killable, tmp_path
 def test_a_metrics_line_beyond_the_checkpoint_goes_when_the_run_is_recovered(killable, tmp_path):
     """A line last.pt did not commit (a copied or edited folder) is not an epoch: recovering drops it,
     so "done", "resumable" and resuming agree on where the run is."""
-    from maskrec.runs import open_run
-    from maskrec.runstate import complete
+    from maskrec.train.runs import open_run
+    from maskrec.train.runstate import complete
     _, ref, _ = killable
     run = open_run(shutil.copytree(ref, tmp_path / "r"))
     run.append_metrics({**run.metrics()[-1], "epoch": EPOCHS + 1})
@@ -184,7 +184,7 @@ def test_scans_and_resumes_remove_temp_files_of_dead_writers_only(tmp_path):
     gone when its process is, or when the pid is ours but the file older than this process."""
     import threading
 
-    from maskrec import process
+    from maskrec.core import process
     run = new_run(TrainConfig(), root=tmp_path)
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                               capture_output=True, text=True).stdout)

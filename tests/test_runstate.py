@@ -4,9 +4,9 @@ import threading
 import pytest
 
 from maskrec.config import PRESETS
-from maskrec.runs import new_run, open_run
-from maskrec.runstate import TRANSITIONS, BadTransition, RunState, read, shown
-from maskrec.trainjobs import TrainingJob
+from maskrec.train.runs import new_run, open_run
+from maskrec.train.runstate import TRANSITIONS, BadTransition, RunState, read, shown
+from maskrec.train.jobs import TrainingJob
 
 
 @pytest.fixture
@@ -81,9 +81,9 @@ def test_a_runs_table_row_reads_what_its_header_reads_while_it_trains(run, monke
     """Issue 19: at epoch 5 of 10 the Train page's "All runs" table still said 0/10, None in every
     metric cell. Its row is built from the same answer as the header (shown(run, job)), and its
     cells are strings, empty where there is no number yet."""
-    from maskrec import trainrun
-    from maskrec.presentation import run_cells
-    from maskrec.runstate import summary
+    from maskrec.train import run as trainrun
+    from maskrec.core.presentation import run_cells
+    from maskrec.train.runstate import summary
     halfway, release = threading.Event(), threading.Event()
 
     def five_epochs_then_wait(cfg, run, should_stop=lambda: False, on_progress=lambda p: None):

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from maskrec import scenes
+from maskrec.config import REPO_ROOT
+from maskrec.data import scenes
 from maskrec.data import decode_all, discover, load_split, scan
 from maskrec.faces import MARGIN, crop_box, load_voc
 from tests.conftest import SCENES
@@ -18,7 +19,7 @@ NAMES = {1: "with_mask", 0: "without_mask"}
 
 def voc_folder(root: Path, n_scenes: int = 12, per_scene: int = 3, seed: int = 0) -> Path:
     """Scenes of demo faces pasted on a grey background, with their VOC annotations."""
-    from maskrec.synth import render
+    from maskrec.data.synth import render
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True)
     (root / "annotations").mkdir()
@@ -291,7 +292,7 @@ def _declare(monkeypatch, tmp_path, split: dict[str, str]) -> None:
 
 
 def test_the_declared_split_puts_validation_scenes_in_train_without_views_and_carve_takes_them(tmp_path, monkeypatch):
-    from maskrec.validation import carve
+    from maskrec.data.validation import carve
     src = voc_folder(tmp_path / "photos", n_scenes=8)
     split = {f"scene{s:02d}": ("val" if s in (1, 4) else "test" if s == 6 else "train") for s in range(8)}
     _declare(monkeypatch, tmp_path, split)
@@ -314,7 +315,7 @@ def test_the_declared_split_puts_validation_scenes_in_train_without_views_and_ca
 
 
 def test_a_folder_the_declared_split_does_not_name_whole_falls_back_to_the_seeded_quarter(tmp_path, monkeypatch):
-    from maskrec.validation import carve
+    from maskrec.data.validation import carve
     src = voc_folder(tmp_path / "photos", n_scenes=8)
     _declare(monkeypatch, tmp_path, {"scene01": "val", "scene02": "train"})  # not every scene named
     ds = discover(src)
@@ -330,7 +331,7 @@ def test_the_shipped_declared_split_is_the_rule_applied_to_the_853_scenes():
     if not (SCENES / "annotations").is_dir() or not (MORE_SCENES / "annotations").is_dir():
         pytest.skip(f"the scenes are not at {SCENES} and {MORE_SCENES} (they live in ../shared, present in CI)")
     import sys
-    sys.path.insert(0, str(Path(scenes.__file__).parent.parent / "bench"))
+    sys.path.insert(0, str(REPO_ROOT / "bench"))
     from declare_scene_split import bare, declare
     from maskrec.faces import scenes as pairs
     split = scenes.declared()

@@ -168,7 +168,7 @@ def test_a_refused_checkpoint_never_advises_loading_it_anyway(tmp_path):
     """torch's refusal says re-running with weights_only=False "will likely succeed": advice never
     to give about a file from outside. The error says what it holds and that it was not loaded."""
     import torch
-    from maskrec import checkpoint
+    from maskrec.models import checkpoint
     path = tmp_path / "evil.pt"
     torch.save({"format": checkpoint.FORMAT, "x": _RunsCode()}, path)
     with pytest.raises(checkpoint.CheckpointError) as e:

@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
 
-from maskrec import synth
+from maskrec.data import synth
 from maskrec.__main__ import main
 from maskrec.config import DEFAULT_CHECKPOINT
 from maskrec.serve import KEY_ENV, MAX_UPLOAD_MB, ModelHolder, Settings, WorkPool, check_exposure, create_app, is_loopback

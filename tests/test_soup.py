@@ -1,4 +1,4 @@
-"""maskrec.soup and ``python -m maskrec soup``: the mean of fine-tunes' weights, BatchNorm measured again."""
+"""maskrec.train.soup and ``python -m maskrec soup``: the mean of fine-tunes' weights, BatchNorm measured again."""
 import json
 from dataclasses import replace
 
@@ -6,13 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from maskrec import checkpoint, distributed
+from maskrec.models import checkpoint
+from maskrec.train import distributed
 from maskrec.config import PRESETS
 from maskrec.data import batch_to_float
-from maskrec.inference import Predictor
-from maskrec.runs import new_run
-from maskrec.soup import BN_BATCH, average, make_soup
-from maskrec.train import fit, load_data
+from maskrec.infer.predictor import Predictor
+from maskrec.train.runs import new_run
+from maskrec.train.soup import BN_BATCH, average, make_soup
+from maskrec.train.loop import fit, load_data
 from tests.test_cli import run_cli
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from maskrec import faces
 from maskrec.config import DEV_SCENES, MORE_SCENES
-from maskrec.inference import Predictor
+from maskrec.infer.predictor import Predictor
 from tests.conftest import REPO
 
 # measured on 2026-12-07 (bench/street.py --part test; checkpoints/README.md), all sizes:

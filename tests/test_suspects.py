@@ -1,4 +1,4 @@
-"""maskrec.suspects: out-of-sample P(mask), confident learning's ranking, the job and the review CLI."""
+"""maskrec.train.suspects: out-of-sample P(mask), confident learning's ranking, the job and the review CLI."""
 from __future__ import annotations
 
 import json
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from maskrec import suspects
+from maskrec.train import suspects
 from maskrec.config import REPO_ROOT, cache_dir
 from maskrec.data import discover
-from maskrec.suspects import Suspect, SuspectJob, find, rank
+from maskrec.train.suspects import Suspect, SuspectJob, find, rank
 
 QUICK = {"folds": 2, "epochs": 1}  # the fast subset: the mechanics, not the model's quality
 

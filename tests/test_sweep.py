@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from maskrec import sweep as sweep_mod
-from maskrec import trainrun
+from maskrec.train import sweep as sweep_mod
+from maskrec.train import run as trainrun
 from maskrec.__main__ import main
-from maskrec.runs import Run
-from maskrec.sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
+from maskrec.train.runs import Run
+from maskrec.train.sweep import SweepConfig, best, new_sweep, open_sweep, run_sweep
 from tests.conftest import REPO
 
 
@@ -162,7 +162,7 @@ def test_a_real_sweep_killed_mid_trial_resumes_after_a_restart(demo_dir, tmp_pat
 
 
 def test_the_page_job_runs_a_sweep_in_the_background_and_optuna_draws_it(fake, tmp_path):
-    from maskrec.sweep import SweepJob, figures
+    from maskrec.train.sweep import SweepJob, figures
     sw = new_sweep(SweepConfig(net="net1", trials=6, epochs=3), sweep_dir=tmp_path / "sw")
     job = SweepJob(sw).start()
     job.join(timeout=120)
@@ -176,7 +176,7 @@ def test_the_page_job_runs_a_sweep_in_the_background_and_optuna_draws_it(fake, t
 
 
 def test_a_stopped_page_job_leaves_the_sweep_resumable(fake, tmp_path):
-    from maskrec.sweep import SweepJob
+    from maskrec.train.sweep import SweepJob
     sw = new_sweep(SweepConfig(net="net1", trials=4, epochs=3, pruner="none"), sweep_dir=tmp_path / "sw")
     job = SweepJob(sw)
     job.stop()  # before it starts: it stops at once, nothing lost
@@ -193,9 +193,9 @@ def _held_training(monkeypatch, tmp_path):
     import threading
     from dataclasses import replace
 
-    from maskrec import trainjobs
+    from maskrec.train import jobs as trainjobs
     from maskrec.config import PRESETS
-    from maskrec.runs import new_run
+    from maskrec.train.runs import new_run
     release = threading.Event()
     held, other_fit = tmp_path / "run", trainrun.fit
 
@@ -216,7 +216,7 @@ def _held_training(monkeypatch, tmp_path):
 
 
 def test_a_sweep_queues_behind_a_training_run_and_is_never_started_twice(fake, monkeypatch, tmp_path):
-    from maskrec.trainjobs import sweep_shown
+    from maskrec.train.jobs import sweep_shown
     reg, train, release = _held_training(monkeypatch, tmp_path)
     sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
     job = reg.start_sweep(sw)
@@ -233,7 +233,7 @@ def test_a_sweep_queues_behind_a_training_run_and_is_never_started_twice(fake, m
 
 
 def test_start_sweep_after_a_stop_resumes_the_same_folder(fake, tmp_path):
-    from maskrec.trainjobs import JobRegistry, sweep_shown
+    from maskrec.train.jobs import JobRegistry, sweep_shown
     reg = JobRegistry()
     sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
     trials = run_sweep(sw)
@@ -250,7 +250,7 @@ def test_start_sweep_after_a_stop_resumes_the_same_folder(fake, tmp_path):
 
 
 def test_sweep_shown_reads_the_owner_file_without_a_job(fake, tmp_path):
-    from maskrec.trainjobs import sweep_shown
+    from maskrec.train.jobs import sweep_shown
     sw = new_sweep(SweepConfig(net="net1", trials=2, epochs=2), sweep_dir=tmp_path / "sw")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()

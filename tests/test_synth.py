@@ -1,4 +1,4 @@
-"""Tests for maskrec.synth, the generated demo dataset."""
+"""Tests for maskrec.data.synth, the generated demo dataset."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from maskrec import synth
+from maskrec.config import REPO_ROOT
+from maskrec.data import synth
 
 NAME = re.compile(r"^(\d{6})_([01])\.jpg$")
 
@@ -145,7 +146,7 @@ def test_ensure_demo_data_default_root_uses_maskrec_home(tmp_path, monkeypatch):
     assert folder == tmp_path / "data" / "demo"
     assert (folder / "SOURCE.md").is_file()
     monkeypatch.delenv("MASKREC_HOME")
-    assert synth.default_root() == Path(synth.__file__).resolve().parent.parent / "data" / "demo"
+    assert synth.default_root() == REPO_ROOT / "data" / "demo"
 
 
 def test_interrupted_generation_leaves_nothing(tmp_path):

@@ -1,4 +1,4 @@
-"""maskrec.track: the tracker on synthetic moving boxes, the vote, the per-second timeline, and
+"""maskrec.live.track: the tracker on synthetic moving boxes, the vote, the per-second timeline, and
 evaluation.clips.clip_metrics (count error, ID switches) on tracks with a known truth. No model, no video."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 
 from evaluation.clips import ClipFace, clip_metrics
 from maskrec import faces as F
-from maskrec import track as T
+from maskrec.live import track as T
 
 
 def box(cx, cy, side=40, score=0.95):

@@ -4,11 +4,11 @@ from dataclasses import replace
 import pytest
 
 from maskrec.config import PRESETS, TrainConfig
-from maskrec.inference import Predictor
-from maskrec.runs import METRIC_KEYS, new_run, open_run
-from maskrec.runstate import resumable
-from maskrec.train import TrainingFailed, fit
-from maskrec.trainjobs import TrainingJob
+from maskrec.infer.predictor import Predictor
+from maskrec.train.runs import METRIC_KEYS, new_run, open_run
+from maskrec.train.runstate import resumable
+from maskrec.train.loop import TrainingFailed, fit
+from maskrec.train.jobs import TrainingJob
 
 
 # The claims "same seed, same metrics" and "stopped then resumed equals uninterrupted" are checked in
@@ -132,7 +132,7 @@ def test_a_job_without_a_free_slot_waits_visibly_as_queued(cfg, tmp_path):
 
 
 def test_cosine_schedule_warms_up_then_decays_to_zero():
-    from maskrec.train import lr_at
+    from maskrec.train.loop import lr_at
     const = TrainConfig(lr=0.01, epochs=12)
     assert {lr_at(const, t) for t in (0, 0.5, 3, 11.9)} == {0.01}
     cos = replace(const, schedule="cosine")
@@ -153,7 +153,7 @@ def test_bf16_training_learns_like_fp32_and_saves_fp32_weights(demo_dir, tmp_pat
     """bf16 autocast (forced on, whatever this CPU supports) reaches about fp32's F1 on the demo data,
     and its checkpoints hold float32 weights that load and predict in plain fp32 anywhere."""
     import torch
-    from maskrec import checkpoint
+    from maskrec.models import checkpoint
     base = replace(PRESETS["net1"], data=str(demo_dir), epochs=6, batch_size=32, seed=0)
     f1 = {}
     for name, bf16 in PRECISIONS.items():
@@ -216,7 +216,7 @@ def test_the_first_run_from_the_defaults_learns_on_the_demo_data(tmp_path):
     precisions (about 40-70 s on 2 cores)."""
     from maskrec.config import sized_recipe
     from maskrec.data import discover
-    from maskrec.synth import ensure_demo_data
+    from maskrec.data.synth import ensure_demo_data
     data = ensure_demo_data()
     n_train = sum(discover(data).counts()["train"].values())
     cfg, _ = sized_recipe("net1", n_train)
@@ -233,7 +233,7 @@ SMALL_DATA = dict(val_fraction=0.2, ema=0.9, mixup=0.4, label_smoothing=0.1, aug
 
 def test_label_smoothing_is_nll_blended_with_the_uniform_target():
     import torch
-    from maskrec.train import nll
+    from maskrec.train.loop import nll
     out = torch.log_softmax(torch.tensor([[2.0, -1.0], [0.5, 0.3]]), dim=1)
     y = torch.tensor([0, 1])
     assert torch.allclose(nll(out, y), torch.nn.functional.nll_loss(out, y))
@@ -244,7 +244,7 @@ def test_label_smoothing_is_nll_blended_with_the_uniform_target():
 def test_low_res_shows_its_share_of_the_batch_blurred_and_a_ranks_rows_as_in_one_process():
     import torch
     import torch.nn.functional as F
-    from maskrec.recipe import low_res
+    from maskrec.train.recipe import low_res
     x = torch.rand(64, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     assert torch.equal(low_res(x, torch.Generator().manual_seed(1), 0.0), x)
     g = torch.Generator().manual_seed(1)
@@ -263,7 +263,7 @@ def test_low_res_shows_its_share_of_the_batch_blurred_and_a_ranks_rows_as_in_one
 
 
 def test_a_validation_split_is_carved_from_train_judged_each_epoch_and_picks_best(cfg, tmp_path):
-    from maskrec.evaluate import score
+    from maskrec.infer.evaluate import score
     vcfg = replace(cfg, epochs=3, val_fraction=0.2, bf16=False)  # fp32: the torch engine scores it exactly
     run = new_run(vcfg, run_dir=tmp_path / "r")
     recs = list(fit(vcfg, run))
@@ -276,7 +276,7 @@ def test_a_validation_split_is_carved_from_train_judged_each_epoch_and_picks_bes
     # the validation split re-drawn from the data by the checkpoint alone is the trainer's
     res = score(Predictor.load(run.last_ckpt, engine="torch"), vcfg.data, split="val")
     assert sorted(res.paths) == sorted(val["paths"])
-    from maskrec.metrics import epoch_metrics
+    from maskrec.core.metrics import epoch_metrics
     assert abs(epoch_metrics(res.y, res.p, 0.0)["f1"] - recs[-1]["val_f1"]) < 1e-6
 
 
@@ -303,9 +303,9 @@ def test_a_fine_tune_starts_from_the_checkpoints_weights_and_its_average_from_th
     without the decay's warm-up, which is there to forget random weights); another net, or a file that
     is not a checkpoint, fails with the reason before anything trains."""
     import torch
-    from maskrec import checkpoint
-    from maskrec.recipe import ema_avg
-    from maskrec.train import EMA_WARM, new_state
+    from maskrec.models import checkpoint
+    from maskrec.train.recipe import ema_avg
+    from maskrec.train.loop import EMA_WARM, new_state
     base = replace(cfg, epochs=1, bf16=False)
     src = new_run(base, run_dir=tmp_path / "src")
     list(fit(base, src))
@@ -343,9 +343,9 @@ def test_a_resnet18_run_trains_saves_classifies_exports_and_explains(demo_dir, t
     from PIL import Image
     from sklearn.metrics import roc_auc_score
 
-    from maskrec import export
+    from maskrec.infer import export
     from maskrec.data import discover, load_split
-    from maskrec.gradcam import grad_cam
+    from maskrec.live.gradcam import grad_cam
     cfg = replace(PRESETS["resnet18"], data=str(demo_dir), epochs=1, batch_size=32, seed=0, bf16=False)
     run = new_run(cfg, run_dir=tmp_path / "r")
     (rec,) = fit(cfg, run)

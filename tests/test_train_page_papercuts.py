@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from maskrec import budget
+from maskrec.train import budget
 from maskrec.config import PRESETS, demo_dir
-from maskrec.runs import new_run, shipped
-from maskrec.runstate import RunState
-from maskrec.sweep import DEFAULT_EPOCHS
-from maskrec.trainrun import StopPoint, stop_point, train_run
+from maskrec.train.runs import new_run, shipped
+from maskrec.train.runstate import RunState
+from maskrec.train.sweep import DEFAULT_EPOCHS
+from maskrec.train.run import StopPoint, stop_point, train_run
 from tests.conftest import REPO
 
 
@@ -225,7 +225,7 @@ def test_compare_runs_offers_the_shipped_nets_training_records_beside_the_runs()
 def test_no_legend_sits_where_plotlys_toolbar_appears():
     """The toolbar (modebar) shows at the top right of a figure on hover: a legend there is covered.
     Every figure's legend is on the left, or under the plot."""
-    from maskrec import plots
+    from maskrec.core import plots
     hist = [{"epoch": e, **{f"{s}_{k}": 0.5 for s in ("train", "test") for k in ("loss", "error", "auc", "f1")}}
             for e in (1, 2)]
     rows = [{"width": 40, "height": 40, "label": lab, "path": "a/b.jpg"} for lab in (0, 1)]

@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from maskrec import faces as F
-from maskrec.inference import Predictor, set_operating_point
-from maskrec.operating import OperatingPoint
-from maskrec.recognize import LiveBuffer, Recognizer, frame_callback
+from maskrec.infer.predictor import Predictor, set_operating_point
+from maskrec.infer.operating import OperatingPoint
+from maskrec.live.channel import LiveBuffer, frame_callback
+from maskrec.live.recognize import Recognizer
 from tests.conftest import REPO
 from tests.test_recognize import FixedBoxes
 

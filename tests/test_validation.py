@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from maskrec.validation import carve, group_of
+from maskrec.data.validation import carve, group_of
 
 
 def _scene_paths(tmp_path, scenes=20, faces=3, copies=3):

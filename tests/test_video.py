@@ -1,7 +1,7 @@
 """maskrec.video: a generated clip with known truth through decode -> detect -> classify -> track ->
 draw -> encode, the CLI's `video` command, the background job, and every kind of bad input.
 
-Fresh-clone tests use cartoon faces (maskrec.synth) framed in magenta and a stub detector that finds
+Fresh-clone tests use cartoon faces (maskrec.data.synth) framed in magenta and a stub detector that finds
 the frames, so counts do not hang on whether a real detector sees cartoons; the real live detector
 runs on a clip of a dev scene when ../shared is there.
 """
@@ -20,9 +20,9 @@ from evaluation import replay
 from maskrec import faces as F
 from maskrec import video as V
 from maskrec.__main__ import main
-from maskrec.inference import Predictor
-from maskrec.recognize import Recognizer
-from maskrec.track import tracker_for
+from maskrec.infer.predictor import Predictor
+from maskrec.live.recognize import Recognizer
+from maskrec.live.track import tracker_for
 from maskrec.video.follow import Cuts
 from tests.conftest import REPO, SCENES
 

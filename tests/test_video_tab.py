@@ -91,7 +91,7 @@ def test_a_failed_video_is_named_as_uploaded_and_its_name_is_not_markdown():
     upload's name with Markdown in it was rendered as Markdown."""
     import time
 
-    from maskrec.presentation import md_text
+    from maskrec.core.presentation import md_text
     name = "door *cam* [2].mp4"
     at = AppTest.from_function(video_tab_real_job, default_timeout=60)
     at.run()

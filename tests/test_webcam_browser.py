@@ -196,7 +196,7 @@ def test_live_webcam_stream_reports_faces_and_fps(server, browser):
 
     # The same tracker follows the stream: people followed and the last minute's per-second chart move.
     # The clip shows three scenes a second each, looped: a face back 2 s later is mostly re-identified
-    # by its look (maskrec.track), so the count need not grow with each loop.
+    # by its look (maskrec.live.track), so the count need not grow with each loop.
     chart = """document.querySelector('[data-testid="stTabPanel"]:not([hidden]) .js-plotly-plot')"""
     wait_until(page, f"""() => {{ const el = {chart};
         return el && el.data && el.data[0].x.length >= 2 && parseInt('0' + ({metric_js("People")})) > 0; }}""", 60)

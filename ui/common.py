@@ -13,8 +13,8 @@ import streamlit as st
 
 from maskrec.config import REPO_ROOT, allow_root, confine, data_roots, is_local, roots_file, roots_fixed
 from maskrec.data import DataError, keep_upload
-from maskrec.runs import list_runs
-from maskrec.trainjobs import JobRegistry
+from maskrec.train.runs import list_runs
+from maskrec.train.jobs import JobRegistry
 from ui.dataset_choice import ALLOW_LABEL, SOURCES, Choice, choose, current
 
 MAX_UPLOAD_MB = 1024  # keep in step with .streamlit/config.toml server.maxUploadSize
@@ -69,7 +69,7 @@ def progress_callback(bar, text: str):
 def demo_data() -> Path:
     """The built-in demo set, drawn on first use (or when its size changes) with a progress bar."""
     from maskrec.config import demo_dir
-    from maskrec.synth import ensure_demo_data
+    from maskrec.data.synth import ensure_demo_data
     n = int(os.environ.get("MASKREC_DEMO_N", "2000"))  # tests draw a smaller set
     slot = st.empty()  # the bar appears only if drawing actually happens
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from maskrec import plots
-from maskrec.presentation import preselect_runs, short_data
-from maskrec.runs import list_runs, shipped
-from maskrec.runstate import read, row, summary
+from maskrec.core import plots
+from maskrec.core.presentation import preselect_runs, short_data
+from maskrec.train.runs import list_runs, shipped
+from maskrec.train.runstate import read, row, summary
 from ui.common import memo
 
 SHIPPED_STATE = "shipped"

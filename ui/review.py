@@ -1,8 +1,8 @@
 """The Dataset page's "Review labels" section: find images whose label is likely wrong, and decide.
 
-Widgets and drawing only. The suspect finder is ``maskrec.suspects.SuspectJob`` (a background job
+Widgets and drawing only. The suspect finder is ``maskrec.train.suspects.SuspectJob`` (a background job
 that never touches Streamlit; this module keeps the jobs in ``st.cache_resource`` so every tab sees
-the same one, and a fragment polls it); decisions are ``maskrec.overrides`` (a CSV beside MaskRec's
+the same one, and a fragment polls it); decisions are ``maskrec.data.overrides`` (a CSV beside MaskRec's
 other state, keyed by the dataset's fingerprint; the user's folder never changes). The page hands
 in the dataset as found on disk, before any override: suspects and decisions are about its files.
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from maskrec import overrides, suspects
+from maskrec.data import overrides
+from maskrec.train import suspects
 from maskrec.data import BadImage, Dataset, discover, network_views
 from ui.common import checkpoint_choices
 

@@ -13,12 +13,23 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from maskrec import budget, plots
-from maskrec.budget import EpochTime
+from maskrec.train import budget
+from maskrec.core import plots
+from maskrec.train.budget import EpochTime
 from maskrec.config import PRESETS
-from maskrec.presentation import sweep_rows, sweep_state_words, sweep_summary
-from maskrec.sweep import DEFAULT_EPOCHS, PRUNERS, VAL_FRACTION, SweepConfig, best, figures, list_sweeps, new_sweep, open_sweep
-from maskrec.trainjobs import sweep_shown
+from maskrec.core.presentation import sweep_rows, sweep_state_words, sweep_summary
+from maskrec.train.sweep import (
+    DEFAULT_EPOCHS,
+    PRUNERS,
+    VAL_FRACTION,
+    SweepConfig,
+    best,
+    figures,
+    list_sweeps,
+    new_sweep,
+    open_sweep,
+)
+from maskrec.train.jobs import sweep_shown
 from ui.common import memo, registry
 
 SWEEP_KEY = "sweep_select"

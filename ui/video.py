@@ -18,10 +18,10 @@ import streamlit as st
 
 from maskrec import video as V
 from maskrec.video.follow import DETECT_EVERY
-from maskrec.atomic import atomic_write_bytes
+from maskrec.core.atomic import atomic_write_bytes
 from maskrec.config import cache_dir
-from maskrec.plots import compliance_chart
-from maskrec.presentation import md_text
+from maskrec.core.plots import compliance_chart
+from maskrec.core.presentation import md_text
 from ui.common import MAX_UPLOAD_MB
 
 JOB_KEY = "recognize_video_job"  # this session's latest job: still shown after the uploader is cleared

@@ -19,9 +19,10 @@ from evaluation.detection import letterbox
 from maskrec import faces
 from maskrec.config import DEV_SCENES
 from maskrec.faces import LIVE_DEFAULT
-from maskrec.inference import Predictor
-from maskrec.recognize import LIVE_DETECT_EVERY, LiveBuffer, Recognizer, frame_callback
-from maskrec.synth import render
+from maskrec.infer.predictor import Predictor
+from maskrec.live.channel import LIVE_DETECT_EVERY, LiveBuffer, frame_callback
+from maskrec.live.recognize import Recognizer
+from maskrec.data.synth import render
 
 from bench.common import child_env, faces_for, median_ms, row
 from bench.sections.infer import naive_model
@@ -72,7 +73,7 @@ def live_ms(rec, frame: np.ndarray, every: int, n: int) -> float:
     """Mean ms a frame through the live page's frame callback (tracking on, 96 px crops for the
     panel, as the page runs it) over n frames after a first one; a mean, not a median: with
     ``every`` > 1 the frames alternate between detected and carried."""
-    import av  # deferred: PyAV, as in recognize.frame_callback
+    import av  # deferred: PyAV, as in channel.frame_callback
     cb = frame_callback(rec, LiveBuffer(every=every), crop_side=96)
     vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
     cb(vf)

@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from evaluation.baselines import naive_predict
-from maskrec import engines
-from maskrec.inference import Predictor
-from maskrec.models import build
+from maskrec.infer import engines
+from maskrec.infer.predictor import Predictor
+from maskrec.models.build import build
 
 from bench.common import faces_for, median_ms, row
 

@@ -9,8 +9,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from maskrec.config import TrainConfig
-from maskrec.models import build, spec
-from maskrec.train import speed_settings
+from maskrec.models.build import build, spec
+from maskrec.train.loop import speed_settings
 
 from bench.common import row
 

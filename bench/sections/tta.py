@@ -7,12 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from maskrec import engines
+from maskrec.infer import engines
 from maskrec.config import DEV_DATA, DEV_SCENES
 from maskrec.data import discover, load_split
-from maskrec.inference import Predictor
-from maskrec.metrics import at_threshold
-from maskrec.synth import ensure_demo_data
+from maskrec.infer.predictor import Predictor
+from maskrec.core.metrics import at_threshold
+from maskrec.data.synth import ensure_demo_data
 
 from bench.common import faces_for, median_ms, row
 

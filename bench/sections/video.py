@@ -27,8 +27,8 @@ from evaluation.baselines import naive_video
 from evaluation.trackers import ByteTracker
 from maskrec import faces, video
 from maskrec.config import DEV_SCENES
-from maskrec.recognize import Recognizer
-from maskrec.track import tracker_for
+from maskrec.live.recognize import Recognizer
+from maskrec.live.track import tracker_for
 from maskrec.video.follow import DETECT_EVERY
 
 from bench.common import REPO, child_env, row, timed

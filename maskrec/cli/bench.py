@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
-from ..config import REPO_ROOT
-from .common import UserError
+from maskrec.config import REPO_ROOT
+from maskrec.cli.common import UserError
 
 
 def add_arguments(s):

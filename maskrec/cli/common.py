@@ -24,11 +24,11 @@ ENGINE_HELP = ("inference engine (default: the fastest that runs here; evaluate 
 SPLIT_HELP = ("auto: the test split, or all images of a dataset without one; val: the validation split "
               "the checkpoint's run carved out of --data's train split (train --val-fraction); a -scenes "
               "suffix keeps the faces of annotated scenes only, -crops the rest (web crops)")
-SPLITS = ("auto", "val", "val-scenes", "val-crops", "test-scenes", "test-crops")  # = maskrec.evaluate.SPLITS
+SPLITS = ("auto", "val", "val-scenes", "val-crops", "test-scenes", "test-crops")  # = maskrec.infer.evaluate.SPLITS
 
 
 def add_engine_argument(p: argparse.ArgumentParser, engines: Iterable[str]) -> None:
-    """``--engine`` with the names of ``maskrec.engines.ENGINES`` (passed in by the command, which
+    """``--engine`` with the names of ``maskrec.infer.engines.ENGINES`` (passed in by the command, which
     imports the engines; this module stays torch-free)."""
     p.add_argument("--engine", choices=list(engines), help=ENGINE_HELP)
 

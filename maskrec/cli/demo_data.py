@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..synth import generate
-from .common import progress_bar
+from maskrec.data.synth import generate
+from maskrec.cli.common import progress_bar
 
 
 def add_arguments(s):

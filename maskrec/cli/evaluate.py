@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-from ..engines import ENGINES
-from ..evaluate import score
-from ..inference import Predictor
-from ..metrics import at_threshold
-from ..operating import rates
-from .common import add_engine_argument, add_split_argument, fmt, progress_bar
+from maskrec.infer.engines import ENGINES
+from maskrec.infer.evaluate import score
+from maskrec.infer.predictor import Predictor
+from maskrec.core.metrics import at_threshold
+from maskrec.infer.operating import rates
+from maskrec.cli.common import add_engine_argument, add_split_argument, fmt, progress_bar
 
 
 def add_arguments(s):

@@ -1,7 +1,7 @@
 """``export CHECKPOINT --format onnx|torchscript OUT``: an exported model, verified against the checkpoint."""
 from __future__ import annotations
 
-from ..export import export
+from maskrec.infer.export import export
 
 
 def add_arguments(s):

@@ -15,8 +15,8 @@ import importlib
 import sys
 from typing import Iterable, NoReturn
 
-from .common import UserError
-from .registry import COMMANDS
+from maskrec.cli.common import UserError
+from maskrec.cli.registry import COMMANDS
 
 DESCRIPTION = "MaskRec: face-mask recognition (data, training, recognition)."
 
@@ -61,9 +61,9 @@ def main(argv=None) -> int:
 def entry() -> NoReturn:
     """``python -m maskrec``: main(), then leave. A torchrun rank leaves through
     ``distributed.exit_now`` (see there); only a command that can run under torchrun (train) has
-    loaded ``maskrec.distributed``, and looking it up in sys.modules keeps every other start torch-free."""
+    loaded ``maskrec.train.distributed``, and looking it up in sys.modules keeps every other start torch-free."""
     code = main()
-    dist = sys.modules.get("maskrec.distributed")
+    dist = sys.modules.get("maskrec.train.distributed")
     if dist is not None and dist.launched():
         dist.exit_now(code)
     sys.exit(code)

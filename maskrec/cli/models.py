@@ -1,7 +1,7 @@
 """``models``: the networks and their weight counts, read off the layer tables (no torch)."""
 from __future__ import annotations
 
-from ..nets import REGISTRY
+from maskrec.models.nets import REGISTRY
 
 
 def add_arguments(s):

@@ -10,12 +10,12 @@ import json
 import sys
 from pathlib import Path
 
-from .. import faces
-from ..data import BadImage, open_rgb
-from ..engines import ENGINES
-from ..inference import TTA, Predictor
-from ..photo import WHOLE_IMAGE, PhotoReader
-from .common import UserError, add_engine_argument
+from maskrec import faces
+from maskrec.data import BadImage, open_rgb
+from maskrec.infer.engines import ENGINES
+from maskrec.infer.predictor import TTA, Predictor
+from maskrec.live.photo import WHOLE_IMAGE, PhotoReader
+from maskrec.cli.common import UserError, add_engine_argument
 
 
 def add_arguments(s):
@@ -55,7 +55,7 @@ def run(a):
             print(json.dumps({"image": path, "error": why}) if a.json else f"{_shown(path)}: error: {_shown(why)}",
                   file=sys.stdout if a.json else sys.stderr, flush=True)
             continue
-        if a.json:  # maskrec.photo builds the record, as serve's POST /v1/detect does
+        if a.json:  # maskrec.live.photo builds the record, as serve's POST /v1/detect does
             print(json.dumps(record), flush=True)
         else:
             found = record["faces"]

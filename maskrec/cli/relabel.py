@@ -1,13 +1,13 @@
 """``relabel DATA FILE... --to 0|1|exclude|keep`` (or ``--undo``): record review decisions.
 
 Nothing in DATA changes: the decisions go to the dataset's overrides file under MASKREC_HOME
-(``maskrec.overrides``), which every later scan, training and evaluation applies. FILE is a path
+(``maskrec.data.overrides``), which every later scan, training and evaluation applies. FILE is a path
 inside DATA: absolute, relative to DATA, or relative to the working directory."""
 from __future__ import annotations
 
-from .. import overrides
-from ..data import discover
-from .common import UserError
+from maskrec.data import overrides
+from maskrec.data import discover
+from maskrec.cli.common import UserError
 
 TARGETS = {"0": ("relabel", 0), "1": ("relabel", 1), "exclude": ("exclude", None), "keep": ("keep", None)}
 

@@ -1,5 +1,5 @@
 """``review DATA [--checkpoint CKPT] [--folds K] [--epochs E] [--json]``: the images whose labels
-look wrong, most likely wrong first (``maskrec.suspects``), judged on the folder's own labels.
+look wrong, most likely wrong first (``maskrec.train.suspects``), judged on the folder's own labels.
 
 Without --checkpoint every image gets an out-of-sample P(mask) from K-fold cross-validation of a
 quick Net1; the result is cached per dataset, so a second call prints at once. --json: one JSON
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 
-from ..data import discover
-from ..suspects import EPOCHS, FOLDS, find
-from .common import UserError, progress_bar, stop_on_signals
+from maskrec.data import discover
+from maskrec.train.suspects import EPOCHS, FOLDS, find
+from maskrec.cli.common import UserError, progress_bar, stop_on_signals
 
 
 def add_arguments(s):

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 
-from ..data import discover, scan
-from .common import progress_bar
+from maskrec.data import discover, scan
+from maskrec.cli.common import progress_bar
 
 
 def add_arguments(s):

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import uvicorn
 
-from .. import faces
-from ..config import DEFAULT_CHECKPOINT
-from ..engines import ENGINES
-from ..photo import WHOLE_IMAGE
-from ..serve import KEY_ENV, MAX_UPLOAD_MB, Settings, check_exposure, create_app, detector_problem
-from ..serve.settings import default_workers
-from .common import UserError, add_engine_argument
+from maskrec import faces
+from maskrec.config import DEFAULT_CHECKPOINT
+from maskrec.infer.engines import ENGINES
+from maskrec.live.photo import WHOLE_IMAGE
+from maskrec.serve import KEY_ENV, MAX_UPLOAD_MB, Settings, check_exposure, create_app, detector_problem
+from maskrec.serve.settings import default_workers
+from maskrec.cli.common import UserError, add_engine_argument
 
 
 def add_arguments(s):

@@ -1,5 +1,5 @@
 """``soup CHECKPOINT|RUN ... --out FILE``: one checkpoint whose weights are the mean of several
-fine-tunes of one net (``maskrec.soup``), its BatchNorm statistics measured again on the training
+fine-tunes of one net (``maskrec.train.soup``), its BatchNorm statistics measured again on the training
 faces. Prints the soup's validation figures at threshold 0.5 (the test split's are in the file, for
 after a choice); pick its threshold with ``threshold FILE --data DATA --split val``."""
 from __future__ import annotations
@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..checkpoint import save
-from ..soup import make_soup
-from .common import UserError, fmt, progress_bar
+from maskrec.models.checkpoint import save
+from maskrec.train.soup import make_soup
+from maskrec.cli.common import UserError, fmt, progress_bar
 
 
 def add_arguments(s):

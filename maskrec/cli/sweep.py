@@ -6,9 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from ..config import PRESETS
-from ..sweep import DEFAULT_EPOCHS, SweepConfig, best, new_sweep, open_sweep, run_sweep
-from .common import UserError, progress_bar, stop_on_signals
+from maskrec.config import PRESETS
+from maskrec.train.sweep import DEFAULT_EPOCHS, SweepConfig, best, new_sweep, open_sweep, run_sweep
+from maskrec.cli.common import UserError, progress_bar, stop_on_signals
 
 
 def add_arguments(s):

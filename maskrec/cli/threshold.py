@@ -1,5 +1,5 @@
 """``threshold CHECKPOINT --data VAL``: pick an operating point of the checkpoint on a dataset and save
-it into the checkpoint (``maskrec.operating``), as the Evaluate page's picker does. Pick it on data the
+it into the checkpoint (``maskrec.infer.operating``), as the Evaluate page's picker does. Pick it on data the
 net did not train on and that you will not report on (``--split val-scenes``: the declared validation
 scenes' faces), so the figures you report stay honest.
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from ..engines import ENGINES
-from ..evaluate import score
-from ..inference import Predictor, set_operating_point
-from ..metrics import at_threshold, best_f1_threshold
-from ..operating import OperatingPoint, by_cost, capped, rates, unsure_band
-from .common import UserError, add_engine_argument, add_split_argument, progress_bar
+from maskrec.infer.engines import ENGINES
+from maskrec.infer.evaluate import score
+from maskrec.infer.predictor import Predictor, set_operating_point
+from maskrec.core.metrics import at_threshold, best_f1_threshold
+from maskrec.infer.operating import OperatingPoint, by_cost, capped, rates, unsure_band
+from maskrec.cli.common import UserError, add_engine_argument, add_split_argument, progress_bar
 
 
 def add_arguments(s):

@@ -13,15 +13,17 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 
-from .. import checkpoint, distributed
-from ..config import PRESETS, sized_recipe
-from ..data import discover
-from ..runs import Run, new_run, open_run
-from ..runstate import RunState
-from ..models import build
-from ..train import TrainingFailed, pick_device, resolve_data
-from ..trainrun import train_run
-from .common import UserError, fmt, progress_bar
+from maskrec.models import checkpoint
+from maskrec.train import distributed
+from maskrec.config import PRESETS, sized_recipe
+from maskrec.data import discover
+from maskrec.train.runs import Run, new_run, open_run
+from maskrec.train.runstate import RunState
+from maskrec.models.build import build
+from maskrec.train.loop import TrainingFailed, pick_device
+from maskrec.train.splits import resolve_data
+from maskrec.train.run import train_run
+from maskrec.cli.common import UserError, fmt, progress_bar
 
 PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # --precision -> TrainConfig.bf16
 

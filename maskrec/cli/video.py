@@ -9,12 +9,12 @@ import shlex
 import sys
 from pathlib import Path
 
-from .. import faces
-from ..config import DEFAULT_CHECKPOINT
-from ..recognize import Recognizer
-from ..video import PictureError, process, settings_of, write_report
-from ..video.follow import DETECT_EVERY
-from .common import UserError, check_file_name, progress_bar, stop_on_signals
+from maskrec import faces
+from maskrec.config import DEFAULT_CHECKPOINT
+from maskrec.live.recognize import Recognizer
+from maskrec.video import PictureError, process, settings_of, write_report
+from maskrec.video.follow import DETECT_EVERY
+from maskrec.cli.common import UserError, check_file_name, progress_bar, stop_on_signals
 
 SHIPPED_CHECKPOINT = DEFAULT_CHECKPOINT
 

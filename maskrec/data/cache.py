@@ -5,7 +5,7 @@ releases the GIL while decoding and resizing) and writes the result to ``<cache>
 keyed by the dataset's files (paths, splits, sizes, mtimes: its fingerprint without labels), the
 input size and PREPROCESSING_VERSION. Labels are not part of the key: the pixels do not depend on
 them and ``Decoded.split`` reads each row's label from the dataset, so a relabel in the review
-(``maskrec.overrides``) trains with the new label at once and decodes nothing again. While the files are unchanged no
+(``maskrec.data.overrides``) trains with the new label at once and decodes nothing again. While the files are unchanged no
 epoch and no later run decodes a JPEG.
 
 One file per dataset and size, its rows the images that decoded, the train split first and then
@@ -37,12 +37,12 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
-from ..atomic import atomic_write, atomic_write_text
-from ..config import cache_dir
-from ..errors import BadImage
-from ..imaging import open_rgb
-from .image import PREPROCESSING_VERSION, to_input
-from .layouts import Dataset, Item, Skipped
+from maskrec.core.atomic import atomic_write, atomic_write_text
+from maskrec.config import cache_dir
+from maskrec.core.errors import BadImage
+from maskrec.core.imaging import open_rgb
+from maskrec.data.image import PREPROCESSING_VERSION, to_input
+from maskrec.data.layouts import Dataset, Item, Skipped
 
 Progress = Callable[[int, int], None]
 

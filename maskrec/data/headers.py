@@ -24,11 +24,11 @@ from typing import Callable
 
 from PIL import Image
 
-from ..atomic import atomic_write_text
-from ..config import cache_dir
-from ..errors import BadImage
-from ..imaging import MIN_SIDE, bomb_refusal, too_many_pixels
-from .layouts import Dataset, Skipped
+from maskrec.core.atomic import atomic_write_text
+from maskrec.config import cache_dir
+from maskrec.core.errors import BadImage
+from maskrec.core.imaging import MIN_SIDE, bomb_refusal, too_many_pixels
+from maskrec.data.layouts import Dataset, Skipped
 
 Progress = Callable[[int, int], None]
 

@@ -1,6 +1,6 @@
 """The one preprocessing: upright 8-bit RGB -> network input, and what a checkpoint records of it.
 
-Pixels come from the one image reader, ``maskrec.imaging.open_rgb`` (re-exported here and from
+Pixels come from the one image reader, ``maskrec.core.imaging.open_rgb`` (re-exported here and from
 ``maskrec.data``: EXIF applied, bombs refused, BadImage with a reason). ``to_input`` then squashes
 an image to the net's input, the same for training, evaluation and the webcam, and
 ``preprocessing_info`` is what a checkpoint records of it.
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..imaging import MIN_SIDE, PHOTO_MAX_PIXELS, as_rgb, open_rgb
+from maskrec.core.imaging import MIN_SIDE, PHOTO_MAX_PIXELS, as_rgb, open_rgb
 
 __all__ = ["MIN_SIDE", "PHOTO_MAX_PIXELS", "PREPROCESSING_VERSION", "batch_to_float", "data_url",
            "network_views", "open_rgb", "preprocessing_info", "to_input"]

@@ -6,7 +6,7 @@ Layouts (a folder, or a ``.zip`` of one; see ``zips``):
    e.g. ``train/000123_1.jpg``;
 2. class folders (``with_mask``/``without_mask``, ``WithMask``/``WithoutMask``, ``mask``/``no_mask``,
    ``1``/``0``), at the top or inside ``train/`` and ``test/`` (``val``/``validation`` count as test);
-3. annotated photos (PASCAL VOC), cut into face crops once by ``maskrec.scenes``, then layout 1:
+3. annotated photos (PASCAL VOC), cut into face crops once by ``maskrec.data.scenes``, then layout 1:
    one item per annotated face; the jittered framings of training faces are not items but
    ``Dataset.views``, augmentation material that only the trainer reads (``cache.Decoded.train_views``).
 
@@ -18,7 +18,7 @@ class is a DataError. Nothing here opens an image: that is ``headers.scan`` and 
 A Dataset is a value: it never changes. What learns more about it (the header scan, the decoder)
 returns a new one, ``ds.without(bad)``.
 
-The user's review decisions (``maskrec.overrides``: relabelled and excluded files, kept under
+The user's review decisions (``maskrec.data.overrides``: relabelled and excluded files, kept under
 MASKREC_HOME, never in their folder) are applied by ``discover`` itself, so the scan, the explorer,
 training and evaluation all see the same labels; ``overrides=False`` gives the folder as it is
 (the review shows the labels the files carry).
@@ -38,10 +38,11 @@ from pathlib import Path
 from typing import Iterable, NamedTuple
 
 # both below the data package (faces, imaging, errors; config): the calls run one way
-from .. import overrides as _overrides, scenes
-from ..config import DataConfig
-from ..errors import DataError
-from .zips import resolve_source
+from maskrec.data import overrides as _overrides
+from maskrec.data import scenes
+from maskrec.config import DataConfig
+from maskrec.core.errors import DataError
+from maskrec.data.zips import resolve_source
 
 SPLIT_NAMES = {"train": "train", "training": "train", "test": "test", "testing": "test",
                "val": "test", "valid": "test", "validation": "test"}

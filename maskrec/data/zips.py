@@ -18,9 +18,9 @@ import os
 import zipfile
 from pathlib import Path
 
-from ..atomic import atomic_write_bytes, building, locked_dir
-from ..config import cache_dir
-from ..errors import DataError
+from maskrec.core.atomic import atomic_write_bytes, building, locked_dir
+from maskrec.config import cache_dir
+from maskrec.core.errors import DataError
 
 _MAX_ZIP_BYTES = 4 << 30  # uncompressed total
 _MAX_ZIP_RATIO = 200  # an entry's or the whole archive's compression ratio above this smells of a zip bomb

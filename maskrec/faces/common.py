@@ -11,7 +11,7 @@ from typing import Callable, Protocol
 
 import numpy as np
 
-from .boxes import INSIDE, Box, drop_inside
+from maskrec.faces.boxes import INSIDE, Box, drop_inside
 
 
 class Detector(Protocol):

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imaging import as_rgb
-from .boxes import Box
-from .common import opencv, to_boxes
+from maskrec.core.imaging import as_rgb
+from maskrec.faces.boxes import Box
+from maskrec.faces.common import opencv, to_boxes
 
 CASCADE = "haarcascade_frontalface_default.xml"
 

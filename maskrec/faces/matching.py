@@ -2,14 +2,14 @@
 
 Scoring a detector (``evaluation.detection.match``), scoring the whole pipeline
 (``evaluation.scenes``), scene crops choosing the detector's box for an annotated face
-(``maskrec.scenes``) and video scoring all pair boxes with ``matched_pairs``, so one face is
+(``maskrec.data.scenes``) and video scoring all pair boxes with ``matched_pairs``, so one face is
 "found" by the same detection everywhere.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .boxes import iou_matrix
+from maskrec.faces.boxes import iou_matrix
 
 MATCH_IOU = 0.4  # the overlap from which a detection is that face's box
 

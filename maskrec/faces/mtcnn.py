@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..imaging import as_rgb
-from .boxes import Box
-from .common import needs_modules, to_boxes
+from maskrec.core.imaging import as_rgb
+from maskrec.faces.boxes import Box
+from maskrec.faces.common import needs_modules, to_boxes
 
 why_not = needs_modules("facenet_pytorch=facenet-pytorch==2.6.0", "tqdm=tqdm", "requests=requests")
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Callable, Mapping, NamedTuple
 
-from . import blazeface, haar, mtcnn, retinaface, yunet
-from .blazeface import BlazeFace
-from .common import Detector, opencv
-from .haar import Haar
-from .mtcnn import MTCNN
-from .retinaface import RetinaFace
-from .yunet import YuNet
+from maskrec.faces import blazeface, haar, mtcnn, retinaface, yunet
+from maskrec.faces.blazeface import BlazeFace
+from maskrec.faces.common import Detector, opencv
+from maskrec.faces.haar import Haar
+from maskrec.faces.mtcnn import MTCNN
+from maskrec.faces.retinaface import RetinaFace
+from maskrec.faces.yunet import YuNet
 
 # The registry rows chosen for photos and for a live webcam (bench/detectors.py, docs/guide.md: Measured
 # results); DEFAULT, for callers that name none, is the photo one.

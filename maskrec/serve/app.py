@@ -23,15 +23,15 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
-from .. import faces
-from ..errors import BadImage
-from ..imaging import open_rgb
-from ..photo import WHOLE_IMAGE, classified, point_json
-from .metrics import Metrics, Timing
-from .model import ModelHolder, NotReady, detector_problem
-from .settings import Settings
-from .uploads import NoImage, TooLarge, Upload, read_image, read_images
-from .work import Busy, WorkPool
+from maskrec import faces
+from maskrec.core.errors import BadImage
+from maskrec.core.imaging import open_rgb
+from maskrec.live.photo import WHOLE_IMAGE, classified, point_json
+from maskrec.serve.metrics import Metrics, Timing
+from maskrec.serve.model import ModelHolder, NotReady, detector_problem
+from maskrec.serve.settings import Settings
+from maskrec.serve.uploads import NoImage, TooLarge, Upload, read_image, read_images
+from maskrec.serve.work import Busy, WorkPool
 
 log = logging.getLogger("maskrec.serve")
 

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import faces
-from ..inference import TTA, Predictor
-from ..operating import OperatingPoint
-from ..photo import WHOLE_IMAGE, PhotoReader, point_json
-from .settings import Settings
+from maskrec import faces
+from maskrec.infer.predictor import TTA, Predictor
+from maskrec.infer.operating import OperatingPoint
+from maskrec.live.photo import WHOLE_IMAGE, PhotoReader, point_json
+from maskrec.serve.settings import Settings
 
 log = logging.getLogger("maskrec.serve")
 

@@ -7,8 +7,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import faces
-from ..config import DEFAULT_CHECKPOINT
+from maskrec import faces
+from maskrec.config import DEFAULT_CHECKPOINT
 
 KEY_ENV = "MASKREC_API_KEY"  # the API key from the environment: not in `ps` as --api-key is
 # The app's upload limit (ui/common.py MAX_UPLOAD_MB, .streamlit/config.toml maxUploadSize; a test keeps
@@ -30,7 +30,7 @@ class Settings:
     checkpoint: Path = DEFAULT_CHECKPOINT
     detector: str = faces.PHOTO_DEFAULT        # POST /v1/detect's default; ?detector= picks another
     operating_point: str | None = None         # None: the checkpoint's default; ?operating_point= per request
-    engine: str | None = None                  # None: the fastest measured here (maskrec.inference)
+    engine: str | None = None                  # None: the fastest measured here (maskrec.infer.predictor)
     workers: int = default_workers()
     queue: int = 8                             # requests waiting beyond those running; more get 503
     api_key: str | None = None                 # None: no key asked (loopback only, see check_exposure)

@@ -14,7 +14,7 @@ from typing import IO
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
 
-from .settings import SPOOL_BYTES
+from maskrec.serve.settings import SPOOL_BYTES
 
 
 class TooLarge(Exception):

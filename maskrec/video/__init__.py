@@ -31,12 +31,32 @@ all is an empty result.
 Test clips with known truth (a slow pan and zoom over an annotated photo) and their scorer are not
 part of the product: they are ``evaluation.clips``.
 """
-from .codec import (CODECS, EXTENSIONS, MAX_PIXELS, MAX_SIDE, PROCESS_SIDE, PictureError, VideoError, VideoInfo,
-                    Writer, mime, output_suffix, probe)
-from .job import Progress, VideoJob, process
-from .report import (SETTINGS, load_settings, render_report, save_settings, session_report, settings_of,
-                     tracker_settings, write_report)
-from .result import RESULT, THUMB, VideoResult, load, save, session_result
+from maskrec.video.codec import (
+    CODECS,
+    EXTENSIONS,
+    MAX_PIXELS,
+    MAX_SIDE,
+    PROCESS_SIDE,
+    PictureError,
+    VideoError,
+    VideoInfo,
+    Writer,
+    mime,
+    output_suffix,
+    probe,
+)
+from maskrec.video.job import Progress, VideoJob, process
+from maskrec.video.report import (
+    SETTINGS,
+    load_settings,
+    render_report,
+    save_settings,
+    session_report,
+    settings_of,
+    tracker_settings,
+    write_report,
+)
+from maskrec.video.result import RESULT, THUMB, VideoResult, load, save, session_result
 
 __all__ = ["CODECS", "EXTENSIONS", "MAX_PIXELS", "MAX_SIDE", "PROCESS_SIDE", "PictureError", "Progress", "RESULT", "THUMB",
            "VideoError", "VideoInfo", "VideoJob", "VideoResult", "Writer", "load", "mime", "output_suffix",

@@ -26,9 +26,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..faces import MARGIN
-from ..recognize import FrameResult, carried
-from ..track import Seen, Tracker
+from maskrec.faces import MARGIN
+from maskrec.live.recognize import FrameResult
+from maskrec.live.schedule import Schedule, carried
+from maskrec.live.track import Seen, Tracker
 
 DETECT_EVERY = 2      # detector on one frame in this many (docs/guide.md, Video: what each k costs)
 CUT_THRESHOLD = 27.0  # ContentDetector's default
@@ -72,11 +73,9 @@ class Follower:
     def __init__(self, recognize: Callable[[np.ndarray, float], FrameResult], tracker: Tracker,
                  threshold: float, every: int = DETECT_EVERY, cuts: Callable[[np.ndarray], bool] | None = None,
                  margin: float = MARGIN):
-        if every < 1:
-            raise ValueError(f"detect every {every} frames: it must be 1 or more")
+        self.schedule = Schedule(every)  # raises on every < 1
         self.recognize, self.tracker, self.threshold = recognize, tracker, float(threshold)
-        self.every, self.cuts, self.margin = int(every), cuts, margin
-        self._since: int | None = None   # frames since the last detection frame (None: none yet)
+        self.every, self.cuts, self.margin = self.schedule.every, cuts, margin
         self.n_cuts = 0
 
     def frame(self, t: float, rgb: np.ndarray) -> tuple[FrameResult, list[Seen], bool]:
@@ -85,10 +84,10 @@ class Follower:
         if cut:
             self.tracker.cut()
             self.n_cuts += 1
-        if cut or self._since is None or self._since + 1 >= self.every:
+        if self.schedule.due(cut):
             res = self.recognize(rgb, self.threshold)
             seen = self.tracker.update(t, [f.box for f in res.faces], [f.p_mask for f in res.faces], self.threshold)
-            self._since = 0
+            self.schedule.detected()
             return res, seen, True
-        self._since += 1
+        self.schedule.carried()
         return (*carried(self.tracker, t, rgb.shape, self.threshold, self.margin), False)

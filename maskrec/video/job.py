@@ -5,7 +5,7 @@ thread (``process``) or on a background job the pages poll (``VideoJob``).
     job = VideoJob(src, folder, rec).start()   # the same on a thread: progress(), stop(), result()
 
 Three threads: the decoder (``codec.decode_frames``), this one (``Recognizer.recognize`` classifies
-a frame's faces in one batch, ``maskrec.track`` follows them, ``recognize.draw_tracked`` draws),
+a frame's faces in one batch, ``maskrec.live.track`` follows them, ``recognize.draw_tracked`` draws),
 and the encoder (``codec.Writer``). Bounded queues between them keep memory flat and let decoding
 and encoding overlap the models.
 """
@@ -16,12 +16,12 @@ import time
 from pathlib import Path
 from typing import Callable, NamedTuple
 
-from ..jobs import BackgroundJob
-from ..recognize import draw_tracked
-from ..track import Seen, Timeline, Tracker, tracker_for
-from .codec import PROCESS_SIDE, Decoding, PictureError, VideoError, Writer, output_suffix
-from .follow import DETECT_EVERY, Cuts, Follower
-from .result import Thumbs, VideoResult, make_result, save
+from maskrec.jobs.background import BackgroundJob
+from maskrec.live.recognize import draw_tracked
+from maskrec.live.track import Seen, Timeline, Tracker, tracker_for
+from maskrec.video.codec import PROCESS_SIDE, Decoding, PictureError, VideoError, Writer, output_suffix
+from maskrec.video.follow import DETECT_EVERY, Cuts, Follower
+from maskrec.video.result import Thumbs, VideoResult, make_result, save
 
 
 class Progress(NamedTuple):

@@ -31,11 +31,11 @@ from pathlib import Path
 
 import plotly.graph_objects as go
 
-from ..atomic import atomic_write_text
-from ..plots import COLORS, TOP_LEGEND, compliance_chart
-from ..recognize import LiveSession
-from ..track import UNSURE_LABEL
-from .result import VideoResult, session_result
+from maskrec.core.atomic import atomic_write_text
+from maskrec.core.plots import COLORS, TOP_LEGEND, compliance_chart
+from maskrec.live.channel import LiveSession
+from maskrec.live.track import UNSURE_LABEL
+from maskrec.video.result import VideoResult, session_result
 
 SETTINGS = "settings.json"  # beside a page run's result.json: what the run was started with
 # a thumbnail is shown only as an inline JPEG/PNG/WebP; a result.json edited to hold an http:// or
@@ -78,7 +78,7 @@ def tracker_settings(tracker) -> dict:
 
 
 def session_report(session: LiveSession, settings: dict, title: str) -> str:
-    """The report of a live stream so far (``recognize.LiveBuffer.session()``), with its tracker's settings."""
+    """The report of a live stream so far (``channel.LiveBuffer.session()``), with its tracker's settings."""
     res = session_result(session.tracker, session.timeline, start=session.start, end=session.end,
                          frames=session.frames, size=session.size, thumbs=session.thumbs,
                          settings={"detect_every": session.every})

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_text
-from ..data import data_url
-from ..track import UNSURE_LABEL, Timeline, Tracker, TrackRow
-from .codec import VideoInfo
+from maskrec.core.atomic import atomic_write_text
+from maskrec.data import data_url
+from maskrec.live.track import UNSURE_LABEL, Timeline, Tracker, TrackRow
+from maskrec.video.codec import VideoInfo
 
 RESULT = "result.json"
 THUMB = 64  # px, the side of a track's thumbnail
@@ -108,7 +108,7 @@ def _no_person(summary: dict, min_hits: int) -> str:
 def session_result(tracker: Tracker, timeline: Timeline, *, start: float, end: float, frames: int,
                    size: tuple[int, int], thumbs: dict[int, np.ndarray] | None = None,
                    settings: dict | None = None) -> VideoResult:
-    """A live stream's result so far, from its Tracker and Timeline (``recognize.LiveBuffer.session``):
+    """A live stream's result so far, from its Tracker and Timeline (``channel.LiveBuffer.session``):
     the same summary keys as ``make_result``'s, times as seconds since ``start`` (the first frame's
     wall-clock time; ``end``: the last one's), status "live" and ``started_at``. ``thumbs``: track
     id -> its face crop (RGB uint8), or None when the stream kept none. ``settings``: how the stream
