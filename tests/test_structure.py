@@ -39,6 +39,7 @@ ORDER = [
     "train",     # the training loop, runs on disk, sweeps, soups, the suspect finder, training jobs
     "live",      # recognition in photos and streams: recogniser, drawing, tracking, the live channel
     "video",     # a video file followed through, its result and compliance report
+    "cameras",   # real cameras read on threads, their people followed, events raised and sent
     "serve",     # recognition over HTTP for other programs
     "cli",       # the command line, on top
     "__main__",
