@@ -1,0 +1,415 @@
+"""Events (maskrec/cameras/events.py, sinks.py): rules over CameraFrames -> events.jsonl, evidence,
+webhooks and MQTT, with real parts: a Mosquitto broker started here on a free port of 127.0.0.1,
+a webhook receiver (``http.server`` on a thread), and frames labelled by the real recognizer
+(``retinaface-fast`` + net2) on a scene of the demo generator's faces: a bare face on the left,
+a masked one in the middle, another bare face on the right, moving 2 px a frame. Recognition
+runs once per distinct frame (module fixture); each test replays those results through a fresh
+``Tracker`` at the capture times it needs, as a camera would hand them over.
+"""
+from __future__ import annotations
+
+import json
+import queue
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from maskrec.cameras.config import Camera, CamerasConfig, Mqtt, Rule, Webhook, Zone
+from maskrec.cameras.events import EVENTS, STATES, Events, inside
+from maskrec.cameras.frame import CameraFrame
+from maskrec.cameras.sinks import MqttSink, WebhookSink, shown_url
+from maskrec.config import DEFAULT_CHECKPOINT
+from maskrec.data import synth
+from maskrec.live.recognize import Recognizer
+from maskrec.live.track import tracker_for
+
+FACES = ((8, 10), (37, 230), (0, 450))  # (demo face index, x): bare, masked, bare (checked in `clip`)
+SIDE, FPS = 180, 10.0
+LEFT = Zone("left", ((0, 0), (320, 0), (320, 480), (0, 480)))
+
+
+def scene_frame(k: int, faces=FACES) -> np.ndarray:
+    """The demo generator's faces on a grey street, shifted 2k px."""
+    c = Image.new("RGB", (640, 480), (200, 200, 200))
+    for idx, x in faces:
+        face, _ = synth.render(idx, seed=0)
+        c.paste(face.resize((SIDE, SIDE)), (x + 2 * k - 5, 150))
+    return np.asarray(c)
+
+
+def labelled_clip(rec, faces, labels):
+    """Frames of ``scene_frame`` on which the recognizer finds every face with the label the demo
+    generator drew (it misses a masked cartoon on some shifts), and its results: at least 4 of 12."""
+    frames, results = [], []
+    for k in range(12):
+        f = scene_frame(k, faces)
+        r = rec.recognize(f)
+        if [g.label for g in sorted(r.faces, key=lambda g: g.box[0])] == labels:
+            frames.append(f)
+            results.append(r)
+    assert len(frames) >= 4, f"the recognizer labelled {len(frames)} of 12 frames as drawn"
+    return frames, results
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return Recognizer.load(DEFAULT_CHECKPOINT, detector="retinaface-fast", engine="torch")
+
+
+@pytest.fixture(scope="module")
+def clip(rec):
+    """Frames and the recognizer's result on each: three faces, left to right bare, mask, bare."""
+    return labelled_clip(rec, FACES, ["no_mask", "mask", "no_mask"])
+
+
+def camera_frames(rec, clip, seconds: float, camera="door", model="net2.pt@street", t0=1_000_000.0, tracker=None):
+    """The clip looped for ``seconds`` at FPS through one tracker: the CameraFrames a camera would hand over."""
+    frames, results = clip
+    tracker = tracker or tracker_for(rec)
+    for k in range(int(seconds * FPS)):
+        t = t0 + k / FPS
+        res = results[k % len(results)]
+        seen = tracker.update(t, [f.box for f in res.faces], [f.p_mask for f in res.faces])
+        yield CameraFrame(camera, t, frames[k % len(frames)], res, seen, tracker, model)
+
+
+def config(rules=(Rule("bare", 1.0),), zones=(), **kw) -> CamerasConfig:
+    return CamerasConfig(cameras=(Camera("door", "clip.mp4", zones=zones, rules=tuple(rules)),), **kw)
+
+
+def records(folder: Path, name=EVENTS) -> list[dict]:
+    p = folder / name
+    return [json.loads(line) for line in p.read_text().splitlines()] if p.exists() else []
+
+
+def wait_for(cond, timeout=20.0, what="the condition"):
+    """Poll ``cond`` (a check of state another thread changes) until true; fail after ``timeout``."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+# ------------------------------------------------------------------------ real parts: broker, receiver
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def mosquitto_exe() -> str | None:
+    return shutil.which("mosquitto") or next((p for p in ("/usr/sbin/mosquitto", "/usr/bin/mosquitto")
+                                              if Path(p).exists()), None)
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory):
+    """Mosquitto on 127.0.0.1:<free port>, anonymous, no persistence; (host, port)."""
+    exe = mosquitto_exe()
+    if exe is None:
+        pytest.skip("mosquitto is not installed (Debian: apt-get install mosquitto; .ci/run installs it)")
+    d = tmp_path_factory.mktemp("mosquitto")
+    port = free_port()
+    (d / "mosquitto.conf").write_text(f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n")
+    log = open(d / "log.txt", "w")
+    p = subprocess.Popen([exe, "-c", str(d / "mosquitto.conf")], stdout=log, stderr=subprocess.STDOUT)
+
+    def up():
+        assert p.poll() is None, (d / "log.txt").read_text()
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    wait_for(up, 10, "mosquitto to listen")
+    yield "127.0.0.1", port
+    p.terminate()
+    p.wait(10)
+    log.close()
+
+
+class Subscriber:
+    """A paho client subscribed to ``topic`` (ready when constructed), keeping every (topic, json, retain)."""
+
+    def __init__(self, host, port, topic="maskrec/#"):
+        import paho.mqtt.client as mqtt
+        self.got: list = []
+        self.cond = threading.Condition()
+        subscribed = threading.Event()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.client.on_connect = lambda c, *_: c.subscribe(topic, qos=1)
+        self.client.on_subscribe = lambda *_: subscribed.set()
+        self.client.on_message = self._on_message
+        self.client.connect(host, port)
+        self.client.loop_start()
+        assert subscribed.wait(10), "the subscriber could not subscribe"
+
+    def _on_message(self, _c, _u, m):
+        with self.cond:
+            self.got.append((m.topic, json.loads(m.payload), m.retain))
+            self.cond.notify_all()
+
+    def take(self, n, timeout=20.0, topic_end="/event") -> list:
+        """The messages on topics ending ``topic_end`` once there are ``n`` (or all there are after ``timeout``)."""
+        def matching():
+            return [m for m in self.got if m[0].endswith(topic_end)]
+        with self.cond:
+            self.cond.wait_for(lambda: len(matching()) >= n, timeout)
+            return matching()
+
+    def close(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: records each POSTed JSON; ``mode`` "ok", "500" or "hang"."""
+
+    def __init__(self, mode="ok"):
+        self.posts: queue.Queue = queue.Queue()
+        self.release = threading.Event()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if outer.mode == "hang":
+                    outer.release.wait(30)
+                    return
+                outer.posts.put(json.loads(body))
+                self.send_response(500 if outer.mode == "500" else 200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.mode = mode
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.release.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    r = Receiver()
+    yield r
+    r.close()
+
+
+# ------------------------------------------------------------------------ the rules
+
+def test_inside_a_polygon():
+    square = LEFT.points
+    assert inside((100, 100), square) and not inside((400, 100), square)
+    tri = ((0, 0), (100, 0), (0, 100))
+    assert inside((10, 10), tri) and not inside((90, 90), tri)
+
+
+def test_a_person_bare_for_n_seconds_raises_one_event_with_evidence_to_disk_webhook_and_mqtt(
+        rec, clip, broker, receiver, tmp_path):
+    """The issue's end-to-end check on the engine: one bare person, one masked -> exactly one event in
+    events.jsonl, one webhook POST, one MQTT message, the evidence file; the delay after its N s."""
+    clip1 = labelled_clip(rec, FACES[:2], ["no_mask", "mask"])
+    sub = Subscriber(*broker)
+    cfg = config([Rule("bare-3s", 3.0)], mqtt=Mqtt(*broker, prefix="maskrec"), webhooks=(Webhook(receiver.url),))
+    ev = Events(cfg, tmp_path).start()
+    try:
+        for f in camera_frames(rec, clip1, 8.0):
+            ev.on_frame(f)
+        assert ev.drain()
+        got = records(tmp_path)
+        assert len(got) == 1, got
+        e = got[0]
+        assert e["camera"] == "door" and e["rule"] == "bare-3s" and e["track"] > 0 and e["model"] == "net2.pt@street"
+        assert e["t"] - e["bare_since"] >= 3.0 and e["t"] - e["bare_since"] < 3.0 + 1.5 / FPS
+        assert e["box"][0] < 320  # the bare face is the left one
+        ev_img = Image.open(tmp_path / e["evidence"])
+        assert ev_img.format == "JPEG" and ev_img.size == (640, 480)
+        thumb = Image.open(tmp_path / e["thumbnail"])
+        assert thumb.format == "JPEG" and max(thumb.size) <= 112
+        post = receiver.posts.get(timeout=20)
+        assert post == e
+        msgs = sub.take(1)
+        assert [(m[0], m[1]) for m in msgs] == [("maskrec/door/event", e)]
+        states = sub.take(2, topic_end="/state")  # at 0 s (nobody confirmed yet) and 5 s (both people)
+        assert [(m[1]["people"], m[1]["masked"], m[1]["bare"]) for m in states] == [(0, 0, 0), (2, 1, 1)]
+        assert states[1][1]["masked_share"] == 0.5 and states[1][0] == "maskrec/door/state"
+        # the state at 5 s was sent after the event: had a second event been sent, it would be here by now
+        assert receiver.posts.empty() and len(sub.take(1)) == 1  # exactly one of each
+        print(f"event delay after its {e['bare_for_s']} s: {e['delay_s']} s (frames at {FPS:g} fps, replayed)")
+    finally:
+        ev.stop()
+        sub.close()
+
+
+def test_zones_and_cooldown_give_one_event_per_person_per_rule(rec, clip, tmp_path):
+    cfg = config([Rule("anywhere", 1.0, cooldown_s=5.0), Rule("left-door", 1.0, zone="left", cooldown_s=60.0)],
+                 zones=(LEFT,))
+    ev = Events(cfg, tmp_path, sinks=[]).start()
+    try:
+        for f in camera_frames(rec, clip, 8.0):
+            ev.on_frame(f)
+        assert ev.drain()
+    finally:
+        ev.stop()
+    got = records(tmp_path)
+    anywhere = [e for e in got if e["rule"] == "anywhere"]
+    left = [e for e in got if e["rule"] == "left-door"]
+    # two bare people, each at ~1 s and again after the 5 s cooldown (~6 s); the masked one never
+    assert sorted(e["track"] for e in anywhere) == sorted(2 * sorted({e["track"] for e in anywhere}))
+    assert len({e["track"] for e in anywhere}) == 2 and len(anywhere) == 4
+    for tr in {e["track"] for e in anywhere}:
+        a, b = sorted(e["t"] for e in anywhere if e["track"] == tr)
+        assert b - a >= 5.0
+    # the zone rule: only the person whose face centre is in the left half, once
+    assert len(left) == 1 and left[0]["zone"] == "left" and left[0]["box"][2] < 320
+
+
+def test_a_model_swap_is_recorded_and_a_new_tracker_starts_afresh(rec, clip, tmp_path):
+    ev = Events(config([Rule("bare", 1.0, cooldown_s=600)]), tmp_path, sinks=[]).start()
+    try:
+        for f in camera_frames(rec, clip, 2.0, model="net2.pt@street"):
+            ev.on_frame(f)
+        # another model: the camera starts a new tracker; its ids restart, so the cooldown of the old ids is void
+        for f in camera_frames(rec, clip, 2.0, model="net1.pt@default", t0=1_000_010.0):
+            ev.on_frame(f)
+        assert ev.drain()
+    finally:
+        ev.stop()
+    got = records(tmp_path)
+    assert [e["model"] for e in got] == 2 * ["net2.pt@street"] + 2 * ["net1.pt@default"]
+
+
+def test_evidence_blurs_the_other_faces_by_option(rec, clip, tmp_path):
+    import cv2
+    frames, results = clip
+
+    def sharpness(img, box):
+        x0, y0, x1, y1 = (int(v) for v in box[:4])
+        return cv2.Laplacian(cv2.cvtColor(img[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY), cv2.CV_64F).var()
+
+    for blur in (True, False):
+        d = tmp_path / str(blur)
+        ev = Events(config([Rule("bare", 1.0, zone="left")], zones=(LEFT,), blur_others=blur), d, sinks=[]).start()
+        try:
+            for f in camera_frames(rec, clip, 1.5):
+                ev.on_frame(f)
+            assert ev.drain()
+        finally:
+            ev.stop()
+        (e,) = records(d)
+        img = np.asarray(Image.open(d / e["evidence"]).convert("RGB"))
+        frame = frames[round((e["t"] - 1_000_000.0) * FPS) % len(frames)]
+        res = results[round((e["t"] - 1_000_000.0) * FPS) % len(results)]
+        others = [f.box for f in res.faces if f.box[0] > 200]
+        assert len(others) == 2
+        for b in others:
+            ratio = sharpness(img, b) / sharpness(frame, b)
+            assert (ratio < 0.25) if blur else (ratio > 0.5), (blur, ratio)
+        target = next(f.box for f in res.faces if f.box[0] < 200)
+        inner = (target[0] + 8, target[1] + 8, target[2] - 8, target[3] - 8)  # inside the drawn box
+        assert sharpness(img, inner) / sharpness(frame, inner) > 0.5
+
+
+def test_a_full_writer_queue_drops_and_counts_and_never_blocks_a_camera(rec, clip, tmp_path):
+    cfg = config([Rule(f"r{i}", 0.0, cooldown_s=0.0) for i in range(5)])
+    ev = Events(cfg, tmp_path, queue_size=3, sinks=[])  # the writer not started: nothing drains the queue
+    frames = list(camera_frames(rec, clip, 1.0))
+    t = time.perf_counter()
+    for f in frames:
+        ev.on_frame(f)
+    per_frame = (time.perf_counter() - t) / len(frames)
+    c = ev.counts()
+    # the first frame's state record took one slot, two events the others; every later one was dropped
+    assert c["raised"] > 10 and c["queued"] == 3 and c["dropped"] == c["raised"] + 1 - 3
+    assert per_frame < 0.05, per_frame  # a put_nowait, never a wait for the writer
+    ev.start()
+    assert ev.drain()
+    ev.stop()
+    assert len(records(tmp_path)) == 2 and len(records(tmp_path, STATES)) == 1
+
+
+# ------------------------------------------------------------------------ bad sinks
+
+def test_a_hanging_webhook_stalls_nothing_else_and_says_it_timed_out(rec, clip, broker, receiver, tmp_path):
+    hanging = Receiver("hang")
+    sub = Subscriber(*broker)
+    slow = WebhookSink(hanging.url, queue_size=2, timeout_s=0.5, retries=1, backoff_s=0.1)
+    good = WebhookSink(receiver.url)
+    mq = MqttSink(Mqtt(*broker))
+    cfg = config([Rule("bare", 1.0, cooldown_s=1.0)])
+    ev = Events(cfg, tmp_path, sinks=[slow, good, mq]).start()
+    try:
+        t = time.perf_counter()
+        for f in camera_frames(rec, clip, 4.0):
+            ev.on_frame(f)
+        assert time.perf_counter() - t < 2.0  # the camera's side never waited on a sink
+        assert ev.drain()
+        n = len(records(tmp_path))
+        assert n >= 4
+        got = [receiver.posts.get(timeout=20) for _ in range(n)]
+        assert {g["id"] for g in got} == {e["id"] for e in records(tmp_path)}
+        assert len(sub.take(n)) == n
+        st = wait_for(lambda: (s := slow.status())["failed"] >= 1 and s, 20, "the hanging hook to time out")
+        assert st["last_error"] == "timed out" and st["dropped"] >= 1 and st["sent"] == 0
+        assert good.status()["sent"] == n and good.status()["failed"] == 0
+    finally:
+        ev.stop(timeout=2)
+        hanging.close()
+        sub.close()
+
+
+def test_a_webhook_answering_500_is_retried_with_back_off_then_counted(receiver, tmp_path):
+    receiver.mode = "500"
+    s = WebhookSink(receiver.url, timeout_s=2, retries=2, backoff_s=0.2)
+    s.start()
+    try:
+        t = time.perf_counter()
+        s.send_event({"id": "x", "camera": "door"})
+        posts = [receiver.posts.get(timeout=10) for _ in range(3)]
+        st = wait_for(lambda: (v := s.status())["failed"] == 1 and v, 10, "the failure to be counted")
+        assert [p["id"] for p in posts] == ["x"] * 3 and st["last_error"].startswith("HTTP 500")
+        assert time.perf_counter() - t >= 0.2 + 0.4  # back-off between tries
+    finally:
+        s.stop()
+
+
+def test_an_unreachable_broker_is_said_and_the_rest_goes_on(rec, clip, receiver, tmp_path):
+    dead = Mqtt("127.0.0.1", free_port())
+    cfg = config([Rule("bare", 1.0)], mqtt=dead, webhooks=(Webhook(receiver.url),))
+    ev = Events(cfg, tmp_path).start()
+    try:
+        for f in camera_frames(rec, clip, 2.0):
+            ev.on_frame(f)
+        assert ev.drain()
+        assert len(records(tmp_path)) == 2
+        assert len([receiver.posts.get(timeout=20) for _ in range(2)]) == 2
+        mq = next(s for s in ev.sinks if s.kind == "mqtt")
+        st = wait_for(lambda: (v := mq.status())["last_error"] and v, 20, "the broker's failure to be said")
+        assert not st["connected"] and "cannot connect to the MQTT broker at 127.0.0.1:" in st["last_error"]
+        assert ev.status()["sinks"][-1]["connected"] is False
+    finally:
+        ev.stop(timeout=2)
+
+
+def test_urls_lose_their_credentials_when_shown():
+    assert shown_url("http://user:secret@hooks.example:8080/a/b?token=t0k") == "http://hooks.example:8080/a/b"
