@@ -27,6 +27,7 @@ from maskrec import faces
 from maskrec.core.errors import BadImage
 from maskrec.core.imaging import open_rgb
 from maskrec.live.photo import WHOLE_IMAGE, classified, point_json
+from maskrec.serve import cameras_api
 from maskrec.serve.metrics import Metrics, Timing
 from maskrec.serve.model import ModelHolder, NotReady, detector_problem
 from maskrec.serve.settings import Settings
@@ -84,7 +85,12 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
     async def lifespan(_app):
         if not holder.ready:
             holder.start()
+        hub = getattr(_app.state, "hub", None)  # serve --cameras (cameras_api.attach): its cameras run with the app
+        if hub is not None:
+            hub.start()
         yield
+        if hub is not None:
+            hub.stop()
         pool.shutdown()
 
     # FastAPIOffline: FastAPI whose /docs and /redoc pages load Swagger UI and ReDoc from files it
@@ -151,6 +157,8 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
             raise Refused(413, str(e), "too_large") from None
         except NoImage as e:
             raise Refused(400, str(e), "bad_image") from None
+
+    app.include_router(cameras_api.router, dependencies=[Depends(authorized)])  # /v1/cameras (serve --cameras)
 
     @app.get("/healthz", summary="the process answers")
     def healthz():

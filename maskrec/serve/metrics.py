@@ -6,7 +6,11 @@ plain ASGI middleware, so every route is counted the same way, refusals (401, 41
 the label is the route's template (``/v1/detect``), never a path that matched nothing, so a scan of
 made-up URLs cannot grow the series ("unmatched" holds those).
 
-Camera FPS, lag, reconnects and events (issue 38's later steps) join this registry.
+The cameras' series (``serve --cameras``) are read from the hub when scraped (``watch_cameras``):
+``maskrec_camera_up`` (1 while live), ``maskrec_camera_fps``, ``maskrec_camera_lag_seconds``
+(quantile 0.5 and 0.95 over the last 10 s), ``maskrec_camera_people``, ``maskrec_camera_frames_total``
+(processed) and ``maskrec_camera_decoded_frames_total``, ``maskrec_camera_reconnects_total``, each
+labelled by camera name (never by source: it may hold credentials).
 """
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import time
 from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 # seconds: from a 5 ms health check to a 200 MP photo waiting behind a full queue
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -35,6 +40,10 @@ class Metrics:
         Gauge("maskrec_queue_depth", "admitted requests not yet on a worker", registry=r).set_function(waiting)
         Gauge("maskrec_workers_busy", "workers running a job", registry=r).set_function(running)
         Gauge("maskrec_model_ready", "1 when the model is loaded", registry=r).set_function(ready)
+
+    def watch_cameras(self, statuses: Callable[[], list]) -> None:
+        """Each scrape reads ``statuses()`` (``Hub.statuses``: CameraStatus items) into the camera series."""
+        self.registry.register(_Cameras(statuses))
 
     def text(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
@@ -67,3 +76,36 @@ class Timing:
             method = scope["method"] if scope["method"] in METHODS else "other"  # any token is a method to h11
             self.metrics.requests.labels(route, method, str(status)).inc()
             self.metrics.latency.labels(route).observe(time.perf_counter() - t)
+
+
+class _Cameras:
+    """A prometheus-client collector: the cameras' figures as they are when scraped (nothing to keep in step)."""
+
+    def __init__(self, statuses: Callable[[], list]):
+        self.statuses = statuses
+
+    def describe(self):
+        return []  # the series are known only when scraped; nothing to check for clashes at register time
+
+    def collect(self):
+        up = GaugeMetricFamily("maskrec_camera_up", "1 while the camera's stream is live", labels=["camera"])
+        fps = GaugeMetricFamily("maskrec_camera_fps", "frames processed per second, last 10 s", labels=["camera"])
+        lag = GaugeMetricFamily("maskrec_camera_lag_seconds", "capture to result, last 10 s",
+                                labels=["camera", "quantile"])
+        people = GaugeMetricFamily("maskrec_camera_people", "people in the latest frame", labels=["camera"])
+        frames = CounterMetricFamily("maskrec_camera_frames", "frames processed", labels=["camera"])
+        decoded = CounterMetricFamily("maskrec_camera_decoded_frames", "frames decoded (processed or dropped)",
+                                      labels=["camera"])
+        recon = CounterMetricFamily("maskrec_camera_reconnects", "times the stream came back after a drop",
+                                    labels=["camera"])
+        for s in self.statuses():
+            up.add_metric([s.name], float(s.state == "live"))
+            fps.add_metric([s.name], s.fps)
+            for q, v in (("0.5", s.lag_p50_s), ("0.95", s.lag_p95_s)):
+                if v is not None:
+                    lag.add_metric([s.name, q], v)
+            people.add_metric([s.name], s.people)
+            frames.add_metric([s.name], s.frames)
+            decoded.add_metric([s.name], s.decoded)
+            recon.add_metric([s.name], s.reconnects)
+        yield from (up, fps, lag, people, frames, decoded, recon)
