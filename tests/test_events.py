@@ -24,7 +24,7 @@ import pytest
 from PIL import Image
 
 from maskrec.cameras.config import Camera, CamerasConfig, Mqtt, Rule, Webhook, Zone
-from maskrec.cameras.events import EVENTS, STATES, Events, inside
+from maskrec.cameras.events import EVENTS, STATES, Events, inside, iso
 from maskrec.cameras.frame import CameraFrame
 from maskrec.cameras.sinks import MqttSink, WebhookSink, shown_url
 from maskrec.config import DEFAULT_CHECKPOINT
@@ -413,3 +413,207 @@ def test_an_unreachable_broker_is_said_and_the_rest_goes_on(rec, clip, receiver,
 
 def test_urls_lose_their_credentials_when_shown():
     assert shown_url("http://user:secret@hooks.example:8080/a/b?token=t0k") == "http://hooks.example:8080/a/b"
+
+
+# ------------------------------------------------------------------------ serve --cameras, two machines
+
+def camera_file(path: Path, camera: str, clip_path: Path, broker, hook: str) -> Path:
+    path.write_text(f'[mqtt]\nhost = "{broker[0]}"\nport = {broker[1]}\nprefix = "maskrec"\n'
+                    f'[[webhooks]]\nurl = "{hook}"\n'
+                    f'[[cameras]]\nname = "{camera}"\nsource = "{clip_path}"\n'
+                    f'[[cameras.rules]]\nname = "bare-3s"\nbare_for_s = 3.0\ncooldown_s = 600.0\n')
+    return path
+
+
+class Serve:
+    """``python -m maskrec serve --cameras FILE`` in a subprocess, its own MASKREC_HOME and port."""
+
+    def __init__(self, folder: Path, cameras: Path):
+        import os
+        import sys
+        from tests.conftest import REPO
+        self.home, self.port, self.log = folder / "home", free_port(), folder / "server.log"
+        env = dict(os.environ, MASKREC_HOME=str(self.home))
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "maskrec", "serve", "--port", str(self.port),
+                                          "--engine", "torch", "--cameras", str(cameras)],
+                                         cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        import httpx2 as httpx
+        assert self.proc.poll() is None, self.log.read_text()[-3000:]
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def sse_events(url: str, got: list, subscribed: threading.Event, stop: threading.Event) -> None:
+    """Read a server-sent-events stream on a thread: each ``data:`` line's JSON into ``got``."""
+    import httpx2 as httpx
+    try:
+        with httpx.stream("GET", url, timeout=httpx.Timeout(5, read=None)) as r:
+            for line in r.iter_lines():
+                if line.startswith(": maskrec events"):
+                    subscribed.set()
+                elif line.startswith("data: "):
+                    got.append(json.loads(line[6:]))
+                if stop.is_set():
+                    return
+    except httpx.TransportError:  # the server stopped at the test's end
+        pass
+
+
+@pytest.mark.slow
+def test_two_serve_processes_publish_their_cameras_events_to_one_broker_and_a_model_swap_is_recorded(
+        broker, receiver, tmp_path):
+    """Items 3, 5 and 6 end to end: two ``serve --cameras`` processes (door on one, hall on the other)
+    reading a clip of one known bare person (looped file) -> exactly one event each in its
+    events.jsonl, one webhook POST each, one MQTT message each in one subscriber, the evidence over
+    HTTP, the event on the stream; then POST /v1/model on one: its camera runs on, and its next event
+    (a new tracker: a new person) records the new model."""
+    import httpx2 as httpx
+    from tests.rtsp_server import clip as make_clip
+    movie = make_clip(tmp_path / "one-bare.mp4", seconds=3.0, fps=15, size=(720, 540), faces=((8, 10), (37, 230)))
+    sub = Subscriber(*broker)
+    servers = {}
+    try:
+        for cam in ("door", "hall"):
+            (tmp_path / cam).mkdir()
+            servers[cam] = Serve(tmp_path / cam, camera_file(tmp_path / cam / "cameras.toml", cam, movie, broker,
+                                                             receiver.url))
+        door, hall = servers["door"], servers["hall"]
+        wait_for(door.ready, 240, "the door server's model")
+        got, subscribed, stop = [], threading.Event(), threading.Event()
+        threading.Thread(target=sse_events, args=(f"{door.url}/v1/events/stream", got, subscribed, stop),
+                         daemon=True).start()
+        assert subscribed.wait(20), "the stream did not open"
+        wait_for(hall.ready, 240, "the hall server's model")
+        msgs = sub.take(2, timeout=240)
+        assert sorted(m[0] for m in msgs) == ["maskrec/door/event", "maskrec/hall/event"], door.log.read_text()[-3000:]
+        by_cam = {m[1]["camera"]: m[1] for m in msgs}
+        for cam, e in by_cam.items():
+            (rec,) = records(servers[cam].home / "events")  # exactly one on its own disk
+            assert rec == e and e["model"] == "net2.pt@street" and e["rule"] == "bare-3s"
+            assert (servers[cam].home / "events" / e["evidence"]).is_file()
+            print(f"{cam}: event {e['id']} raised {e['delay_s']} s after its {e['bare_for_s']} s")
+        posts = [receiver.posts.get(timeout=20) for _ in range(2)]
+        assert sorted(p["camera"] for p in posts) == ["door", "hall"]
+        listed = httpx.get(f"{door.url}/v1/events", params={"camera": "door"}).json()
+        assert listed["total"] == 1 and listed["events"][0] == by_cam["door"]
+        r = httpx.get(f"{door.url}/v1/events/{by_cam['door']['id']}/evidence.jpg")
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        assert Image.open(__import__("io").BytesIO(r.content)).size == (720, 540)
+        wait_for(lambda: got, 20, "the event on the stream")
+        assert got == [by_cam["door"]]
+
+        # item 5: another checkpoint and operating point on hall while its camera runs
+        frames_before = httpx.get(f"{hall.url}/v1/cameras/hall").json()["frames"]
+        bad = httpx.post(f"{hall.url}/v1/model", json={"checkpoint": "checkpoints/nothing.pt"})
+        assert bad.status_code == 400 and bad.json() == {"error": "no such checkpoint: checkpoints/nothing.pt"}
+        bad = httpx.post(f"{hall.url}/v1/model", json={"operating_point": "dusk"})
+        assert bad.status_code == 400 and "no operating point 'dusk'" in bad.json()["error"]
+        r = httpx.post(f"{hall.url}/v1/model", json={"checkpoint": "checkpoints/net1.pt", "operating_point": "crops"},
+                       timeout=120)
+        assert r.status_code == 200 and r.json()["model"] == "net1.pt@crops", r.text
+        assert httpx.get(f"{hall.url}/readyz").json()["model"] == "net1.pt@crops"
+        later = sub.take(3, timeout=120)
+        assert len(later) == 3, hall.log.read_text()[-3000:]
+        new = later[2][1]
+        assert new["camera"] == "hall" and new["model"] == "net1.pt@crops" and new["track"] != by_cam["hall"]["track"]
+        assert httpx.get(f"{hall.url}/v1/cameras/hall").json()["frames"] > frames_before
+        assert len(records(door.home / "events")) == 1  # the other process: untouched, still one event
+        metrics = httpx.get(f"{hall.url}/metrics").text
+        from tests.test_serve import counter
+        assert counter(metrics, "maskrec_events_total", camera="hall", rule="bare-3s") == 2
+        stop.set()
+    finally:
+        for s in servers.values():
+            s.stop()
+        sub.close()
+
+
+# ------------------------------------------------------------------------ the HTTP API in process
+
+@pytest.fixture(scope="module")
+def loaded_holder():
+    from maskrec.serve import ModelHolder, Settings
+    holder = ModelHolder(Settings(engine="torch", detector="retinaface-fast"))
+    holder.load()
+    assert holder.ready, holder.failed
+    return holder
+
+
+def test_the_events_api_lists_filters_pages_and_serves_evidence(rec, clip, loaded_holder, tmp_path):
+    from fastapi.testclient import TestClient
+    from maskrec.serve import Settings, create_app
+    from maskrec.serve.events_api import NO_EVENTS, Broadcast
+    app = create_app(Settings(engine="torch"), loaded_holder)
+    with TestClient(app) as client:
+        r = client.get("/v1/events")
+        assert r.status_code == 404 and r.json() == {"error": NO_EVENTS}
+        cfg = CamerasConfig(cameras=(Camera("door", "a.mp4", rules=(Rule("bare", 1.0, cooldown_s=2.0),)),
+                                     Camera("hall", "b.mp4", rules=(Rule("bare", 1.0, cooldown_s=600.0),))))
+        ev = Events(cfg, tmp_path, sinks=[]).start()
+        app.state.events, app.state.broadcast = ev, Broadcast()
+        for cam, t0 in (("door", 1_000_000.0), ("hall", 1_000_100.0)):
+            for f in camera_frames(rec, clip, 4.0, camera=cam, t0=t0):
+                ev.on_frame(f)
+        assert ev.drain()
+        ev.stop()
+        every = records(tmp_path)
+        door = [e for e in every if e["camera"] == "door"]
+        assert len(door) == 4 and len(every) == 6  # door: two people at 1 s and 3 s; hall: two, once
+        r = client.get("/v1/events", params={"camera": "door", "limit": 3}).json()
+        assert r["total"] == 4 and [e["id"] for e in r["events"]] == [e["id"] for e in sorted(door, key=lambda e: -e["t"])][:3]
+        assert r["next_offset"] == 3
+        r2 = client.get("/v1/events", params={"camera": "door", "limit": 3, "offset": 3}).json()
+        assert len(r2["events"]) == 1 and r2["next_offset"] is None
+        times = sorted({e["t"] for e in every})
+        cut = times[len(times) // 2]
+        after = sum(e["t"] >= cut for e in every)
+        assert 0 < after < 6
+        assert client.get("/v1/events", params={"since": iso(cut)}).json()["total"] == after
+        assert client.get("/v1/events", params={"until": str(cut)}).json()["total"] == 6 - after
+        assert client.get("/v1/events", params={"rule": "other"}).json()["total"] == 0
+        r = client.get("/v1/events", params={"since": "yesterday"})
+        assert r.status_code == 400 and "neither epoch seconds nor ISO 8601" in r.json()["error"]
+        e = door[0]
+        r = client.get(f"/v1/events/{e['id']}/evidence.jpg")
+        assert r.status_code == 200 and r.content == (tmp_path / e["evidence"]).read_bytes()
+        assert client.get(f"/v1/events/{e['id']}/thumbnail.jpg").content == (tmp_path / e["thumbnail"]).read_bytes()
+        for bad in ("nothing", "..%2F..%2Fevents", "a.b"):
+            assert client.get(f"/v1/events/{bad}/evidence.jpg").status_code == 404
+        states = client.get("/v1/states", params={"camera": "hall"}).json()["states"]
+        assert [s["camera"] for s in states] == ["hall"] and states[0]["people"] == 0
+        st = client.get("/v1/events/status").json()
+        assert st["written"] == 6 and st["dropped"] == 0 and st["sinks"] == []
+
+
+def test_post_model_swaps_checkpoint_or_operating_point_and_refuses_clearly(loaded_holder):
+    from fastapi.testclient import TestClient
+    from maskrec.serve import Settings, create_app
+    app = create_app(Settings(engine="torch", detector="retinaface-fast"), loaded_holder)
+    with TestClient(app) as client:
+        assert client.get("/readyz").json()["model"] == "net2.pt@street"
+        r = client.post("/v1/model", json={"operating_point": "crops"})
+        assert r.status_code == 200 and r.json()["model"] == "net2.pt@crops"
+        assert client.get("/readyz").json()["model"] == "net2.pt@crops"
+        r = client.post("/v1/model", json={})
+        assert r.status_code == 400 and r.json() == {"error": "name a checkpoint, an operating point, or both"}
+        r = client.post("/v1/model", json={"operating_point": "dusk"})
+        assert r.status_code == 400 and "no operating point 'dusk'" in r.json()["error"]
+        r = client.post("/v1/model", json={"checkpoint": "README.md"})
+        assert r.status_code == 400 and "README.md is not a readable checkpoint" in r.json()["error"]
+        assert client.get("/readyz").json()["model"] == "net2.pt@crops"  # a failed swap keeps the model
+        r = client.post("/v1/model", json={"checkpoint": "checkpoints/net1.pt"})
+        assert r.status_code == 200 and r.json()["model"] == "net1.pt@street" and r.json()["net"] == "net1"

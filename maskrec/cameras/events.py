@@ -51,6 +51,7 @@ from maskrec.cameras.config import CamerasConfig, Rule
 from maskrec.cameras.evidence import evidence_jpeg, thumbnail_jpeg
 from maskrec.cameras.frame import CameraFrame
 from maskrec.cameras.sinks import sinks_for
+from maskrec.config import home
 
 log = logging.getLogger("maskrec.cameras")
 
@@ -61,6 +62,12 @@ GAP_S = 2.0           # a track unseen longer than this starts a new bare run wh
 STATE_EVERY_S = 5.0   # a camera's state is recorded (and published) this often
 QUEUE = 64            # events and states waiting for the writer; more are dropped and counted
 THUMB_SIDE = 112      # the thumbnail's longer side, px
+
+
+def events_dir(cfg: CamerasConfig) -> Path:
+    """The file's ``[events] dir``; a relative one is under MASKREC_HOME (default: the repo)."""
+    d = Path(cfg.events_dir).expanduser()
+    return d if d.is_absolute() else home() / d
 
 
 def inside(point: tuple[float, float], polygon) -> bool:

@@ -21,6 +21,7 @@ from maskrec.infer.engines import ENGINES
 from maskrec.live.photo import WHOLE_IMAGE
 from maskrec.serve import KEY_ENV, MAX_UPLOAD_MB, Settings, check_exposure, create_app, detector_problem
 from maskrec.serve.cameras_api import attach, models_of
+from maskrec.serve.events_api import attach_events
 from maskrec.serve.settings import default_workers
 from maskrec.cli.common import UserError, add_engine_argument
 
@@ -73,7 +74,9 @@ def run(a):
     if cameras is not None:
         # started and stopped with the app (its lifespan); the cameras connect while the model loads,
         # and their frames are processed once it is ready
-        attach(app, Hub(cameras, models_of(app.state.holder), workers=a.camera_workers))
+        hub = Hub(cameras, models_of(app.state.holder), workers=a.camera_workers)
+        attach(app, hub)
+        attach_events(app, hub, cameras)  # events.jsonl, webhooks, MQTT: the file's [events], [[webhooks]], [mqtt]
     uvicorn.run(app, host=a.host, port=a.port, log_level="info",
                 limit_concurrency=max(256, 4 * (settings.workers + settings.queue)), timeout_graceful_shutdown=5)
     return 0

@@ -27,7 +27,7 @@ from maskrec import faces
 from maskrec.core.errors import BadImage
 from maskrec.core.imaging import open_rgb
 from maskrec.live.photo import WHOLE_IMAGE, classified, point_json
-from maskrec.serve import cameras_api
+from maskrec.serve import cameras_api, events_api
 from maskrec.serve.metrics import Metrics, Timing
 from maskrec.serve.model import ModelHolder, NotReady, detector_problem
 from maskrec.serve.settings import Settings
@@ -86,11 +86,16 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
         if not holder.ready:
             holder.start()
         hub = getattr(_app.state, "hub", None)  # serve --cameras (cameras_api.attach): its cameras run with the app
+        events = getattr(_app.state, "events", None)  # ... and their events (events_api.attach_events)
+        if events is not None:
+            events.start()
         if hub is not None:
             hub.start()
         yield
         if hub is not None:
             hub.stop()
+        if events is not None:
+            events.stop()  # after the cameras: their last events are written
         pool.shutdown()
 
     # FastAPIOffline: FastAPI whose /docs and /redoc pages load Swagger UI and ReDoc from files it
@@ -159,6 +164,7 @@ def create_app(settings: Settings, holder: ModelHolder | None = None) -> FastAPI
             raise Refused(400, str(e), "bad_image") from None
 
     app.include_router(cameras_api.router, dependencies=[Depends(authorized)])  # /v1/cameras (serve --cameras)
+    app.include_router(events_api.router, dependencies=[Depends(authorized)])  # /v1/events, /v1/states, /v1/model
 
     @app.get("/healthz", summary="the process answers")
     def healthz():

@@ -45,6 +45,17 @@ class Metrics:
         """Each scrape reads ``statuses()`` (``Hub.statuses``: CameraStatus items) into the camera series."""
         self.registry.register(_Cameras(statuses))
 
+    def watch_events(self, events) -> None:
+        """``maskrec_events_total{camera,rule}`` counted as each event is written (an outlet of
+        ``cameras.events.Events``), and its dropped and failed counts read when scraped."""
+        written = Counter("maskrec_events", "events written to events.jsonl, by camera and rule",
+                          ["camera", "rule"], registry=self.registry)
+        events.outlets.append(lambda rec: written.labels(rec["camera"], rec["rule"]).inc())
+        Gauge("maskrec_events_dropped", "events and states dropped: the writer's queue was full",
+              registry=self.registry).set_function(lambda: events.counts()["dropped"])
+        Gauge("maskrec_events_failed", "events that could not be written (disk errors)",
+              registry=self.registry).set_function(lambda: events.counts()["failed"])
+
     def text(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
 
