@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from maskrec.core.atomic import atomic_write_text
+from maskrec.core.fields import Search, knob, problems
 from maskrec.models.nets import REGISTRY
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -153,78 +154,85 @@ def is_local(bind_address: str | None, headers: dict[str, str]) -> bool:
 
 
 SCHEDULES = ("constant", "cosine")
+PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # words of TrainConfig.bf16 (None: what pays here)
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    net: str = "net1"
-    data: str = ""  # dataset folder or .zip; "" means the built-in demo dataset
-    epochs: int = 10
-    batch_size: int = 512
-    lr: float = 1e-3
-    weight_decay: float = 1e-3
-    dropout: float = 0.0  # rate of the net's own dropout layers (Net1 has none)
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    augment: bool = False  # flip, small crop/scale, colour jitter
-    augment_strength: float = 1.0  # scales the crop/scale and colour ranges of augment (1 = train.augment_batch's)
-    schedule: str = "constant"  # constant | cosine (warm-up, then cosine decay to 0; see train.lr_at)
+    """One training's settings. Each knob is one row of a table, declared here alone (maskrec.core.fields):
+    default, page label, help, allowed range, CLI flag and, where the sweep searches it, its search range.
+    The CLI's flags, the Train page's form, validate() and the sweep's space are all made from the rows."""
+    net: str = knob("net1", "Network", "the net to train; its recipe fills the other settings (the report's for "
+                    "net1 and net2), each of which can be changed", choices=tuple(REGISTRY), what="net")
+    data: str = knob("", "Data", "dataset folder or .zip (default: the built-in demo data)",
+                     off_page="the sidebar's dataset picker sets it")
+    epochs: int = knob(10, "Epochs", "passes over the train split", range="1..10000",
+                       search=Search(0.5, 1.0, of_epochs=True, draw=4))
+    batch_size: int = knob(512, "Batch size", "images per Adam step", range="1..65536",
+                           search=Search(choices=(32, 64, 128), draw=3))
+    lr: float = knob(1e-3, "Learning rate", "Adam's learning rate", range="in (0, 10]", fmt="%g",
+                     search=Search(2e-4, 3e-3, log=True, draw=1))
+    weight_decay: float = knob(1e-3, "Weight decay", "Adam's weight decay (L2)", range="in [0, 1]", fmt="%g",
+                               search=Search(1e-5, 1e-3, log=True, draw=2))
+    dropout: float = knob(0.0, "Dropout", "the rate of the net's own dropout layers (Net1 has none: the report "
+                          "used weight decay only)", range="in [0, 1)", needs="has_dropout",
+                          search=Search(0.0, 0.5, draw=9))
+    seed: int = knob(0, "Seed", "seeds the weights, the batches' order and every random draw", range="0..2147483647")
+    device: str = knob("auto", "Device", "auto (CUDA when present, else CPU), cpu, cuda or cuda:N",
+                       range="auto, cpu or cuda[:N]", pattern=r"auto|cpu|cuda.*")
+    augment: bool = knob(False, "Augment (flip, small crop/scale, colour jitter)",
+                         "flip, small crop/scale, colour jitter (off in the report's recipes, on in resnet18's)")
+    augment_strength: float = knob(1.0, "Augment strength", "scales Augment's crop/scale and colour ranges "
+                                   "(1: train.augment_batch's)", range="in (0, 3]", more=True,
+                                   search=Search(0.0, 1.5, draw=0))  # the sweep: below 0.05 is no augmentation
+    schedule: str = knob("constant", "Learning rate schedule", "constant (the report's) or cosine (one warm-up "
+                         "epoch, then decay to 0 by the last epoch: steadier when a short run must end well)",
+                         choices=SCHEDULES, what="schedule")
     eval_batch_size: int = 512
     # For small data (issue 18), each off by default: the report's recipe is none of them.
-    val_fraction: float = 0.0  # share of the train split held out as validation (stratified, by group; see validation.py)
-    label_smoothing: float = 0.0  # NLL target smoothed towards uniform: (1-e) * NLL + e * mean(-log p)
-    ema: float = 0.0  # decay of an exponential moving average of the weights (0 = off); the average is evaluated and saved
-    mixup: float = 0.0  # Beta(a, a) of mixup (0 = off): pairs of training images and their targets blended
-    low_res: float = 0.0  # share of each train batch shown at a lower resolution (recipe.low_res; 0 = off)
-    drawn_masks: float = 0.0  # share of the bare train faces that also train with a mask drawn on (masks.py; 0 = off)
-    init: str = ""  # a checkpoint of the same net whose weights the run starts from (fine-tuning); "" = seeded random weights
-    distill: str = ""  # teacher checkpoints joined by os.pathsep whose mean P(class) is a soft target (distill.py); "" = off
-    distill_weight: float = 0.5  # share of the loss that the teachers' target takes (with distill)
+    val_fraction: float = knob(0.0, "Validation share", "hold this share of the train split out as validation "
+                               "(stratified, by scene and by near-duplicate group); best.pt and the sweep are "
+                               "judged on it (0: none)", range="in [0, 0.9)", what="validation fraction", more=True)
+    label_smoothing: float = knob(0.0, "Label smoothing", "smooth the NLL target towards uniform by this: "
+                                  "(1-e) * NLL + e * mean(-log p) (0: off)", range="in [0, 0.5)", more=True,
+                                  search=Search(0.0, 0.15, draw=5))
+    ema: float = knob(0.0, "EMA decay", "evaluate and save a moving average of the weights with this decay, "
+                      "e.g. 0.995 (0: off)", range="0 (off) or in [0.5, 1)", metavar="DECAY", fmt="%.3f",
+                      more=True, search=Search(choices=(0.0, 0.99, 0.995, 0.998), draw=6))
+    mixup: float = knob(0.0, "Mixup alpha", "blend pairs of training images and their targets, the share drawn "
+                        "from Beta(ALPHA, ALPHA) (0: off)", range="in [0, 10]", metavar="ALPHA", more=True,
+                        search=Search(choices=(0.0, 0.2, 0.4), draw=7))
+    low_res: float = knob(0.0, "Low-res share", "show this share of each train batch at a lower resolution: shrunk "
+                          "to 1/4-3/4 of the input side and enlarged back (0: off)", range="in [0, 1]",
+                          metavar="SHARE", more=True, search=Search(choices=(0.0, 0.25, 0.5), draw=8))
+    drawn_masks: float = knob(0.0, "Drawn-masks share", "also train on masked copies of this share of the bare "
+                              "train faces, masks drawn by their landmarks (over or below the nose: label 1; "
+                              "pulled down to the chin: 0; 0: off)", range="a share in [0, 1]", what="drawn masks",
+                              metavar="SHARE", more=True)
+    init: str = knob("", "Start from", "start from this checkpoint's weights (the same net; e.g. a shipped one) "
+                     "instead of random ones: fine-tuning. With EMA the average starts from them, without a "
+                     "warm-up", metavar="CHECKPOINT", off_page="a checkpoint file on the server: the CLI's alone")
+    distill: str = knob("", "Teachers", "teach the run with these trained checkpoints: their mean P(mask) on each "
+                        "training batch is a soft NLL target beside the label (distillation; any net, resized to "
+                        "its input)", metavar="CHECKPOINT", nargs="+",
+                        off_page="checkpoint files on the server: the CLI's alone")
+    distill_weight: float = knob(0.5, "Distillation weight", "share of the loss the teachers' target takes",
+                                 range="in (0, 1]", metavar="W", off_page="used with teachers only (the CLI's)")
     # Speed switches (see docs/guide.md, Performance). None = pick what is fastest on this machine.
     channels_last: bool | None = None
-    bf16: bool | None = None
+    bf16: bool | None = knob(None, "Precision", "auto (the default: bf16 autocast where the CPU or GPU supports "
+                             "it, else fp32), fp32 or bf16; weights are saved in fp32 either way", choices=PRECISIONS, flag="--precision",
+                             more=True)
     # The review decisions the run trained with (maskrec.data.overrides.Stamp as a dict: csv, sha1 of its
     # bytes, decisions), filled in by train.fit from the dataset it loaded, so a run says which
     # labels it learned; None: the folder's own labels.
     overrides: dict | None = None
 
     def validate(self) -> "TrainConfig":
-        """Raise ValueError with a plain message when a value cannot work."""
-        problems = []
-        if self.net not in REGISTRY:
-            problems.append(f"unknown net {self.net!r} (choose from {', '.join(REGISTRY)})")
-        if not 1 <= self.epochs <= 10_000:
-            problems.append(f"epochs must be 1..10000, got {self.epochs}")
-        if not 1 <= self.batch_size <= 65_536:
-            problems.append(f"batch size must be 1..65536, got {self.batch_size}")
-        if not (0 < self.lr <= 10) or self.lr != self.lr:
-            problems.append(f"learning rate must be in (0, 10], got {self.lr}")
-        if not (0 <= self.weight_decay <= 1) or self.weight_decay != self.weight_decay:
-            problems.append(f"weight decay must be in [0, 1], got {self.weight_decay}")
-        if not 0 <= self.dropout < 1:
-            problems.append(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0 < self.augment_strength <= 3:
-            problems.append(f"augment strength must be in (0, 3], got {self.augment_strength}")
-        if not 0 <= self.val_fraction < 0.9:
-            problems.append(f"validation fraction must be in [0, 0.9), got {self.val_fraction}")
-        if not 0 <= self.label_smoothing < 0.5:
-            problems.append(f"label smoothing must be in [0, 0.5), got {self.label_smoothing}")
-        if not (self.ema == 0 or 0.5 <= self.ema < 1):
-            problems.append(f"EMA decay must be 0 (off) or in [0.5, 1), got {self.ema}")
-        if not 0 <= self.drawn_masks <= 1:
-            problems.append(f"drawn masks must be a share in [0, 1], got {self.drawn_masks}")
-        if not 0 <= self.low_res <= 1:
-            problems.append(f"low-res share must be in [0, 1], got {self.low_res}")
-        if not 0 <= self.mixup <= 10:
-            problems.append(f"mixup alpha must be in [0, 10], got {self.mixup}")
-        if not 0 < self.distill_weight <= 1:
-            problems.append(f"distillation weight must be in (0, 1], got {self.distill_weight}")
-        if self.schedule not in SCHEDULES:
-            problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        if not (self.device == "auto" or self.device == "cpu" or self.device.startswith("cuda")):
-            problems.append(f"device must be auto, cpu or cuda[:N], got {self.device!r}")
-        if problems:
-            raise ValueError("; ".join(problems))
+        """Raise ValueError with a plain message when a value cannot work (each knob's range)."""
+        found = problems(self)
+        if found:
+            raise ValueError("; ".join(found))
         return self
 
     def teachers(self) -> list[str]:

@@ -12,8 +12,7 @@ import streamlit as st
 import torch
 
 from maskrec.core import plots
-from maskrec.config import PRESETS, SCHEDULES, sized_recipe
-from maskrec.models.build import spec
+from maskrec.config import PRESETS, sized_recipe
 from maskrec.core.presentation import run_cells, short_data
 from maskrec.train.runs import list_runs, new_run, open_run
 from maskrec.train.runstate import epochs_done, shown, summary
@@ -21,6 +20,7 @@ from maskrec.train.jobs import launched_nproc
 from maskrec.train.run import stop_point
 from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
 from ui.sweeps import pick_sweep, sweep_form, sweep_monitor
+from ui.train_form import network, settings
 
 RUN_KEY = "run_select"
 # the All runs table's columns (keys of runstate.summary): head, width in pixels (None: the content's;
@@ -48,8 +48,7 @@ with st.container(border=True):
         sweep_form(data_path)
     else:
         c = st.columns(4)
-        net = c[0].selectbox("Network", list(PRESETS),
-                             help="The recipe fills the fields; every value is editable.")
+        net = network(c[0])
         n_train = train_images(data_path) if data_path else None
         recipe = c[1].radio("Recipe", list(RECIPES), format_func=RECIPES.get, key="recipe",
                             help="The report's batch sizes were chosen for its ~18,000 train images; on a smaller "
@@ -59,28 +58,7 @@ with st.container(border=True):
         else:
             p, why = PRESETS[net], "the report's recipe (section 2e/3e), made for ~18,000 train images"
         c[2].caption(f"**{RECIPES[recipe]}**: {why}.")
-        c = st.columns(4)
-        # No min/max on these: Streamlit would silently swap an out-of-range value for the default.
-        # TrainConfig.validate() is the one definition of the ranges and says what is wrong.
-        epochs = c[0].number_input("Epochs", value=p.epochs, key=f"epochs_{net}")
-        batch = c[1].number_input("Batch size", value=p.batch_size, key=f"batch_{net}_{p.batch_size}")
-        lr = c[2].number_input("Learning rate", value=p.lr, format="%.5f", key=f"lr_{net}")
-        wd = c[3].number_input("Weight decay", value=p.weight_decay, format="%.5f", key=f"wd_{net}")
-        c = st.columns(4)
-        dropout = c[0].number_input("Dropout", value=p.dropout, key=f"dropout_{net}",
-                                    disabled=not spec(net).has_dropout,
-                                    help="The rate of the net's dropout layers" if spec(net).has_dropout
-                                    else f"{net} has no dropout layers (Net1: the report used weight decay only).")
-        seed = c[1].number_input("Seed", 0, 2**31 - 1, p.seed, key="seed")
-        devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
-        device = c[2].selectbox("Device", devices, help="auto = CUDA when present, else CPU")
-        c = st.columns(2)
-        augment = c[0].checkbox("Augment (flip, small crop/scale, colour jitter)", value=p.augment,
-                                key=f"augment_{net}", help="Off in the report's recipes; on in resnet18's.")
-        schedule = c[1].selectbox("Learning rate schedule", SCHEDULES, index=SCHEDULES.index(p.schedule),
-                                  key=f"schedule_{net}",
-                                  help="constant: the report's. cosine: one warm-up epoch, then decay to 0 "
-                                       "by the last epoch (steadier when a short run must end well).")
+        values = settings(p, net)  # every knob of TrainConfig's table the form shows, filled from the recipe
         gpus = torch.cuda.device_count()
         if gpus > 1:
             nproc = st.number_input("GPUs (torchrun processes)", 1, gpus, gpus, key="nproc",
@@ -91,9 +69,7 @@ with st.container(border=True):
             st.caption(f"Multi-GPU training (torchrun) needs several CUDA GPUs; this machine has {gpus}.")
         if st.button("Start training", type="primary", disabled=data_path is None, key="start_training"):
             try:
-                cfg = replace(p, data=data_path, epochs=int(epochs), batch_size=int(batch), lr=float(lr),
-                              weight_decay=float(wd), dropout=float(dropout), seed=int(seed), device=device,
-                              augment=augment, schedule=schedule).validate()
+                cfg = replace(p, data=data_path, **values).validate()
             except ValueError as e:
                 st.error(str(e))
             else:

@@ -119,7 +119,7 @@ def chart_points(page) -> int:
 
 def start_training(page, epochs: int = 60) -> None:
     """Fill Epochs (many, so the run is still going when the test acts) and press Start training."""
-    box = page.get_by_label("Epochs")
+    box = page.get_by_label("Epochs", exact=True)  # not its help button, "Help for Epochs"
     box.fill(str(epochs))
     box.press("Enter")
     page.get_by_role("button", name="Start training").click()

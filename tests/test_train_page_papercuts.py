@@ -257,7 +257,7 @@ def test_train_page_in_chromium_stop_resume_one_at_a_time_table_whole_legends_cl
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, ignore_default_args=["--hide-scrollbars"])
             page = open_page(browser, server.url + "/Train", "Start training")
             page.set_viewport_size({"width": 1280, "height": 1400})
-            box = page.get_by_label("Epochs")
+            box = page.get_by_label("Epochs", exact=True)  # not its help button, "Help for Epochs"
             box.fill("40")
             box.press("Enter")
             page.get_by_role("button", name="Start training").click()

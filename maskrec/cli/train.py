@@ -6,7 +6,6 @@ writes the run.
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -15,7 +14,8 @@ from pathlib import Path
 
 from maskrec.models import checkpoint
 from maskrec.train import distributed
-from maskrec.config import PRESETS, sized_recipe
+from maskrec.config import PRESETS, TrainConfig, sized_recipe
+from maskrec.core.fields import add_flags, flag_values
 from maskrec.data import discover
 from maskrec.train.runs import Run, new_run, open_run
 from maskrec.train.runstate import RunState
@@ -25,50 +25,11 @@ from maskrec.train.splits import resolve_data
 from maskrec.train.run import train_run
 from maskrec.cli.common import UserError, fmt, progress_bar
 
-PRECISIONS = {"auto": None, "fp32": False, "bf16": True}  # --precision -> TrainConfig.bf16
-
-
 def add_arguments(s):
-    s.add_argument("--net", help=f"{' or '.join(PRESETS)} (its preset fills the rest: the report's for net1/net2)")
-    s.add_argument("--data", help="dataset folder or .zip (default: the built-in demo data)")
-    s.add_argument("--epochs", type=int)
-    s.add_argument("--batch-size", type=int)
-    s.add_argument("--lr", type=float)
-    s.add_argument("--weight-decay", type=float)
-    s.add_argument("--dropout", type=float)
-    s.add_argument("--seed", type=int)
-    s.add_argument("--device", help="auto, cpu, cuda or cuda:N")
-    s.add_argument("--augment", action="store_true", help="flip, small crop/scale, colour jitter")
-    s.add_argument("--schedule", choices=["constant", "cosine"],
-                   help="learning rate: constant (the report's) or cosine (warm-up, then decay to 0)")
-    s.add_argument("--augment-strength", type=float, help="scales --augment's ranges (default 1)")
-    s.add_argument("--val-fraction", type=float,
-                   help="hold this share of the train split out as validation (stratified, by scene and by "
-                        "near-duplicate group); best.pt and the sweep are judged on it (default 0: none)")
-    s.add_argument("--label-smoothing", type=float, help="smooth the NLL target towards uniform by this (default 0)")
-    s.add_argument("--ema", type=float, metavar="DECAY",
-                   help="evaluate and save a moving average of the weights with this decay, e.g. 0.995 (default off)")
-    s.add_argument("--mixup", type=float, metavar="ALPHA", help="mixup with Beta(ALPHA, ALPHA) (default off)")
-    s.add_argument("--low-res", type=float, metavar="SHARE",
-                   help="show this share of each train batch at a lower resolution: shrunk to 1/4-3/4 of the "
-                        "input side and enlarged back (default 0: off)")
-    s.add_argument("--drawn-masks", type=float, metavar="SHARE",
-                   help="also train on masked copies of this share of the bare train faces, masks drawn by "
-                        "their landmarks (over or below the nose: label 1; pulled down to the chin: 0; default 0)")
+    add_flags(s, TrainConfig)  # one option per row of TrainConfig's table: --net, --epochs, --precision...
     s.add_argument("--recipe", choices=["report", "sized"], default="report",
                    help="report: the report's presets (default); sized: the batch scaled to the train split "
                         "(the Train page's default, see docs/guide.md); explicit options override either")
-    s.add_argument("--precision", choices=list(PRECISIONS),
-                   help="auto (default: bf16 autocast where the CPU or GPU supports it, else fp32), fp32 or bf16; "
-                        "weights are saved in fp32 either way")
-    s.add_argument("--init", metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights (the same net; e.g. a shipped one) instead of "
-                        "random ones: fine-tuning. With --ema the average starts from them, without a warm-up")
-    s.add_argument("--distill", nargs="+", metavar="CHECKPOINT",
-                   help="teach the run with these trained checkpoints: their mean P(mask) on each training batch "
-                        "is a soft NLL target beside the label (distillation; any net, resized to its input)")
-    s.add_argument("--distill-weight", type=float, metavar="W",
-                   help="share of the loss the teachers' target takes, in (0, 1] (default 0.5)")
     s.add_argument("--out", metavar="RUN_DIR", help="run folder (default runs/<time>-<net>-<id>)")
     s.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped or interrupted run (with --epochs: a new total)")
 
@@ -88,18 +49,10 @@ def run(a):
             raise UserError(f"train needs --net ({' or '.join(PRESETS)}), or --resume RUN_DIR")
         if a.net not in PRESETS:
             raise UserError(f"unknown net {a.net!r} (choose from {', '.join(PRESETS)})")
-        over = {k: v for k, v in dict(data=a.data, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr,
-                                      weight_decay=a.weight_decay, dropout=a.dropout, seed=a.seed,
-                                      device=a.device, schedule=a.schedule, val_fraction=a.val_fraction,
-                                      augment_strength=a.augment_strength, label_smoothing=a.label_smoothing,
-                                      ema=a.ema, mixup=a.mixup, low_res=a.low_res,
-                                      drawn_masks=a.drawn_masks, init=a.init, distill_weight=a.distill_weight,
-                                      distill=os.pathsep.join(a.distill) if a.distill else None).items()
-                if v is not None}
-        if a.augment:
-            over["augment"] = True
-        if a.precision:
-            over["bf16"] = PRECISIONS[a.precision]
+        try:
+            over = flag_values(a, TrainConfig)  # the options given; the preset (or the sized recipe) fills the rest
+        except ValueError as e:
+            raise UserError(str(e))
         base = PRESETS[a.net]
         if a.recipe == "sized":
             base, why = sized_recipe(a.net, sum(resolve_data(replace(base, data=a.data or "")).counts()["train"].values()))

@@ -41,6 +41,7 @@ from maskrec.train.runs import Run, new_run, runs_dir
 from maskrec.train.runstate import RunState
 from maskrec.train.loop import BatchProgress
 from maskrec.train.run import train_run
+from maskrec.core.fields import searched
 
 PRUNERS = ("median", "halving", "none")
 FAILURES_IN_A_ROW = 3  # trials that raise, one after another: the data or the settings are at fault, not a trial
@@ -93,27 +94,28 @@ class SweepConfig:
 
 
 def space(trial: optuna.Trial, cfg: SweepConfig) -> TrainConfig:
-    """The searched recipe: the report's knobs (learning rate, weight decay, batch, epochs, Net2's
-    dropout) and what a careful practitioner adds for small data (augmentation strength, label
-    smoothing, a moving average of the weights, mixup, a share shown at low resolution). The
-    architecture and the loss stay the report's."""
-    e = cfg.max_epochs
-    aug = trial.suggest_float("augment_strength", 0.0, 1.5)  # 0: no augmentation
-    t = replace(
-        PRESETS[cfg.net], data=cfg.data, seed=cfg.seed, device=cfg.device, schedule="cosine",
-        val_fraction=cfg.val_fraction, drawn_masks=cfg.drawn_masks,
-        lr=trial.suggest_float("lr", 2e-4, 3e-3, log=True),
-        weight_decay=trial.suggest_float("weight_decay", 1e-5, 1e-3, log=True),
-        batch_size=trial.suggest_categorical("batch_size", [32, 64, 128]),
-        epochs=trial.suggest_int("epochs", max(1, e // 2), e),
-        augment=aug > 0.05, augment_strength=max(aug, 0.05),
-        label_smoothing=trial.suggest_float("label_smoothing", 0.0, 0.15),
-        ema=trial.suggest_categorical("ema", [0.0, 0.99, 0.995, 0.998]),
-        mixup=trial.suggest_categorical("mixup", [0.0, 0.2, 0.4]),
-        low_res=trial.suggest_categorical("low_res", [0.0, 0.25, 0.5]))
-    if spec(cfg.net).has_dropout:  # Net2's two dropout layers; Net1 has none
-        t = replace(t, dropout=trial.suggest_float("dropout", 0.0, 0.5))
-    return t.validate()
+    """The searched recipe: the knobs whose row in TrainConfig's table has a Search (the report's
+    learning rate, weight decay, batch, epochs and Net2's dropout, and what a careful practitioner adds
+    for small data: augmentation strength, label smoothing, a moving average of the weights, mixup, a
+    share shown at low resolution), drawn in the table's draw order. The architecture and the loss
+    stay the report's; a knob the net lacks (Net1's dropout) is not drawn."""
+    drawn = {}
+    for r in searched(TrainConfig):
+        s = r.knob.search
+        if r.knob.needs and not getattr(spec(cfg.net), r.knob.needs):
+            continue
+        if s.choices:
+            drawn[r.name] = trial.suggest_categorical(r.name, list(s.choices))
+        elif r.type is int:  # epochs: shares of the sweep's most epochs, at least 1
+            e = cfg.max_epochs if s.of_epochs else 1
+            drawn[r.name] = trial.suggest_int(r.name, max(1, int(s.low * e)), int(s.high * e))
+        else:
+            drawn[r.name] = trial.suggest_float(r.name, s.low, s.high, log=s.log)
+    if "augment_strength" in drawn:  # a strength near 0 is no augmentation at all
+        aug = drawn["augment_strength"]
+        drawn.update(augment=aug > 0.05, augment_strength=max(aug, 0.05))
+    return replace(PRESETS[cfg.net], data=cfg.data, seed=cfg.seed, device=cfg.device, schedule="cosine",
+                   val_fraction=cfg.val_fraction, drawn_masks=cfg.drawn_masks, **drawn).validate()
 
 
 class Sweep(NamedTuple):
