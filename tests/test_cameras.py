@@ -376,3 +376,31 @@ def test_serve_with_cameras_end_to_end(tmp_path, movie):
     assert "rtsp://***@127.0.0.1" in text and SECRET not in text, text[-3000:]
     # a graceful stop, the cameras with it (uvicorn then ends by the SIGTERM it caught: -15)
     assert "cameras stopped" in text and "Application shutdown complete" in text, text[-3000:]
+
+
+@needs_ffmpeg
+@pytest.mark.slow
+def test_bench_cameras_runs(tmp_path):
+    """bench/cameras.py end to end on one camera for a few seconds (a smoke run, not a timing)."""
+    out = tmp_path / "b.json"
+    r = subprocess.run([sys.executable, "bench/cameras.py", "--cameras", "1", "--seconds", "4", "--sample-s", "1",
+                        "--out", str(out)], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    got = json.loads(out.read_text())
+    (row,) = got["per_camera"]
+    assert row["camera"] == "cam0" and row["frames"] > 0 and row["state"] == "live" and got["cpu"] in r.stdout
+    assert len(got["samples"]) >= 3 and got["server"]["rss_mb_last"] > 0
+
+
+def test_tracker_forgets_the_oldest_ended_tracks():
+    """A camera's tracker keeps at most KEEP_ENDED people who left: memory flat over weeks."""
+    from maskrec.live.track import Tracker
+    tr = Tracker(0.5, min_hits=1, max_age_s=0.5)
+    for i in range(6):  # six people, one after another, each seen for two frames then gone
+        x = 100 * i
+        tr.update(2.0 * i, [(x, 0, x + 50, 50, 0.9)], [0.9])
+        tr.update(2.0 * i + 0.1, [(x, 0, x + 50, 50, 0.9)], [0.9])
+    tr.update(20.0, [], [])
+    assert len(tr.tracks()) == 6
+    tr.forget_ended(2)
+    assert [r.track for r in tr.tracks()] == [5, 6]

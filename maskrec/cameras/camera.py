@@ -13,10 +13,10 @@ Each frame's time is its capture time (epoch seconds), so the tracker's velociti
 listeners get a ``CameraFrame`` (the event engine is one).
 
 **Threads.** A camera has no processing thread of its own: ``Workers`` (a few threads for all the
-cameras of a hub) take, in turn, the camera whose newest unprocessed frame has waited longest. All
-cameras share one ``Recognizer`` per detector, which runs one frame at a time, so a thread per
-camera would only add threads queueing on its lock; with one frame of each camera waiting, the
-oldest first keeps every camera's lag alike (measured: docs/serve.md, Cameras).
+cameras of a hub) take, in turn, the camera with a new frame whose turn came longest ago, and
+process its newest frame. All cameras share one ``Recognizer`` per detector, which runs one frame
+at a time, so a thread per camera would only add threads queueing on its lock (docs/serve.md,
+Cameras: measured).
 
 **Figures.** FPS is frames processed per second over the last ``WINDOW_S``; lag is capture to
 result (the frame's time out of the decoder to the end of its tracking) over the same window; people
@@ -38,7 +38,7 @@ from maskrec.cameras.config import Camera as CameraConfig
 from maskrec.cameras.config import scrub
 from maskrec.cameras.frame import CameraFrame
 from maskrec.cameras.source import Source
-from maskrec.faces import LIVE_DEFAULT
+from maskrec.faces import LIVE_DEFAULT, make_detector
 from maskrec.live.recognize import Recognizer, draw_tracked
 from maskrec.live.track import tracker_for
 from maskrec.video.follow import DETECT_EVERY, Follower
@@ -47,6 +47,7 @@ log = logging.getLogger("maskrec.cameras")
 
 WINDOW_S = 10.0     # FPS and lag over the last this many seconds
 JPEG_QUALITY = 80
+KEEP_ENDED = 1000   # people who left that a camera's tracker remembers (~0.5 KB each), the oldest forgotten
 Models = Callable[[str], "tuple[Recognizer, str] | None"]  # detector -> (recogniser, model label); None: not loaded yet
 Listener = Callable[[CameraFrame], None]
 
@@ -83,9 +84,11 @@ class Camera:
         self.listeners = list(listeners)
         self.source = Source(config.source, notify, **source_kw)
         self.busy = threading.Lock()      # held by the worker processing this camera
+        self.turn = 0.0                   # monotonic time a worker last took it (Workers: least recent first)
         self._lock = threading.Lock()     # the figures and the latest frame
         self._follow: Follower | None = None
-        self._rec: Recognizer | None = None
+        self._rec: Recognizer | None = None   # the shared recogniser the tracker was made for
+        self._using: Recognizer | None = None  # the one this frame runs on (the shared one or a worker's copy)
         self._seq = 0                     # the source's seq of the latest frame processed
         self._frames = 0
         self._done: deque[tuple[float, float]] = deque()  # (monotonic time done, lag s), last WINDOW_S
@@ -113,8 +116,9 @@ class Camera:
             return None
         return newest[1]
 
-    def step(self) -> bool:
-        """Process the newest frame if there is a new one (the caller holds ``busy``). True if it did."""
+    def step(self, local: Callable[[Recognizer], Recognizer] | None = None) -> bool:
+        """Process the newest frame if there is a new one (the caller holds ``busy``). True if it did.
+        ``local``: the recogniser to use instead of the shared one (``Workers``: a worker's own copy)."""
         got = self.source.take(self._seq)
         if got is None:
             return False
@@ -125,8 +129,11 @@ class Camera:
         rec, model = found
         if rec is not self._rec:  # the first frame, or another model swapped in: a fresh tracker
             self._rec = rec
-            self._follow = Follower(rec.recognize, tracker_for(rec, every=self.every), rec.threshold, self.every)
+            self._follow = Follower(lambda rgb, thr: self._using.recognize(rgb, thr),
+                                    tracker_for(rec, every=self.every), rec.threshold, self.every)
+        self._using = local(rec) if local else rec
         res, seen, _detected = self._follow.frame(got.t, got.rgb)
+        self._follow.tracker.forget_ended(KEEP_ENDED)  # memory stays flat however many people pass
         self._seq = got.seq
         covered = rec.predictor.classes[1]
         people = [s for s in seen if s.track]
@@ -185,13 +192,20 @@ class Camera:
         return data
 
 
-class Workers:
-    """``n`` threads processing ``cameras``: each takes the idle camera whose newest unprocessed
-    frame is oldest, processes it (``Camera.step``), and sleeps on a condition the sources wake
-    when no camera has a new frame."""
+def own_copy(rec: Recognizer) -> Recognizer:
+    """A recogniser of its own for one worker: the same predictor and operating point, its own
+    detector (and so its own lock): two workers detect at once instead of queueing."""
+    return Recognizer(rec.predictor, make_detector(rec.detector.name), rec.margin).at(rec.op)
 
-    def __init__(self, cameras: list[Camera], n: int = 1):
-        self.cameras, self.n = cameras, max(1, n)
+
+class Workers:
+    """``n`` threads processing ``cameras``: each takes the camera with a new frame whose turn came
+    longest ago, processes its newest frame (``Camera.step``), and sleeps on a condition the sources
+    wake when no camera has a new frame. ``own``: each worker detects with its own copy of the shared
+    recogniser (``own_copy``) rather than queueing on the shared one's lock."""
+
+    def __init__(self, cameras: list[Camera], n: int = 1, own: bool = False):
+        self.cameras, self.n, self.own = cameras, max(1, n), own
         self.wake = threading.Condition()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -214,22 +228,33 @@ class Workers:
             t.join(30)
 
     def _pick(self) -> Camera | None:
-        waiting = [(t, c) for c in self.cameras if not c.busy.locked() and (t := c.waiting_since()) is not None]
-        for _, cam in sorted(waiting, key=lambda x: x[0]):
+        # the camera whose turn came longest ago, among those with a new frame: each gets an equal
+        # share (oldest-frame-first would favour a camera whose decoder is late and starve the punctual)
+        waiting = [c for c in self.cameras if not c.busy.locked() and c.waiting_since() is not None]
+        for cam in sorted(waiting, key=lambda c: c.turn):
             if cam.busy.acquire(blocking=False):
+                cam.turn = time.monotonic()
                 return cam
         return None
 
     def _run(self) -> None:
+        mine: dict[int, tuple[Recognizer, Recognizer]] = {}  # id(shared) -> (shared, this worker's copy)
+
+        def local(rec: Recognizer) -> Recognizer:
+            got = mine.get(id(rec))
+            if got is None or got[0] is not rec:
+                got = mine[id(rec)] = (rec, own_copy(rec))
+            return got[1]
+
         while not self._stop.is_set():
-            cam = self._pick()
-            if cam is None:
-                with self.wake:
+            with self.wake:  # picked under the lock: a frame arriving meanwhile waits to notify, never missed
+                cam = self._pick()
+                if cam is None:
                     # 50 ms at most: a max_fps pause ends without a new frame to wake it
                     self.wake.wait(0.05)
-                continue
+                    continue
             try:
-                cam.step()
+                cam.step(local if self.own else None)
             except Exception:  # noqa: BLE001 - one camera's failure is said, the others go on
                 log.error("%s: a frame failed: %s", cam.name, scrub(traceback.format_exc(), cam.config.source))
             finally:

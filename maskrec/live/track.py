@@ -303,6 +303,12 @@ class Tracker:
         self._ended += [tr for tr in self._live if tr.id]
         self._live = []
 
+    def forget_ended(self, keep: int) -> None:
+        """Keep only the ``keep`` tracks that ended last (a camera follows people for weeks: its
+        ended tracks would grow without end; ``tracks`` and ``counts`` then cover those only)."""
+        if len(self._ended) > keep:
+            del self._ended[:len(self._ended) - keep]
+
     def tracks(self) -> list[TrackRow]:
         """Every confirmed track, ended or still live, by id."""
         rows = [self._row(tr, False) for tr in self._ended]

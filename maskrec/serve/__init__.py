@@ -6,8 +6,7 @@
     work.py      the bounded work queue: a fixed pool of worker threads, 503 when full
     uploads.py   request bodies: multipart or raw, spooled, never past the upload limit
     metrics.py   Prometheus counters, histograms and gauges, one registry per app
-
-Cameras (cameras.py) and events (events.py) are later steps of the issue and join this package.
+    cameras_api.py  /v1/cameras (serve --cameras FILE): the cameras' states, figures and latest frames
 How to run it, the endpoints and the security rules: docs/serve.md.
 """
 from maskrec.serve.app import create_app
