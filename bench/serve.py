@@ -1,7 +1,7 @@
 """``POST /v1/detect`` throughput and latency at 1, 8 and 64 concurrent clients (issue 38).
 
     python bench/serve.py [--requests N] [--clients 1,8,64] [--image PHOTO] [--workers N] [--queue N]
-                          [--detector NAME] [--engine NAME] [--checkpoint CKPT] [--json]
+                          [--detector NAME] [--engine NAME] [--checkpoint CKPT] [--json] [--out FILE.json]
 
 Starts ``python -m maskrec serve`` on a free port of 127.0.0.1 (as a user would, defaults included),
 waits for /readyz, sends a few warm-up requests, then for each level of concurrency runs
@@ -10,11 +10,14 @@ every one uploading the same photo. Per level: requests answered 200, refused (5
 full; the server's queue defaults to the largest level here, so none should be), throughput
 (answered per second of wall time) and p50 / p95 latency of the answered ones. The photo defaults
 to a 640x480 scene of three of the demo generator's faces (made here, so the bench runs anywhere);
---image measures one of yours. Prints the CPU it ran on: figures from different machines differ.
+--image measures one of yours. Prints the CPU it ran on and the load average at the end: figures
+from different machines, or a machine busy with something else, differ. ``--out`` writes the
+figures as JSON (with the date) too.
 """
 from __future__ import annotations
 
 import argparse
+import datetime
 import io
 import json
 import os
@@ -125,6 +128,7 @@ def main(argv=None) -> int:
     ap.add_argument("--checkpoint")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--out", type=Path, help="write the figures here as JSON as well")
     args = ap.parse_args(argv)
     levels = [int(c) for c in args.clients.split(",")]
     photo = args.image.read_bytes() if args.image else demo_scene()
@@ -139,13 +143,17 @@ def main(argv=None) -> int:
             proc.terminate()
             proc.wait(30)
     os.unlink(log.name)
-    out = {"cpu": cpu_name(), "cores": os.cpu_count(), "image": str(args.image or "generated 640x480 scene"),
+    out = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "cores": os.cpu_count(),
+           "load_avg_at_end": os.getloadavg(), "image": str(args.image or "generated 640x480 scene"),
            "checkpoint": ready["checkpoint"], "detector": ready["detector"], "engine": ready["engine"]["engine"],
            "workers": args.workers, "queue": args.queue if args.queue is not None else max(levels), "levels": rows}
+    if args.out:
+        args.out.write_text(json.dumps(out, indent=1) + "\n")
     if args.json:
         print(json.dumps(out, indent=2))
         return 0
-    print(f"CPU: {out['cpu']} ({out['cores']} cores); {out['checkpoint']}, detector {out['detector']}, "
+    print(f"CPU: {out['cpu']} ({out['cores']} cores; load average at the end {out['load_avg_at_end'][0]:.1f}); "
+          f"{out['checkpoint']}, detector {out['detector']}, "
           f"{out['engine']} engine; server --workers {args.workers or 'default'} --queue {out['queue']}; "
           f"photo: {out['image']}")
     print(f"{'clients':>7} {'requests':>8} {'ok':>5} {'503':>5} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8}")
