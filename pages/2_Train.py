@@ -16,9 +16,10 @@ from maskrec.config import PRESETS, sized_recipe
 from maskrec.core.presentation import run_cells, short_data
 from maskrec.train.runs import list_runs, new_run, open_run
 from maskrec.train.runstate import epochs_done, shown, summary
-from maskrec.train.jobs import launched_nproc
+from maskrec.jobs.registry import RUN
+from maskrec.train.jobs import start_run
 from maskrec.train.run import stop_point
-from ui.common import dataset_picker, image_grid, memo, registry, thumb, train_images
+from ui.common import dataset_picker, image_grid, memo, registry, stop_or_resume, thumb, train_images
 from ui.sweeps import pick_sweep, sweep_form, sweep_monitor
 from ui.train_form import network, settings
 
@@ -74,7 +75,7 @@ with st.container(border=True):
                 st.error(str(e))
             else:
                 run = new_run(cfg)
-                registry().start(cfg, run, nproc=int(nproc))
+                start_run(registry(), cfg, run, nproc=int(nproc))
                 # A keyed selectbox keeps its own value over reruns; set it (before it is drawn below) so
                 # the page follows the run just started instead of the one picked before.
                 st.session_state[RUN_KEY] = run.id
@@ -122,23 +123,11 @@ def _eta(history, progress, total_epochs) -> str:
     return f"{max(left, 0) / 60:.1f} min"
 
 
-def _stop(run_id: str) -> None:
-    job = registry().get(run_id)
-    if job is not None:
-        job.stop()
-
-
-def _resume(run_id: str) -> None:
-    run = open_run(run_id)
-    if shown(run, registry().get(run_id)).can_resume:  # not twice (a second tab), nor a run with nothing left
-        registry().start(run.config(), run, nproc=launched_nproc(run))
-
-
 @st.fragment(run_every=1.0)
 def monitor(run_id: str):
     run = open_run(run_id)
     cfg = run.config()
-    job = registry().get(run_id)
+    job = registry().get(RUN, run_id)
     view = shown(run, job)  # the one answer to "what is this run doing?"
     state, error, history, live, prog = view.state, view.error, view.history, view.live, view.progress
 
@@ -146,14 +135,8 @@ def monitor(run_id: str):
     head[0].markdown(f"**{run_id}** · {cfg.net} · batch {cfg.batch_size} · lr {cfg.lr} · "
                      f"data `{cfg.data or 'demo'}` · state **{state}**")
     kept = resume_words(run, state) if view.can_resume or state == "stopped" else None
-    # Stop and Resume are one button (one key) whose label changes: as two widgets, the one just
-    # clicked stayed on screen beside the other until the next redraw ended. What a click does is
-    # bound when the button is drawn (on_click), so it does what its label said.
-    if live:
-        head[1].button("Stop", key=f"run_action_{run_id}", on_click=_stop, args=(run_id,),
-                       help="Ends training within one batch; the finished epochs and the last one's checkpoint are kept.")
-    elif view.can_resume:
-        head[1].button("Resume", key=f"run_action_{run_id}", on_click=_resume, args=(run_id,), help=kept)
+    stop_or_resume(head[1], RUN, run_id, live, view.can_resume, resume_help=kept,
+                   stop_help="Ends training within one batch; the finished epochs and the last one's checkpoint are kept.")
     if kept:
         st.caption(kept)
     if state == "failed":
@@ -162,8 +145,7 @@ def monitor(run_id: str):
         st.warning(f"This run was interrupted (server stopped) after epoch {len(history)}; its finished epochs and "
                    "last checkpoint are safe. Press Resume to continue.")
     elif state == "queued":
-        others = [o for o in registry().training_now() if o != f"run {run_id}"]  # a run or a sweep
-        st.info(f"Queued: {others[0]} is training; this run starts when it ends." if others else "Starting…")
+        st.info(registry().queued_words(RUN, run_id) if job is not None and job.waiting else "Starting…")
 
     if prog is not None:
         if prog.phase == "load":
@@ -203,7 +185,7 @@ def all_runs():
     # Redrawn with the run's header, from the same answer (shown(run, job)): a run training now
     # reads here as it does above, not as it was when the page last ran whole.
     reg = registry()
-    rows = [run_cells({**(row := summary(r, reg.get(r.id))), "data": short_data(row["data"])}) for r in list_runs()]
+    rows = [run_cells({**(row := summary(r, reg.get(RUN, r.id))), "data": short_data(row["data"])}) for r in list_runs()]
     # The columns that tell runs apart, headed in words, narrow enough for the page's width (the loss
     # and error at the best epoch are on Evaluate -> Compare runs), and as tall as its rows: at the
     # default height a sideways scrollbar squeezed a short table to one row and a second scrollbar.

@@ -17,7 +17,8 @@ from maskrec.config import PRESETS
 from maskrec.data import DataError, discover, scan
 from maskrec.train.runs import new_run
 from maskrec.train.loop import fit
-from maskrec.train.jobs import JobRegistry, TrainingJob
+from maskrec.jobs.registry import Registry
+from maskrec.train.jobs import TrainingJob, start_run
 from tests.salted import DEFLATE64, ENCRYPTED, report_layout, zip_python_cannot_read
 
 
@@ -175,9 +176,9 @@ def test_several_runs_at_once_two_train_in_parallel_a_third_queues_and_all_finis
         return real(cfg)
     monkeypatch.setattr(splits, "resolve_data", held)
 
-    reg = JobRegistry(max_parallel=2)
+    reg = Registry(max_parallel=2)
     cfgs = [replace(PRESETS["net1"], data=str(root), epochs=2, batch_size=4, seed=s) for s in range(3)]
-    jobs = [reg.start(c, new_run(c, run_dir=tmp_path / f"r{i}")) for i, c in enumerate(cfgs)]
+    jobs = [start_run(reg, c, new_run(c, run_dir=tmp_path / f"r{i}")) for i, c in enumerate(cfgs)]
     want = ["queued", "running", "running"]  # in memory, and on disk for the pages of other processes
 
     def states():

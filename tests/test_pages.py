@@ -97,7 +97,7 @@ def test_train_page_starts_a_run_and_shows_its_charts():
     runs = list_runs()
     assert len(runs) == 1 and runs[0].config().epochs == 2
     from ui.common import registry  # the same cached registry the page used
-    job = registry().get(runs[0].id)
+    job = registry().get("run", runs[0].id)
     job.join(timeout=300)
     assert job.status == "done", job.error
     at.run()
@@ -232,7 +232,7 @@ def _start_run_and_wait(at):
     assert not at.exception, at.exception
     (run,) = list_runs()
     from ui.common import registry  # the same cached registry the page used
-    job = registry().get(run.id)
+    job = registry().get("run", run.id)
     job.join(timeout=300)
     assert not job.alive, "the run hangs"
     at.run()
@@ -306,8 +306,8 @@ def test_train_page_sizes_the_first_run_to_the_data_and_keeps_the_report_recipe_
     assert not at.exception, at.exception
     (run,) = list_runs()
     from ui.common import registry
-    registry().get(run.id).stop()  # what is tested is the config the defaults start, not the training
-    registry().get(run.id).join(timeout=120)
+    registry().get("run", run.id).stop()  # what is tested is the config the defaults start, not the training
+    registry().get("run", run.id).join(timeout=120)
     assert run.config().batch_size == sized.batch_size and run.config().epochs == sized.epochs
 
 
@@ -350,7 +350,7 @@ def test_train_page_starts_a_sweep_and_shows_its_trials(fast_fit):
     assert (cfg.trials, cfg.epochs, cfg.pruner, cfg.val_fraction, cfg.drawn_masks) == (3, 2, "none", 0.15, 0.0)
     assert cfg.data  # the sidebar's dataset (the demo data)
     from ui.common import registry  # the same cached registry the page used
-    job = registry().get_sweep(sw.id)
+    job = registry().get("sweep", sw.id)
     job.join(timeout=120)
     assert job.status == "done", job.error
     at.run()
@@ -397,7 +397,7 @@ def test_train_page_resumes_a_stopped_sweep(fast_fit, demo_dir):
     resume.click().run()
     assert not at.exception, at.exception
     from ui.common import registry
-    job = registry().get_sweep(sw.id)
+    job = registry().get("sweep", sw.id)
     job.join(timeout=120)
     assert job.status == "done", job.error
     at.run()
@@ -457,7 +457,7 @@ def test_train_page_offers_every_net_of_the_registry_with_its_preset():
     assert not at.exception, at.exception
     (run,) = list_runs()
     from ui.common import registry
-    registry().get(run.id).stop()  # what is tested is the config the page starts, not the training
-    registry().get(run.id).join(timeout=120)
+    registry().get("run", run.id).stop()  # what is tested is the config the page starts, not the training
+    registry().get("run", run.id).join(timeout=120)
     cfg = run.config()
     assert (cfg.net, cfg.batch_size, cfg.augment, cfg.schedule, cfg.weight_decay) == ("resnet18", 64, True, "cosine", 5e-4)

@@ -28,8 +28,8 @@ class FakeSuspectJob(BackgroundJob):
     on the caller's thread, so the page's next run finds it done."""
     made: list["FakeSuspectJob"] = []
 
-    def __init__(self, ds, **kw):
-        super().__init__("fake-suspects")
+    def __init__(self, ds, slots=None, **kw):
+        super().__init__("fake-suspects", slots)
         self.ds, self.kw = ds, kw
         self.checkpoint, self.folds, self.epochs = kw["checkpoint"], kw["folds"], kw["epochs"]
         self._found = None
@@ -100,8 +100,8 @@ class SlowSuspectJob(BackgroundJob):
     """Holds at fold 1 until stopped, as a real finder would stop between batches."""
     made: list["SlowSuspectJob"] = []
 
-    def __init__(self, ds, **kw):
-        super().__init__("slow-suspects")
+    def __init__(self, ds, slots=None, **kw):
+        super().__init__("slow-suspects", slots)
         SlowSuspectJob.made.append(self)
 
     def _work(self):

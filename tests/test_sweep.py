@@ -193,8 +193,9 @@ def _held_training(monkeypatch, tmp_path):
     import threading
     from dataclasses import replace
 
-    from maskrec.train import jobs as trainjobs
     from maskrec.config import PRESETS
+    from maskrec.jobs.registry import Registry
+    from maskrec.train import jobs as trainjobs
     from maskrec.train.runs import new_run
     release = threading.Event()
     held, other_fit = tmp_path / "run", trainrun.fit
@@ -208,42 +209,44 @@ def _held_training(monkeypatch, tmp_path):
         run.append_metrics(rec)
         yield rec
     monkeypatch.setattr(trainrun, "fit", held_fit)
-    reg = trainjobs.JobRegistry(max_parallel=1)
+    reg = Registry(max_parallel=1)
     cfg = replace(PRESETS["net1"], epochs=1)
-    train = reg.start(cfg, new_run(cfg, run_dir=held))
+    train = trainjobs.start_run(reg, cfg, new_run(cfg, run_dir=held))
     _wait(lambda: train.status == "running", "the training run to take the slot", timeout=60)
     return reg, train, release
 
 
 def test_a_sweep_queues_behind_a_training_run_and_is_never_started_twice(fake, monkeypatch, tmp_path):
-    from maskrec.train.jobs import sweep_shown
+    from maskrec.jobs.registry import SWEEP
+    from maskrec.train.jobs import start_sweep, sweep_shown
     reg, train, release = _held_training(monkeypatch, tmp_path)
     sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
-    job = reg.start_sweep(sw)
+    job = start_sweep(reg, sw)
     assert job.status == "queued" and sweep_shown(sw, job).state == "queued"
-    assert reg.start_sweep(open_sweep(sw.dir)) is job  # a second click or tab: the same job
-    assert reg.get_sweep(sw.id) is job and reg.active_sweeps() == [job]
-    assert reg.training_now() == [f"run {train.run.id}"]  # what the queued sweep says it waits for
+    assert start_sweep(reg, open_sweep(sw.dir)) is job  # a second click or tab: the same job
+    assert reg.get(SWEEP, sw.id) is job and reg.active(SWEEP) == [job]
+    assert reg.holding() == [f"run {train.run.id}"]  # what the queued sweep says it waits for
     release.set()
     job.join(timeout=120)
     assert train.status == "done" and job.status == "done" and len(job.results()) == 3
-    view = sweep_shown(sw, reg.get_sweep(sw.id))
+    view = sweep_shown(sw, reg.get(SWEEP, sw.id))
     assert (view.state, view.finished, view.trials, view.live, view.can_resume) == ("done", 3, 3, False, False)
     assert len(fake) == 3  # three trials trained, once each
 
 
 def test_start_sweep_after_a_stop_resumes_the_same_folder(fake, tmp_path):
-    from maskrec.train.jobs import JobRegistry, sweep_shown
-    reg = JobRegistry()
+    from maskrec.jobs.registry import Registry
+    from maskrec.train.jobs import start_sweep, sweep_shown
+    reg = Registry(max_parallel=1)
     sw = new_sweep(SweepConfig(net="net1", trials=3, epochs=2, pruner="none"), sweep_dir=tmp_path / "sw")
     trials = run_sweep(sw)
     next(trials)  # one trial finished, then the caller lets go (the generator releases the folder)
     trials.close()
     view = sweep_shown(sw)
     assert (view.state, view.finished, view.can_resume) == ("stopped", 1, True)
-    first = reg.start_sweep(sw)
+    first = start_sweep(reg, sw)
     first.join(timeout=120)
-    second = reg.start_sweep(sw)
+    second = start_sweep(reg, sw)
     assert second is not first  # the old job ended: a new one may run the folder (nothing left to do)
     second.join(timeout=120)
     assert [t["state"] for t in sw.trials()] == ["complete"] * 3 and sweep_shown(sw, second).state == "done"

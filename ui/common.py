@@ -1,4 +1,5 @@
-"""Pieces the pages share: the job registry, the dataset picker, checkpoint lists, image grids.
+"""Pieces the pages share: the job registry and its Stop/Resume button, the dataset picker,
+checkpoint lists, image grids.
 
 Only drawing and widget code lives here; every decision about data, runs or models is in maskrec.
 """
@@ -13,8 +14,9 @@ import streamlit as st
 
 from maskrec.config import REPO_ROOT, allow_root, confine, data_roots, is_local, roots_file, roots_fixed
 from maskrec.data import DataError, keep_upload
+from maskrec.jobs.registry import Registry
+from maskrec.train.jobs import resume
 from maskrec.train.runs import list_runs
-from maskrec.train.jobs import JobRegistry
 from ui.dataset_choice import ALLOW_LABEL, SOURCES, Choice, choose, current
 
 MAX_UPLOAD_MB = 1024  # keep in step with .streamlit/config.toml server.maxUploadSize
@@ -22,9 +24,32 @@ DATASET_KEY = "dataset_path"
 
 
 @st.cache_resource
-def registry() -> JobRegistry:
-    """One registry for the whole server: every tab sees the same jobs."""
-    return JobRegistry(max_parallel=int(os.environ.get("MASKREC_MAX_JOBS", "1")))
+def registry() -> Registry:
+    """One registry for the whole server and every kind of job (runs, sweeps, the suspect finder,
+    videos): every tab sees the same jobs, and they share MASKREC_MAX_JOBS slots."""
+    return Registry()
+
+
+def stop_job(kind: str, ident: str) -> None:
+    """on_click of every job's Stop button."""
+    registry().stop(kind, ident)
+
+
+def resume_job(kind: str, ident: str) -> None:
+    """on_click of Resume (a run or a sweep): resumed unless a second tab did it first, or nothing is left."""
+    resume(registry(), kind, ident)
+
+
+def stop_or_resume(where, kind: str, ident: str, live: bool, can_resume: bool, stop_help: str,
+                   resume_help: str | None) -> None:
+    """A run's or sweep's Stop button while its job works, else its Resume button when it can
+    resume. One button (one key) whose label changes: as two widgets, the one just
+    clicked stayed on screen beside the other until the next redraw ended. What a click does is
+    bound when the button is drawn (on_click), so it does what its label said."""
+    if live:
+        where.button("Stop", key=f"{kind}_action_{ident}", on_click=stop_job, args=(kind, ident), help=stop_help)
+    elif can_resume:
+        where.button("Resume", key=f"{kind}_action_{ident}", on_click=resume_job, args=(kind, ident), help=resume_help)
 
 
 @st.cache_resource

@@ -1,9 +1,10 @@
 """The Dataset page's "Review labels" section: find images whose label is likely wrong, and decide.
 
 Widgets and drawing only. The suspect finder is ``maskrec.train.suspects.SuspectJob`` (a background job
-that never touches Streamlit; this module keeps the jobs in ``st.cache_resource`` so every tab sees
-the same one, and a fragment polls it); decisions are ``maskrec.data.overrides`` (a CSV beside MaskRec's
-other state, keyed by the dataset's fingerprint; the user's folder never changes). The page hands
+that never touches Streamlit, one per dataset fingerprint in the server's one job registry: every tab
+sees the same one, and it takes a slot of MASKREC_MAX_JOBS like a training; a fragment polls it);
+decisions are ``maskrec.data.overrides`` (a CSV beside MaskRec's other state, keyed by the dataset's
+fingerprint; the user's folder never changes). The page hands
 in the dataset as found on disk, before any override: suspects and decisions are about its files.
 
 Keyboard: every control is a Streamlit button, reachable with Tab and pressed with Enter/Space;
@@ -14,15 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import threading
 from pathlib import Path
 
 import streamlit as st
 
 from maskrec.data import overrides
+from maskrec.jobs.registry import SUSPECTS
 from maskrec.train import suspects
 from maskrec.data import BadImage, Dataset, discover, network_views
-from ui.common import checkpoint_choices
+from ui.common import checkpoint_choices, registry, stop_job
 
 PER_PAGE = 12
 COLS = 3
@@ -34,32 +35,6 @@ FILTERS = {"All": None, "Undecided": False, "Decided": True}
 ACTION_WORDS = {"keep": "Kept as labelled", "relabel": "Relabelled to {label}", "exclude": "Excluded"}
 LABEL_WORDS = {1: "covered (1)", 0: "bare (0)"}
 QUICK = "Quick Net1, k-fold (out of sample)"
-
-
-class SuspectJobs:
-    """The suspect-finder jobs of this server, one per dataset fingerprint (shared by every browser
-    session through ``st.cache_resource``; a second click or a second tab gets the running one)."""
-
-    def __init__(self):
-        self._jobs: dict[str, suspects.SuspectJob] = {}
-        self._lock = threading.Lock()
-
-    def start(self, key: str, make) -> suspects.SuspectJob:
-        with self._lock:
-            old = self._jobs.get(key)
-            if old is not None and old.alive:
-                return old
-            job = self._jobs[key] = make()
-        return job.start()
-
-    def get(self, key: str) -> suspects.SuspectJob | None:
-        with self._lock:
-            return self._jobs.get(key)
-
-
-@st.cache_resource
-def suspect_jobs() -> SuspectJobs:
-    return SuspectJobs()
 
 
 def _wid(path: str) -> str:
@@ -124,7 +99,7 @@ def _section(ds: Dataset, size: int) -> None:
     if ERROR_KEY in st.session_state:
         st.error(f"That decision was not recorded: {st.session_state.pop(ERROR_KEY)}")
     key = ds.fingerprint()
-    job = suspect_jobs().get(key)
+    job = registry().get(SUSPECTS, key)
     settings = _finder(ds, key, job)
     found, by = _result(ds, job, settings)
     if found is None:
@@ -151,7 +126,8 @@ def _finder(ds: Dataset, key: str, job) -> dict:
     running = job is not None and job.alive
     # below the fields, as wide as its words: in a fifth of a narrow page it read "Find susp…"
     if st.button("Find suspects", type="primary", disabled=running, key="review_start"):
-        suspect_jobs().start(key, lambda: suspects.SuspectJob(ds, **settings))
+        registry().start(SUSPECTS, key, lambda slots: suspects.SuspectJob(ds, slots=slots, **settings),
+                         label="the suspect finder")
         st.rerun()  # the whole page: the monitor below appears, the old gallery goes
     if running:
         _monitor(key)
@@ -178,15 +154,17 @@ def _progress_words(p) -> tuple[float, str]:
 
 @st.fragment(run_every=1.0)
 def _monitor(key: str) -> None:
-    job = suspect_jobs().get(key)
+    job = registry().get(SUSPECTS, key)
     if job is None or not job.alive:
         st.rerun()  # finished (or stopped): draw the page with its result
     p = job.progress()
-    share, text = _progress_words(p) if p is not None else (0.0, "queued" if job.status == "queued" else "starting")
     a, b = st.columns([5, 1])
-    a.progress(share, text=f"Finding suspects: {text}")
-    if b.button("Stop", key="review_stop"):
-        job.stop()
+    if job.waiting:  # behind a training, a sweep, a video or another finder
+        a.progress(0.0, text=registry().queued_words(SUSPECTS, key))
+    else:
+        share, text = _progress_words(p) if p is not None else (0.0, "starting")
+        a.progress(share, text=f"Finding suspects: {text}")
+    b.button("Stop", key="review_stop", on_click=stop_job, args=(SUSPECTS, key))
 
 
 def _result(ds: Dataset, job, settings: dict) -> tuple[list | None, str]:

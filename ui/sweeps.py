@@ -1,6 +1,6 @@
 """The recipe search on the pages: the Train page's sweep form and live panel, the Evaluate page's
-Sweeps tab. Widgets and drawing only; the sweep runs in ``sweep.SweepJob`` (through the shared
-job registry), what a sweep is doing is ``trainjobs.sweep_shown``, the table's cells are
+Sweeps tab. Widgets and drawing only; the sweep runs in ``sweep.SweepJob`` (through the one job
+registry: ``train.jobs.start_sweep``), what a sweep is doing is ``train.jobs.sweep_shown``, the table's cells are
 ``presentation.sweep_rows``, and how long a sweep takes here (the form's estimate and its first
 values) is ``budget``'s.
 """
@@ -29,8 +29,9 @@ from maskrec.train.sweep import (
     new_sweep,
     open_sweep,
 )
-from maskrec.train.jobs import sweep_shown
-from ui.common import memo, registry
+from maskrec.jobs.registry import SWEEP
+from maskrec.train.jobs import start_sweep, sweep_shown
+from ui.common import memo, registry, stop_or_resume
 
 SWEEP_KEY = "sweep_select"
 BEST_ROW = "background-color: rgba(255, 196, 0, 0.18)"
@@ -121,7 +122,7 @@ def sweep_form(data_path: str | None) -> None:
             st.error(str(e))
         else:
             sw = new_sweep(cfg)
-            registry().start_sweep(sw)
+            start_sweep(registry(), sw)
             st.session_state[SWEEP_KEY] = sw.id  # follow the sweep just started (set before the box is drawn)
 
 
@@ -143,34 +144,18 @@ def trials_table(sw, b: dict | None) -> None:
     st.dataframe(styled, hide_index=True, width="stretch")
 
 
-def _stop_sweep(sweep_id: str) -> None:
-    job = registry().get_sweep(sweep_id)
-    if job is not None:
-        job.stop()
-
-
-def _resume_sweep(sweep_id: str) -> None:
-    sw = open_sweep(sweep_id)
-    if sweep_shown(sw, registry().get_sweep(sweep_id)).can_resume:
-        registry().start_sweep(sw)
-
-
 @st.fragment(run_every=1.0)
 def sweep_monitor(sweep_id: str) -> None:
     """The selected sweep, polled every second: from its job while one runs here, else from its folder."""
     sw = open_sweep(sweep_id)
     cfg = sw.config()
-    job = registry().get_sweep(sweep_id)
+    job = registry().get(SWEEP, sweep_id)
     view = sweep_shown(sw, job)
     head = st.columns([4, 1])
     head[0].markdown(f"**{sweep_id}** · {sweep_summary(cfg)} · state **{sweep_state_words(view.state)}**")
-    # One button (one key) for Stop and Resume, its action bound when drawn: see the Train page's run header
-    if view.live:
-        head[1].button("Stop", key=f"sweep_action_{sweep_id}", on_click=_stop_sweep, args=(sweep_id,),
-                       help="Ends the training trial within one batch; Resume retries it where it stopped.")
-    elif view.can_resume:
-        head[1].button("Resume", key=f"sweep_action_{sweep_id}", on_click=_resume_sweep, args=(sweep_id,),
-                       help="Runs the trials left; a stopped trial continues its run folder.")
+    stop_or_resume(head[1], SWEEP, sweep_id, view.live, view.can_resume,
+                   stop_help="Ends the training trial within one batch; Resume retries it where it stopped.",
+                   resume_help="Runs the trials left; a stopped trial continues its run folder.")
     if view.state == "failed":
         st.error(f"The sweep failed: {view.error or 'unknown error'}")
     elif view.state == "interrupted":
@@ -180,8 +165,7 @@ def sweep_monitor(sweep_id: str) -> None:
         st.info(f"Another process (pid {view.pid}, e.g. `python -m maskrec sweep`) runs this sweep; "
                 "this panel follows its trials as they finish.")
     elif view.state == "queued":
-        others = registry().training_now()
-        st.info(f"Queued: {others[0]} is training; the sweep starts when it ends." if others else "Starting…")
+        st.info(registry().queued_words(SWEEP, sweep_id) if job is not None and job.waiting else "Starting…")
     b = best(sw)
     if view.state == "done":
         st.success(f"Sweep finished: {view.finished} trials." +

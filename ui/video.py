@@ -1,102 +1,63 @@
 """The Recognize page's Video tab.
 
 Widgets only: the work is ``maskrec.video`` (a ``VideoJob`` on its own thread, never calling
-Streamlit); a polling fragment shows its progress. Each upload becomes a folder under
+Streamlit, one per upload in the server's one job registry: it takes a slot of MASKREC_MAX_JOBS
+like a training, and queues visibly when none is free); a polling fragment shows its progress. Each upload becomes a folder under
 ``cache/videos/<id>/`` with the input, the annotated video and ``result.json``: the disk keeps
 finished results, so a reload or a second tab lists them under "Result".
 """
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from pathlib import Path
-from typing import Callable
 
 import streamlit as st
 
 from maskrec import video as V
+from maskrec.jobs.registry import VIDEO
 from maskrec.video.follow import DETECT_EVERY
 from maskrec.core.atomic import atomic_write_bytes
 from maskrec.config import cache_dir
 from maskrec.core.plots import compliance_chart
 from maskrec.core.presentation import md_text
-from ui.common import MAX_UPLOAD_MB
+from ui.common import MAX_UPLOAD_MB, registry, stop_job
 
-JOB_KEY = "recognize_video_job"  # this session's latest job: still shown after the uploader is cleared
-
-
-class VideoJobs:
-    """The video jobs of this server by folder name, one per upload (shared by every browser session
-    through ``st.cache_resource``), and one slot: two videos at once on 2 cores only slow each other,
-    so later ones queue.
-
-    Found by the upload's id under a lock, not through the session state, because two runs of one
-    session can overlap: with ``runner.fastReruns`` (Streamlit's default) a rerun request during a run
-    (the Live tab's webcam component sending its first value, any click) stops that run at its next
-    Streamlit call and starts the new run at once, on another thread, while the old one may still be
-    saving a large upload. The old run's output is dropped; the new one must find the job.
-    """
-
-    def __init__(self):
-        self._jobs: dict[str, V.VideoJob] = {}
-        self._uploads: dict[str, str] = {}  # upload's file_id -> folder name (a few bytes per upload)
-        self._lock = threading.Lock()
-        self.slots = threading.Semaphore(1)
-
-    def get(self, name: str | None) -> V.VideoJob | None:
-        with self._lock:
-            return self._jobs.get(name)
-
-    def claim(self, upload_id: str, new: Callable[[], tuple[str, V.VideoJob]]) -> tuple[str, bool]:
-        """The folder name of this upload's job, and whether this call made it with ``new`` (the
-        caller then saves the input and starts it). The job is listed before it starts: until then
-        it reads as queued, so an overlapping run shows it instead of an empty tab nothing polls."""
-        with self._lock:
-            if upload_id in self._uploads:
-                return self._uploads[upload_id], False
-            name, job = new()
-            self._jobs[name], self._uploads[upload_id] = job, name
-            return name, True
-
-    def forget(self, upload_id: str) -> None:
-        with self._lock:
-            self._jobs.pop(self._uploads.pop(upload_id, None), None)
-
-
-@st.cache_resource
-def _jobs() -> VideoJobs:
-    return VideoJobs()
+# this session's latest upload (its id): its job is still shown after the uploader is cleared
+JOB_KEY = "recognize_video_job"
 
 
 def videos_dir() -> Path:
     return cache_dir() / "videos"
 
 
-def _start(up, rec, threshold: float) -> str:
-    """The folder name of this upload's job. The first run of the page that sees the upload saves
-    it into a new folder and starts its job; every other run, overlapping or later, gets that name."""
-    jobs = _jobs()
+def _start(up, rec, threshold: float) -> V.VideoJob:
+    """This upload's job, in the registry by the upload's id. The first run of the page that sees
+    the upload saves it into a new folder and starts its job; every other run gets that job.
 
-    def new() -> tuple[str, V.VideoJob]:
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-        folder = videos_dir() / name
-        return name, V.VideoJob(folder / f"input{Path(up.name).suffix.lower()}", folder, rec, threshold, jobs.slots,
-                                name=up.name)
+    Found by the upload's id under the registry's lock, not through the session state, because two
+    runs of one session can overlap: with ``runner.fastReruns`` (Streamlit's default) a rerun request
+    during a run (the Live tab's webcam component sending its first value, any click) stops that run
+    at its next Streamlit call and starts the new run at once, on another thread, while the old one
+    may still be saving a large upload. The old run's output is dropped; the new one must find the
+    job, listed (reading "queued") before it starts."""
+    def new(slots) -> V.VideoJob:
+        folder = videos_dir() / f"{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        return V.VideoJob(folder / f"input{Path(up.name).suffix.lower()}", folder, rec, threshold, slots, name=up.name)
 
-    name, mine = jobs.claim(up.file_id, new)
+    # the label names it on every page's "Queued: ..." line, which is Markdown
+    job, mine = registry().claim(VIDEO, up.file_id, new, label=f"video {md_text(up.name)}")
     if mine:
-        job = jobs.get(name)
         try:
             atomic_write_bytes(job.src, up.getvalue())
             (job.folder / "name.txt").write_text(up.name)
             V.save_settings(job.folder, V.settings_of(rec, threshold, up.name))  # the report: what it used
         except BaseException:
-            jobs.forget(up.file_id)  # not saved (a full disk...): the next run tries again and says why
+            registry().forget(VIDEO, up.file_id)  # not saved (a full disk...): the next run tries again and says why
             raise
         job.start()
-    return name
+    return job
 
 
 def _finished() -> list[str]:
@@ -121,11 +82,13 @@ def video_tab(rec, threshold: float) -> None:
     up = st.file_uploader(f"Video (mp4, webm, mov, avi; up to {MAX_UPLOAD_MB} MB)", type=list(V.EXTENSIONS),
                           key="recognize_video", max_upload_size=MAX_UPLOAD_MB)
     if up is not None:
-        st.session_state[JOB_KEY] = _start(up, rec, threshold)
-    current = st.session_state.get(JOB_KEY)
-    job = _jobs().get(current)
+        _start(up, rec, threshold)
+        st.session_state[JOB_KEY] = up.file_id
+    upload = st.session_state.get(JOB_KEY)
+    job = registry().get(VIDEO, upload)
+    current = job.folder.name if job is not None else None
     if job is not None and job.status in ("queued", "running"):
-        st.fragment(run_every=0.5)(_progress)(current)
+        st.fragment(run_every=0.5)(_progress)(upload)
         return
     if job is not None and job.status == "failed":
         st.warning(f"**{md_text(_original_name(current))}** could not be processed: {md_text(job.error)}")
@@ -142,23 +105,26 @@ def video_tab(rec, threshold: float) -> None:
         _result(res, _original_name(pick), pick)
 
 
-def _progress(name: str) -> None:
-    job = _jobs().get(name)
+def _progress(upload: str) -> None:
+    job = registry().get(VIDEO, upload)
     if job is None or job.status not in ("queued", "running"):
         st.rerun()  # finished (or never saved): the whole page draws it, outside this polling fragment
     if not job.alive and job.status == "queued":
         st.progress(0.0, text="Saving the upload…")
         return  # no Stop yet: a job stopped before it starts would fail on its empty run
     p = job.progress()
-    if job.status == "queued" or p is None:
-        st.progress(0.0, text="Queued: another video is being processed…" if job.status == "queued" else "Starting…")
+    if job.waiting:  # behind a training, a sweep, the suspect finder or another video
+        st.progress(0.0, text=registry().queued_words(VIDEO, upload))
+    elif job.status == "queued" or p is None:
+        st.progress(0.0, text="Starting…")
     else:
+        name = job.folder.name
         eta = f" · about {p.eta_s:.0f} s left" if p.eta_s is not None else ""
         speed = p.frames / p.elapsed_s if p.elapsed_s else 0.0
         st.progress(p.fraction or 0.0, text=f"{md_text(_original_name(name))}: frame {p.frames:,}"
                     + (f" of ~{p.total:,}" if p.total else "") + f" · {p.video_s:.1f} s of video · "
                     f"{speed:.1f} frames/s{eta}")
-    st.button("Stop", key="recognize_video_stop", on_click=job.stop,
+    st.button("Stop", key="recognize_video_stop", on_click=stop_job, args=(VIDEO, upload),
               help="Stops at the next frame; what was processed so far is kept and shown.")
 
 

@@ -1,6 +1,7 @@
 """A background job: work on a daemon thread that never touches Streamlit; pages poll it.
 
-The mechanics every job of the app shares (``trainjobs.TrainingJob``, ``video.VideoJob``): a stop
+The mechanics every job of the app shares (training runs, sweeps, the suspect finder, video jobs;
+:mod:`maskrec.jobs.registry` keeps them and hands out the slots): a stop
 Event the work asks between steps, the latest progress handed out under a lock, a shared
 Semaphore of ``slots`` that makes extra jobs wait visibly as "queued" (two heavy jobs on 2 cores
 only slow each other), and any failure turned into status "failed" with the error text instead
@@ -24,6 +25,7 @@ class BackgroundJob:
         self._lock = threading.Lock()
         self._progress = None
         self._status, self._error = "queued", None
+        self._waiting = threading.Event()  # set while the thread waits for a slot (all taken)
         self._thread = threading.Thread(target=self._main, name=name, daemon=True)
 
     def start(self):
@@ -39,6 +41,12 @@ class BackgroundJob:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    @property
+    def waiting(self) -> bool:
+        """Whether the job is queued for a slot now: started, and every slot is taken. (A job not
+        started yet reads "queued" too, but is not waiting.)"""
+        return self._waiting.is_set()
 
     @property
     def status(self) -> str:
@@ -69,11 +77,15 @@ class BackgroundJob:
         return f"{type(e).__name__}: {e}"
 
     def _main(self) -> None:
-        if self._slots is not None:
-            while not self._slots.acquire(timeout=0.2):
-                if self._stop.is_set():
-                    self._set("stopped")
-                    return
+        if self._slots is not None and not self._slots.acquire(blocking=False):
+            self._waiting.set()
+            try:
+                while not self._slots.acquire(timeout=0.2):
+                    if self._stop.is_set():
+                        self._set("stopped")
+                        return
+            finally:
+                self._waiting.clear()
         try:
             self._run()
         finally:

@@ -1,14 +1,14 @@
 """Training in the background, for the app: a job per run, in this process or as a torchrun job,
 and a job per recipe search (``sweep.SweepJob``).
 
-The Train page keeps one :class:`JobRegistry` (shared by every browser session) and asks it to
-start, find or stop jobs; it never touches a thread itself. Each job moves its run's
+The Train page asks the one job registry (:class:`maskrec.jobs.registry.Registry`, shared by every
+browser session and every kind of job) to start (:func:`start_run`, :func:`start_sweep`), find,
+stop or :func:`resume` them; it never touches a thread itself. Each job moves its run's
 :class:`runstate.RunState` (the one writer of the run's state) and never touches Streamlit.
 :func:`sweep_shown` answers "what is this sweep doing?" for the page, from its job or its folder.
 """
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import threading
@@ -17,10 +17,10 @@ from typing import NamedTuple
 from maskrec.train import distributed
 from maskrec.config import REPO_ROOT, TrainConfig
 from maskrec.jobs.background import BackgroundJob
-from maskrec.core.process import pid_alive
-from maskrec.train.runs import Run
-from maskrec.train.runstate import RunState
-from maskrec.train.sweep import Sweep, SweepJob, owner
+from maskrec.jobs.registry import RUN, SWEEP, Registry
+from maskrec.train.runs import Run, open_run
+from maskrec.train.runstate import RunState, shown
+from maskrec.train.sweep import Sweep, SweepJob, open_sweep, owner
 from maskrec.train.loop import BatchProgress
 from maskrec.train.run import train_run
 
@@ -120,59 +120,28 @@ def launched_nproc(run: Run) -> int:
     return int((run.read_json("launch.json") or {}).get("nproc", 1))
 
 
-class JobRegistry:
-    """Every TrainingJob of this process, by run id, and every SweepJob, by sweep id. Shared by all
-    browser sessions (the pages keep it in ``st.cache_resource``); ``max_parallel`` jobs (training
-    runs and sweeps together: they share the slots) train at once, the rest queue visibly."""
+def start_run(reg: Registry, cfg: TrainConfig, run: Run, nproc: int = 1) -> TrainingJob:
+    """Train run in the background (through the registry's slots): in this process, or with
+    nproc > 1 as a torchrun job of nproc processes. The live job when the run already has one."""
+    return reg.start(RUN, run.id, lambda slots: TorchrunJob(cfg, run, slots, nproc) if nproc > 1
+                     else TrainingJob(cfg, run, slots))
 
-    def __init__(self, max_parallel: int = 1):
-        self._jobs: dict[str, TrainingJob] = {}
-        self._sweeps: dict[str, SweepJob] = {}
-        self._lock = threading.Lock()
-        self._slots = threading.Semaphore(max_parallel)
 
-    def start(self, cfg: TrainConfig, run: Run, nproc: int = 1) -> TrainingJob:
-        """Train run in this process, or with nproc > 1 as a torchrun job of nproc processes."""
-        with self._lock:
-            old = self._jobs.get(run.id)
-            if old is not None and old.alive:
-                return old  # a second click or a second tab must not start the run twice
-            job = TorchrunJob(cfg, run, self._slots, nproc) if nproc > 1 else TrainingJob(cfg, run, self._slots)
-            self._jobs[run.id] = job
-        return job.start()
+def start_sweep(reg: Registry, sw: Sweep) -> SweepJob:
+    """Run sweep's remaining trials in the background (a new sweep, or a resume: run_sweep
+    continues a sweep folder where it stopped). The live job when the sweep already has one."""
+    return reg.start(SWEEP, sw.id, lambda slots: SweepJob(sw, slots))
 
-    def get(self, run_id: str) -> TrainingJob | None:
-        with self._lock:
-            return self._jobs.get(run_id)
 
-    def active(self) -> list[TrainingJob]:
-        with self._lock:
-            return [j for j in self._jobs.values() if j.alive]
-
-    def start_sweep(self, sw: Sweep) -> SweepJob:
-        """Run sweep's remaining trials in the background (a new sweep, or a resume: run_sweep
-        continues a sweep folder where it stopped)."""
-        with self._lock:
-            old = self._sweeps.get(sw.id)
-            if old is not None and old.alive:
-                return old  # a second click or a second tab must not run the sweep twice
-            job = SweepJob(sw, self._slots)
-            self._sweeps[sw.id] = job
-        return job.start()
-
-    def get_sweep(self, sweep_id: str) -> SweepJob | None:
-        with self._lock:
-            return self._sweeps.get(sweep_id)
-
-    def active_sweeps(self) -> list[SweepJob]:
-        with self._lock:
-            return [j for j in self._sweeps.values() if j.alive]
-
-    def training_now(self) -> list[str]:
-        """What holds the slots now, in words ("run <id>", "sweep <id>"): what a queued job waits for."""
-        with self._lock:
-            jobs = [(f"run {k}", j) for k, j in self._jobs.items()] + [(f"sweep {k}", j) for k, j in self._sweeps.items()]
-        return [name for name, j in jobs if j.alive and j.status == "running"]
+def resume(reg: Registry, kind: str, ident: str):
+    """Resume a run or a sweep (kind RUN or SWEEP) where it stopped, when it can be (not twice from
+    two tabs, nor one with nothing left to do): its new job, else None."""
+    job = reg.get(kind, ident)
+    if kind == RUN:
+        run = open_run(ident)
+        return start_run(reg, run.config(), run, launched_nproc(run)) if shown(run, job).can_resume else None
+    sw = open_sweep(ident)
+    return start_sweep(reg, sw) if sweep_shown(sw, job).can_resume else None
 
 
 class SweepShown(NamedTuple):
@@ -190,11 +159,12 @@ class SweepShown(NamedTuple):
 
 def sweep_shown(sw: Sweep, job: SweepJob | None = None) -> SweepShown:
     """The one answer to "what is this sweep doing?": a job of this process knows best; without a
-    live one, the folder says (owner.json names a live process: elsewhere, a dead one: interrupted;
-    no owner: done when every trial is finished, else stopped, resumable)."""
+    live one, the folder says (owner.json names a live process: elsewhere; a dead one, or an earlier
+    process with this pid, which its token tells: interrupted; no owner: done when every trial is
+    finished, else stopped, resumable)."""
     cfg = sw.config()
     finished = sum(1 for t in sw.trials() if t["state"] in ("complete", "pruned"))
-    pid = owner(sw)
+    held = owner(sw)
     live = job is not None and job.alive
     trial = batch = error = None
     if live:
@@ -202,9 +172,9 @@ def sweep_shown(sw: Sweep, job: SweepJob | None = None) -> SweepShown:
         if prog is not None and state == "running":
             trial, batch = prog.trial, prog.batch
             finished = max(finished, prog.finished)
-    elif pid is not None and pid != os.getpid() and pid_alive(pid):
+    elif held is not None and held.alive and not held.mine:
         state = "elsewhere"
-    elif pid is not None and not (job is not None and pid == os.getpid()):
+    elif held is not None and not (job is not None and held.mine):
         state = "interrupted"  # its process died mid-trial; run_sweep retries that trial on resume
     elif job is not None and job.status == "failed":
         state, error = "failed", job.error
@@ -212,4 +182,4 @@ def sweep_shown(sw: Sweep, job: SweepJob | None = None) -> SweepShown:
         state = "done" if finished >= cfg.trials else "stopped"  # stopped: by Stop, or its timeout
     can_resume = not live and state in ("stopped", "failed", "interrupted") and finished < cfg.trials
     return SweepShown(state, error, finished, cfg.trials, trial, batch, live, can_resume,
-                      pid if state == "elsewhere" else None)
+                      held.pid if state == "elsewhere" else None)

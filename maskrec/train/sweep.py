@@ -22,7 +22,6 @@ folder continues from its last finished epoch. Use::
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import time
 from dataclasses import asdict, dataclass, fields, replace
@@ -36,7 +35,7 @@ from maskrec.core.atomic import atomic_write_text
 from maskrec.config import PRESETS, TrainConfig, home
 from maskrec.jobs.background import BackgroundJob
 from maskrec.models.build import spec
-from maskrec.core.process import pid_alive
+from maskrec.core import process
 from maskrec.train.runs import Run, new_run, runs_dir
 from maskrec.train.runstate import RunState
 from maskrec.train.loop import BatchProgress
@@ -201,25 +200,20 @@ def study(sw: Sweep) -> optuna.Study:
 
 
 def _claim(sw: Sweep) -> None:
-    """Own the sweep for this process: a live owner elsewhere is an error; a dead one's running
-    trials are failed in the storage and enqueued again (see :func:`_recover`)."""
-    f = sw.dir / "owner.json"
+    """Own the sweep for this process (pid + token, as runs are owned): a live owner elsewhere is an
+    error; a dead one's running trials are failed in the storage and enqueued again (see :func:`_recover`)."""
+    held = owner(sw)
+    if held is not None and held.alive and not held.mine:
+        raise RuntimeError(f"sweep {sw.id} is being run by process {held.pid}")
+    atomic_write_text(sw.dir / "owner.json", json.dumps({**process.stamp(), "since": time.time()}))
+
+
+def owner(sw: Sweep) -> process.Owner | None:
+    """The process owner.json names (alive or not), None when no process owns the sweep."""
     try:
-        pid = json.loads(f.read_text()).get("pid", -1)
+        return process.owner_of(json.loads((sw.dir / "owner.json").read_text()))
     except (OSError, ValueError):
-        pid = -1
-    if pid != os.getpid() and pid > 0 and pid_alive(pid):
-        raise RuntimeError(f"sweep {sw.id} is being run by process {pid}")
-    atomic_write_text(f, json.dumps({"pid": os.getpid(), "since": time.time()}))
-
-
-def owner(sw: Sweep) -> int | None:
-    """The process id owner.json names (alive or not), None when no process owns the sweep."""
-    try:
-        pid = json.loads((sw.dir / "owner.json").read_text()).get("pid")
-    except (OSError, ValueError, AttributeError):
         return None
-    return pid if isinstance(pid, int) and pid > 0 else None
 
 
 def _release(sw: Sweep) -> None:
