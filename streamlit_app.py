@@ -26,7 +26,9 @@ def home():
         "live loss, error, ROC AUC and F1 charts; stop, resume, and every past run from disk. |\n"
         "| **Evaluate** | ROC and precision-recall curves, confusion matrix, a threshold picker that saves into "
         "the checkpoint, mistakes, and Net1 vs Net2 side by side. |\n"
-        "| **Recognize** | Find every face in a photo, a snapshot or a live webcam stream and classify it. |\n\n"
+        "| **Recognize** | Find every face in a photo, a snapshot or a live webcam stream and classify it. |\n"
+        "| **Cameras** | Follow the IP cameras of `python -m maskrec serve --cameras` (or a broker): frames, people, "
+        "masked share, events with evidence, trends, a compliance report. |\n\n"
         f"No data needed to start: the sidebar's **{SOURCES['demo']}** is drawn on first use. For your own "
         f"data choose **{SOURCES['folder']}** in the sidebar and type its path (report layout "
         "`train/000123_1.jpg`, `with_mask/` + `without_mask/` folders, or annotated photos), or "
@@ -46,6 +48,7 @@ pg = st.navigation([
     st.Page("pages/2_Train.py", title="Train", icon=":material/monitoring:"),
     st.Page("pages/3_Evaluate.py", title="Evaluate", icon=":material/target:"),
     st.Page("pages/4_Recognize.py", title="Recognize", icon=":material/photo_camera:"),
+    st.Page("pages/5_Cameras.py", title="Cameras", icon=":material/videocam:"),
 ])
 keep_in_url()  # a page switch drops the URL's ?data=...: put it back, so that a reload keeps the dataset
 pg.run()

@@ -270,7 +270,7 @@ def test_a_second_run_started_from_the_page_is_the_one_shown_live(server, browse
     page.close()
 
 
-APP_PAGES = {"Home", "Dataset", "Train", "Evaluate", "Recognize"}
+APP_PAGES = {"Home", "Dataset", "Train", "Evaluate", "Recognize", "Cameras"}
 LEGACY_HOME = "streamlit app"  # Streamlit's legacy name for the entry point (its file name)
 RECORD_NAV = """new MutationObserver(() => {
     const nav = document.querySelector('[data-testid="stSidebarNav"]');

@@ -39,7 +39,7 @@ def field(at: AppTest, label: str):
 def test_navigation_reaches_every_page():
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    for name in ("1_Dataset", "2_Train", "3_Evaluate", "4_Recognize"):
+    for name in ("1_Dataset", "2_Train", "3_Evaluate", "4_Recognize", "5_Cameras"):
         at.switch_page(f"pages/{name}.py")
         at.run()
         assert not at.exception, (name, at.exception)
@@ -49,7 +49,7 @@ def test_navigation_reaches_every_page():
 def test_home_lists_every_page():
     at = page("home")
     text = " ".join(m.value for m in at.markdown)
-    for word in ("Dataset", "Train", "Evaluate", "Recognize"):
+    for word in ("Dataset", "Train", "Evaluate", "Recognize", "Cameras"):
         assert word in text
 
 

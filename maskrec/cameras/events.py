@@ -18,8 +18,9 @@ camera whose tracker object changes (a reconnect, another model) starts afresh: 
 **The record** (one JSON line of ``<dir>/events.jsonl``, the disk as database): ``id``, ``camera``,
 ``rule``, ``zone``, ``track``, ``bare_since`` (capture time the run began, epoch s), ``bare_for_s``,
 ``t`` (capture time of the frame that completed it), ``time`` (the same in ISO 8601 UTC),
-``raised_at`` (wall clock when the rule fired), ``delay_s`` (``raised_at - (bare_since +
-bare_for_s)``: how long after the N s the event was raised: frame spacing plus the camera's lag),
+``raised_at`` (wall clock when the rule fired), ``due`` (when it was due: ``bare_since +
+bare_for_s``, or the cooldown's end for a person still bare), ``delay_s`` (``raised_at - due``: how
+long after its N s the event was raised: frame spacing plus the camera's lag),
 ``p_mask`` (the track's vote), ``box``, ``model`` (``CameraFrame.model``), ``evidence`` and
 ``thumbnail`` (paths under the dir: the frame with the person boxed and, with ``blur_others``, every
 other face blurred; the face crop the classifier saw).
@@ -30,7 +31,8 @@ queue drops the event and counts it (``dropped``), never blocks a camera. One wr
 the JPEGs, writes them and the record (atomically, then appended), and hands the record to the
 outlets (sinks, the API's stream, a counter): each outlet must return at once (the sinks queue).
 Every ``STATE_EVERY_S`` a camera's state (people now, masked, bare, masked share) goes the same
-way to ``states.jsonl`` and the state outlets (MQTT's retained state, the page's trend).
+way to ``states.jsonl`` and the state outlets (MQTT's retained state, the page's trend), and each
+person who left since (a track ended) to ``people.jsonl`` with their vote (the compliance report).
 """
 from __future__ import annotations
 
@@ -57,6 +59,7 @@ log = logging.getLogger("maskrec.cameras")
 
 EVENTS = "events.jsonl"
 STATES = "states.jsonl"
+PEOPLE = "people.jsonl"
 EVIDENCE = "evidence"
 GAP_S = 2.0           # a track unseen longer than this starts a new bare run when it returns
 STATE_EVERY_S = 5.0   # a camera's state is recorded (and published) this often
@@ -102,6 +105,7 @@ class _Raised(NamedTuple):
 
 class _State(NamedTuple):
     record: dict
+    file: str = STATES        # states.jsonl, or people.jsonl (a person's vote once they left)
 
 
 class _Camera:
@@ -113,6 +117,7 @@ class _Camera:
         self.last_event: dict[tuple[int, str], float] = {}
         self.last_seen: dict[int, float] = {}
         self.state_t = 0.0
+        self.recorded: set[int] = set()   # ended tracks already in people.jsonl
 
 
 class Events:
@@ -152,7 +157,7 @@ class Events:
         if cam is None:
             return
         if cam.tracker is not f.tracker:  # a new tracker: ids restart, so what was known of them is void
-            cam.tracker, cam.since, cam.last_event, cam.last_seen = f.tracker, {}, {}, {}
+            cam.tracker, cam.since, cam.last_event, cam.last_seen, cam.recorded = f.tracker, {}, {}, {}, set()
         bare, covered = f.tracker.classes[0], f.tracker.classes[1]
         rules = self._rules.get(f.camera, ())
         for i, s in enumerate(f.seen):
@@ -171,10 +176,16 @@ class Events:
                 last = cam.last_event.get(key)
                 if f.t - since >= r.bare_for_s and (last is None or f.t - last >= r.cooldown_s):
                     cam.last_event[key] = f.t
-                    self._raise(f, i, r, since)
+                    # when it was due: N s into the run, or, for a person still bare, the cooldown's end
+                    due = max(since + r.bare_for_s, last + r.cooldown_s if last is not None else 0.0)
+                    self._raise(f, i, r, since, due)
         if f.t - cam.state_t >= self.state_every_s:
             cam.state_t = f.t
             self._put(_State(state_record(f, bare, covered)))
+            for row in f.tracker.tracks():  # people who left since the last state: their votes, for reports
+                if not row.active and row.track not in cam.recorded:
+                    cam.recorded.add(row.track)
+                    self._put(_State(person_record(f, row), PEOPLE))
         self._forget(cam, f.t)
 
     def _in_zone(self, camera: str, rule: Rule, box) -> bool:
@@ -193,13 +204,13 @@ class Events:
                 for key in [key for key in d if key[0] == k]:
                     del d[key]
 
-    def _raise(self, f: CameraFrame, i: int, rule: Rule, since: float) -> None:
+    def _raise(self, f: CameraFrame, i: int, rule: Rule, since: float, due: float) -> None:
         s = f.seen[i]
         now = self.clock()
         eid = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(f.t))}-{f.camera}-{uuid.uuid4().hex[:8]}"
         record = {"id": eid, "camera": f.camera, "rule": rule.name, "zone": rule.zone, "track": s.track,
                   "bare_since": round(since, 3), "bare_for_s": rule.bare_for_s, "t": round(f.t, 3), "time": iso(f.t),
-                  "raised_at": round(now, 3), "delay_s": round(now - (since + rule.bare_for_s), 3),
+                  "raised_at": round(now, 3), "due": round(due, 3), "delay_s": round(now - due, 3),
                   "p_mask": round(float(s.p_mask), 4), "box": [int(v) for v in s.box[:4]], "model": f.model,
                   "evidence": f"{EVIDENCE}/{eid}.jpg", "thumbnail": f"{EVIDENCE}/{eid}-face.jpg"}
         with self._lock:
@@ -252,8 +263,8 @@ class Events:
                     self._write_event(job)
                     outlets, record = self.outlets, job.record
                 else:
-                    append_line(self.dir / STATES, job.record)
-                    outlets, record = self.state_outlets, job.record
+                    append_line(self.dir / job.file, job.record)
+                    outlets, record = (self.state_outlets if job.file == STATES else ()), job.record
                 for out in list(outlets):
                     try:
                         out(record)
@@ -296,6 +307,14 @@ def state_record(f: CameraFrame, bare: str, covered: str) -> dict:
     share = round(masked / len(people), 4) if people else None
     return {"camera": f.camera, "t": round(f.t, 3), "time": iso(f.t), "people": len(people), "masked": masked,
             "bare": unmasked, "masked_share": share, "model": f.model}
+
+
+def person_record(f: CameraFrame, row) -> dict:
+    """A person who left (a ``TrackRow`` no longer active): when, how long, the vote; the compliance
+    report's track table."""
+    return {"camera": f.camera, "track": row.track, "first": round(row.first_s, 3), "last": round(row.last_s, 3),
+            "frames": row.frames, "label": row.label, "p_mask": round(row.p_mask, 4), "agree": round(row.agree, 3),
+            "model": f.model}
 
 
 def write_bytes(path: Path, data: bytes) -> None:

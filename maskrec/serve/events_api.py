@@ -5,6 +5,7 @@
     GET  /v1/events/status            counts (raised, written, dropped, failed) and each sink's state
     GET  /v1/events/{id}/evidence.jpg the frame with the person boxed;  .../thumbnail.jpg: the face
     GET  /v1/states                   the cameras' states over time (people, masked share): ?camera= &since= &until=
+    GET  /v1/people                   people who left a camera's view, with their vote (the compliance report)
     POST /v1/model                    {"checkpoint": "runs/x/best.pt", "operating_point": "crops"}: swap the model
 
 ``attach_events(app, hub, cfg)`` builds the event engine of a camera file (``cameras.events.Events``),
@@ -28,7 +29,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from maskrec.cameras.config import CamerasConfig
-from maskrec.cameras.events import EVENTS, EVIDENCE, STATES, Events, events_dir
+from maskrec.cameras.events import EVENTS, EVIDENCE, PEOPLE, STATES, Events, events_dir
 from maskrec.cameras.hub import Hub
 from maskrec.serve.model import NotReady
 
@@ -200,6 +201,16 @@ def states(request: Request, camera: str | None = None, since: str | None = None
            limit: int = Query(20000, ge=1, le=200000)):
     rows = select(read_jsonl(_events(request).dir / STATES), camera, None, _time(since, "since"), _time(until, "until"))
     return {"states": rows[-limit:]}
+
+
+@router.get("/v1/people", summary="people who left a camera's view, with their vote: ?camera= &since= &until=")
+def people(request: Request, camera: str | None = None, since: str | None = None, until: str | None = None,
+           limit: int = Query(20000, ge=1, le=200000)):
+    rows = read_jsonl(_events(request).dir / PEOPLE)
+    lo, hi = _time(since, "since"), _time(until, "until")
+    rows = [r for r in rows if (camera is None or r.get("camera") == camera) and (lo is None or r["last"] >= lo)
+            and (hi is None or r["first"] < hi)]
+    return {"people": rows[-limit:]}
 
 
 class ModelChoice(BaseModel):

@@ -1,0 +1,58 @@
+"""A camera's compliance report for a time range: the video report (``maskrec.video.report``) made
+from what the events writer recorded, so a camera's afternoon reads like a video run.
+
+    html = camera_report("door", start, end, states, people, events, thumbs={track: data_url})
+
+``states``: the camera's state records (``states.jsonl``: every few seconds, people now with and
+without a mask) make the per-moment charts; ``people`` (``people.jsonl``: each person once they
+left, with their vote) the track table and the totals; ``events`` the count of events said in the
+notes. Times are epoch seconds; the report's seconds count from ``start``. People still in view at
+``end`` are not in the table yet (they are recorded when they leave): the report says so.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from maskrec.live.track import UNSURE_LABEL, TrackRow
+from maskrec.video.report import render_report
+from maskrec.video.result import VideoResult
+
+
+def _in(rows: list[dict], camera: str, start: float, end: float, key: str = "t") -> list[dict]:
+    return [r for r in rows if r.get("camera") == camera and start <= r.get(key, 0) < end]
+
+
+def camera_result(camera: str, start: float, end: float, states: list[dict], people: list[dict],
+                  events: list[dict] = (), thumbs: dict | None = None) -> VideoResult:
+    """The ``VideoResult`` of ``camera`` between ``start`` and ``end`` (see the module docstring)."""
+    st = sorted(_in(states, camera, start, end), key=lambda r: r["t"])
+    pp = sorted(_in(people, camera, start, end, "last"), key=lambda r: r["first"])
+    ev = _in(events, camera, start, end)
+    tracks = tuple(TrackRow(p["track"], p["first"] - start, p["last"] - start, p["frames"], p["label"], p["p_mask"],
+                            p.get("agree", 1.0), False) for p in pp)
+    timeline = tuple((int(round(s["t"] - start)), s["masked"], s["bare"]) for s in st)
+    count = {k: sum(p["label"] == k for p in pp) for k in ("mask", "no_mask", UNSURE_LABEL)}
+    models = sorted({r["model"] for r in [*st, *pp] if r.get("model")})
+    warnings = [f"{len(ev)} event{'s' * (len(ev) != 1)} raised in this time (GET /v1/events)"] if ev else []
+    if st and st[-1].get("people"):
+        warnings.append(f"{st[-1]['people']} people were still in view at the end: they are counted once they leave")
+    if len(models) > 1:
+        warnings.append(f"the model changed during this time: {', '.join(models)}")
+    summary = {"people": len(pp), **count, "frames": 0, "seconds": round(end - start, 3), "fps": 0.0,
+               "status": "live", "warnings": warnings,
+               "started_at": datetime.fromtimestamp(start).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")}
+    if not pp:
+        summary["note"] = "nobody left the camera's view in this time" if st else "no record for this camera in this time"
+    return VideoResult(tracks, timeline, summary, dict(thumbs or {}), None)
+
+
+def camera_report(camera: str, start: float, end: float, states: list[dict], people: list[dict],
+                  events: list[dict] = (), thumbs: dict | None = None, title: str | None = None) -> str:
+    """The compliance report of ``camera`` between ``start`` and ``end``, one self-contained HTML page."""
+    res = camera_result(camera, start, end, states, people, events, thumbs)
+    models = sorted({r["model"] for r in [*states, *people] if r.get("camera") == camera and r.get("model")})
+    settings = {"source": f"camera {camera}", "checkpoint": ", ".join(models) or "–"}
+    fmt = "%Y-%m-%d %H:%M"
+    title = title or (f"Camera {camera}, {datetime.fromtimestamp(start).strftime(fmt)} to "
+                      f"{datetime.fromtimestamp(end).strftime(fmt)}")
+    return render_report(res, settings, title)

@@ -1,0 +1,142 @@
+"""The Cameras page (pages/5_Cameras.py over ui/cameras.py, maskrec/cameras/remote.py and report.py).
+
+In Chromium against a real ``serve --cameras`` with two cameras (looped clips of the demo
+generator's faces, known bare people) and ``streamlit run``: both cameras' frames and figures, the
+events with their evidence, the trend, a compliance report downloaded, and the model swapped from
+the page while the cameras run. Without a browser: the page's answer when the server is away
+(AppTest), and the compliance report made from what the events writer recorded.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from maskrec.cameras.config import Rule
+from maskrec.cameras.events import EVENTS, PEOPLE, STATES, Events
+from maskrec.cameras.report import camera_report, camera_result
+from maskrec.live.track import tracker_for
+from tests.conftest import REPO
+from tests.test_events import FPS, camera_frames, clip, config, free_port, records, rec, wait_for  # noqa: F401 (fixtures)
+
+APP = str(REPO / "streamlit_app.py")
+
+
+def test_the_page_says_when_the_server_cannot_be_reached(monkeypatch):
+    port = free_port()
+    monkeypatch.setenv("MASKREC_SERVE_URL", f"http://127.0.0.1:{port}")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/5_Cameras.py")
+    at.run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Cameras"
+    errors = [e.value for e in at.error]
+    assert errors and all(e.startswith(f"cannot reach http://127.0.0.1:{port}: ") for e in errors), errors
+
+
+def test_a_compliance_report_from_the_recorded_states_and_people(rec, clip, tmp_path):
+    """People who came and left (the clip, then empty frames until their tracks end) are in
+    people.jsonl with their votes; the report's totals and tracks are theirs."""
+    tracker = tracker_for(rec)
+    ev = Events(config([Rule("bare", 1.0)]), tmp_path, sinks=[], state_every_s=1.0).start()
+    t0 = 1_000_000.0
+    try:
+        for f in camera_frames(rec, clip, 3.0, t0=t0, tracker=tracker):
+            ev.on_frame(f)
+        empty = type(f.result)((), f.result.timings, f.result.shape)
+        for k in range(int(10 * FPS)):  # nobody: the tracks end (max_age_s) and are recorded
+            t = t0 + 3.0 + k / FPS
+            ev.on_frame(f._replace(t=t, result=empty, seen=tracker.update(t, [], [])))
+        assert ev.drain()
+    finally:
+        ev.stop()
+    people, states, events = records(tmp_path, PEOPLE), records(tmp_path, STATES), records(tmp_path, EVENTS)
+    assert sorted(p["label"] for p in people) == ["mask", "no_mask", "no_mask"] and len(events) == 2
+    res = camera_result("door", t0, t0 + 13.0, states, people, events)
+    assert res.summary["people"] == 3 and res.summary["mask"] == 1 and res.summary["no_mask"] == 2
+    assert [t.track for t in res.tracks] == sorted(p["track"] for p in people)
+    assert res.timeline[0] == (0, 0, 0) and max(r[1] + r[2] for r in res.timeline) == 3
+    assert "2 events raised in this time (GET /v1/events)" in res.summary["warnings"]
+    html = camera_report("door", t0, t0 + 13.0, states, people, events, title="Door, test")
+    assert 'data-key="people" data-value="3"' in html and "<title>Door, test</title>" in html
+    # another camera, or a time before anything was recorded: said, not an empty table alone
+    assert camera_result("hall", t0, t0 + 13.0, states, people).summary["note"] == "no record for this camera in this time"
+
+
+# ------------------------------------------------------------------------ Chromium, two cameras
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} not installed (CI installs it)")
+def test_the_cameras_page_follows_two_cameras_in_chromium(tmp_path):
+    playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed")
+    import httpx2 as httpx
+    from tests.rtsp_server import clip as make_clip
+    from tests.test_browser import ARGS, Server, idle, no_errors, shots_dir
+    from tests.test_events import Serve
+    for name, faces in (("door", ((8, 10), (37, 230))), ("hall", ((8, 10), (37, 230), (0, 450)))):
+        make_clip(tmp_path / f"{name}.mp4", seconds=3.0, fps=15, size=(720, 540), faces=faces)
+    cams = tmp_path / "cameras.toml"
+    cams.write_text("".join(f'[[cameras]]\nname = "{n}"\nsource = "{tmp_path / n}.mp4"\n'
+                            f'[[cameras.rules]]\nname = "bare-2s"\nbare_for_s = 2.0\ncooldown_s = 600.0\n'
+                            for n in ("door", "hall")))
+    serve = Serve(tmp_path, cams)
+    app = None
+    try:
+        wait_for(serve.ready, 240, "the server's model")
+        got = wait_for(lambda: (r := httpx.get(f"{serve.url}/v1/events").json())["total"] >= 3 and r, 120,
+                       "an event of each bare person")
+        assert sorted(e["camera"] for e in got["events"]) == ["door", "hall", "hall"]  # hall: two bare people
+        os.environ["MASKREC_SERVE_URL"] = serve.url
+        try:
+            app = Server(tmp_path / "apphome").start()
+        finally:
+            del os.environ["MASKREC_SERVE_URL"]
+        with playwright_api.sync_playwright() as p:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            page = b.new_page(viewport={"width": 1280, "height": 2400}, accept_downloads=True)
+            page.goto(app.url + "/Cameras")
+            page.get_by_text("Events (3)").wait_for(timeout=120_000)
+            for name in ("door", "hall"):  # each card: its latest frame and figures
+                card = page.locator(f".st-key-cam-{name}")
+                card.get_by_text(f"{name} · live").wait_for(timeout=60_000)
+                card.locator("img").first.wait_for(timeout=60_000)
+                for label in ("People now", "Masked", "FPS", "Lag p95"):
+                    assert card.get_by_text(label, exact=True).count() == 1, (name, label)
+            shots = [page.locator('[data-testid="stImage"]').filter(has_text=f"{n} · bare-2s") for n in ("door", "hall")]
+            assert [s.count() for s in shots] == [1, 2]
+            for s in shots:  # the evidence, with its caption
+                s.first.locator("img").wait_for(timeout=60_000)
+                assert s.first.locator("img").evaluate("i => i.naturalWidth") == 720
+            page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+            idle(page)
+            no_errors(page)
+            page.screenshot(path=str(shots_dir() / "cameras-page.png"), full_page=True)
+
+            page.get_by_role("button", name="Make report").click()
+            button = page.get_by_role("button", name="Download door-")
+            button.wait_for(timeout=60_000)
+            with page.expect_download() as dl:
+                button.click()
+            html = Path(dl.value.path()).read_text()
+            assert "<title>Camera door," in html and 'data-key="people"' in html and "still in view" in html
+
+            page.get_by_text("Model: load another checkpoint").click()
+            page.get_by_label("Operating point").fill("crops")
+            page.get_by_role("button", name="Load while running").click()
+            page.get_by_text("now net2.pt@crops").wait_for(timeout=120_000)
+            page.get_by_text("model net2.pt@crops").nth(1).wait_for(timeout=60_000)  # both cameras' next frames
+            no_errors(page)
+            page.screenshot(path=str(shots_dir() / "cameras-page-swapped.png"), full_page=True)
+            b.close()
+        status = httpx.get(f"{serve.url}/v1/cameras").json()["cameras"]
+        assert all(c["state"] == "live" and c["model"] == "net2.pt@crops" for c in status)
+    finally:
+        if app is not None:
+            app.kill()
+        serve.stop()
