@@ -190,5 +190,9 @@ def test_a_queued_video_says_so_on_the_video_tab(held_slots, monkeypatch):
         at.button(key="recognize_video_stop").click().run()
         job.join(10)
         assert job.status == "stopped"  # it left the queue; the held slots never freed
+        at.run()
+        assert not at.exception, at.exception
+        assert [i.value for i in at.info] == ["**door.mp4** was stopped before it started: nothing was processed. "
+                                              "Remove it from the box above and drop it again to process it."]
     finally:
         over.set()

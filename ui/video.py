@@ -92,6 +92,9 @@ def video_tab(rec, threshold: float) -> None:
         return
     if job is not None and job.status == "failed":
         st.warning(f"**{md_text(_original_name(current))}** could not be processed: {md_text(job.error)}")
+    elif job is not None and job.status == "stopped" and job.progress() is None:  # stopped while queued
+        st.info(f"**{md_text(_original_name(current))}** was stopped before it started: nothing was processed. "
+                "Remove it from the box above and drop it again to process it.")
     done = _finished()
     if not done:
         if job is None:
