@@ -19,7 +19,7 @@ from maskrec.cameras.events import EVENTS, PEOPLE, STATES, Events
 from maskrec.cameras.report import camera_report, camera_result
 from maskrec.live.track import tracker_for
 from tests.conftest import REPO
-from tests.test_events import FPS, camera_frames, clip, config, free_port, records, rec, wait_for  # noqa: F401 (fixtures)
+from tests.test_events import FPS, broker, camera_frames, clip, config, free_port, records, rec, wait_for  # noqa: F401 (fixtures)
 
 APP = str(REPO / "streamlit_app.py")
 
@@ -140,3 +140,36 @@ def test_the_cameras_page_follows_two_cameras_in_chromium(tmp_path):
         if app is not None:
             app.kill()
         serve.stop()
+
+
+def test_a_broker_feed_sees_every_machines_cameras(broker):
+    """What the page reads when it follows a broker: the states and events two publishers (two
+    machines' MqttSinks) send, the latest state per camera; a dead broker said in words."""
+    from maskrec.cameras.config import Mqtt
+    from maskrec.cameras.remote import BrokerFeed
+    from maskrec.cameras.sinks import MqttSink
+    feed = BrokerFeed(*broker).start()
+    sinks = [MqttSink(Mqtt(*broker)) for _ in range(2)]
+    try:
+        wait_for(lambda: feed.status()["connected"], 20, "the feed to connect")
+        for s in sinks:
+            s.start()
+        for i, (s, cam) in enumerate(zip(sinks, ("door", "hall"))):
+            s.send_state({"camera": cam, "t": 10.0 + i, "people": 2 + i, "masked": 1, "bare": 1 + i,
+                          "masked_share": 1 / (2 + i), "model": "net2.pt@street"})
+            s.send_event({"id": f"e-{cam}", "camera": cam, "t": 12.0 + i, "rule": "bare"})
+        wait_for(lambda: len(feed.cameras()) == 2 and feed.events()["total"] == 2, 20, "both machines' messages")
+        assert [(c["name"], c["people"]) for c in feed.cameras()] == [("door", 2), ("hall", 3)]
+        assert [e["id"] for e in feed.events()["events"]] == ["e-hall", "e-door"]  # newest first
+        assert [e["id"] for e in feed.events(camera="door")["events"]] == ["e-door"]
+        assert [s["camera"] for s in feed.states(since=10.5)] == ["hall"]
+    finally:
+        for s in sinks:
+            s.stop()
+        feed.stop()
+    dead = BrokerFeed("127.0.0.1", free_port()).start()
+    try:
+        st = wait_for(lambda: (v := dead.status())["error"] and v, 20, "the dead broker to be said")
+        assert not st["connected"] and st["error"].startswith("cannot connect to the MQTT broker at 127.0.0.1:")
+    finally:
+        dead.stop()
