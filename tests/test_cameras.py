@@ -245,7 +245,8 @@ def test_killed_stream_back_within_5s_other_camera_undisturbed(tmp_path, movie, 
         text = (f'[[cameras]]\nname = "a"\nsource = "{a.url}"\n'
                 f'[[cameras]]\nname = "b"\nsource = "{b.url}"\n'
                 f'[[cameras]]\nname = "away"\nsource = "rtsp://admin:{SECRET}@127.0.0.1:{free_port()}/x"\n'
-                f'[[cameras]]\nname = "gone"\nsource = "gone.mp4"\n')
+                f'[[cameras]]\nname = "gone"\nsource = "gone.mp4"\n'
+                f'[[cameras]]\nname = "capped"\nsource = "{movie}"\nmax_fps = 3\n')
         hub = hub_of(tmp_path, text, models)
         frames = []
         hub.add_listener(frames.append)
@@ -270,10 +271,12 @@ def test_killed_stream_back_within_5s_other_camera_undisturbed(tmp_path, movie, 
             away, gone = hub.camera("away").status(), hub.camera("gone").status()
             assert away.state == "connecting" and "refused" in away.error.lower(), away
             assert gone.state.startswith("failed: no such video file"), gone
+            capped = hub.camera("capped").status()  # a looped file at 15 fps, processed 3 times a second at most
+            assert capped.state == "live" and capped.frames > 0 and 0 < capped.fps <= 3.3, capped
             jpeg = cam_b.jpeg()
             assert jpeg[:3] == b"\xff\xd8\xff"
         print(f"camera a processed again {took:.2f} s after its stream came back")
-    assert {f.camera for f in frames} == {"a", "b"} and all(len(f.seen) == len(f.result.faces) for f in frames)
+    assert {f.camera for f in frames} == {"a", "b", "capped"} and all(len(f.seen) == len(f.result.faces) for f in frames)
     assert any(s.track for f in frames for s in f.seen)  # people followed, not only faces
     assert frames[-1].model.startswith("net2.pt@")
     for s in hub.statuses():
