@@ -51,7 +51,7 @@ def camera_report(camera: str, start: float, end: float, states: list[dict], peo
     """The compliance report of ``camera`` between ``start`` and ``end``, one self-contained HTML page."""
     res = camera_result(camera, start, end, states, people, events, thumbs)
     models = sorted({r["model"] for r in [*states, *people] if r.get("camera") == camera and r.get("model")})
-    settings = {"source": f"camera {camera}", "checkpoint": ", ".join(models) or "–"}
+    settings = {"source": f"camera {camera}", "model (checkpoint@operating point)": ", ".join(models) or "–"}
     fmt = "%Y-%m-%d %H:%M"
     title = title or (f"Camera {camera}, {datetime.fromtimestamp(start).strftime(fmt)} to "
                       f"{datetime.fromtimestamp(end).strftime(fmt)}")
