@@ -22,6 +22,22 @@ REPO, SCENES = REPO_ROOT, DEV_SCENES  # what the tests import from here
 pytest_plugins = ["tests.skipguard", "tests.salted"]
 
 
+import sys  # noqa: E402
+
+_MAIN = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def main_module_restored():
+    """Streamlit's AppTest (``from_function``) leaves ``sys.modules["__main__"]`` as its script, a temp
+    file; a later ``spawn`` process (a multiprocessing Pool) then runs that file as its main, dies with a
+    NameError, and the Pool starts a new one forever: the quick subset hung whenever a Pool test came
+    after an AppTest in one xdist worker. Put the real one back after every test."""
+    yield
+    if sys.modules.get("__main__") is not _MAIN:
+        sys.modules["__main__"] = _MAIN
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path_factory, monkeypatch):
     """Runs, caches and demo data of each test go to a fresh folder, never the repo."""
