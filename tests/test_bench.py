@@ -125,6 +125,7 @@ def test_python_m_maskrec_bench_runs_the_bench_from_anywhere(tmp_path):
     assert p.returncode == 2 and "error: unknown bench section warp" in p.stderr
 
 
+@pytest.mark.slow  # 7 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_frame_section_times_a_frame_with_several_faces():
     """A frame benchmark that finds nobody times the detector alone; the row must say how many faces
     its frame holds, and on the dev scenes that is at least 4."""

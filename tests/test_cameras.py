@@ -291,6 +291,7 @@ KEY = "camera-test-key-0123456789"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 
 
+@pytest.mark.slow  # 6 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_serve_refuses_a_malformed_camera_file(tmp_path):
     """Said in one line before it listens (exit 2), naming file, camera and key; nothing started."""
     path = write(tmp_path, CAM + "detect_every = 0\n")

@@ -19,6 +19,7 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_help_and_user_errors_in_a_real_process():
     r = subprocess.run([sys.executable, "-m", "maskrec", "--help"], cwd=REPO, capture_output=True, text=True)
     assert r.returncode == 0 and "train" in r.stdout and "predict" in r.stdout
@@ -87,6 +88,7 @@ def test_demo_data_and_scan(capsys, tmp_path):
     assert sum(s["counts"]["test"].values()) == 15
 
 
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_train_recipe_and_precision_options(capsys, demo_dir, tmp_path):
     """--recipe sized scales the batch to the data as the Train page does; --precision is stated in
     the checkpoint; explicit options still win over the recipe."""
@@ -107,6 +109,7 @@ def test_train_recipe_and_precision_options(capsys, demo_dir, tmp_path):
     assert checkpoint.load(tmp_path / "b" / "last.pt")["precision"] == "fp32"
 
 
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_train_with_a_validation_split_prints_validation_per_epoch_and_test_once_at_the_end(capsys, demo_dir, tmp_path):
     """The epochs are judged on validation; the test split only reports, once the run has ended."""
     code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--epochs", 2, "--batch-size", 64,
@@ -124,6 +127,7 @@ def test_train_with_a_validation_split_prints_validation_per_epoch_and_test_once
     assert lines[0].startswith("run ") and not any(tok.startswith("test") for ln in lines[1:-1] for tok in ln.split())
 
 
+@pytest.mark.slow  # 6 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_train_evaluate_predict_export(capsys, demo_dir, tmp_path):
     run_dir = tmp_path / "run"
     code, out, err = run_cli(capsys, "train", "--net", "net1", "--data", demo_dir, "--epochs", 2,
@@ -342,6 +346,7 @@ def test_predict_reads_a_108_megapixel_photo_reduced_and_gives_boxes_in_its_pixe
     assert json.loads(out)["faces"][0]["box"] == [400, 200, 1200, 1000]  # in the file's pixels
 
 
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_threshold_is_picked_on_a_dataset_and_saved(capsys, demo_dir, tmp_path):
     import shutil
 

@@ -64,6 +64,7 @@ def choose_folder(at: AppTest, folder) -> AppTest:
     return at
 
 
+@pytest.mark.slow  # 4 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_the_chosen_folder_follows_the_user_to_every_page_and_back(demo_dir, monkeypatch):
     """Issue 37: chose a folder on Dataset, opened Train: the sidebar was back on the demo data."""
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
@@ -110,6 +111,7 @@ def test_a_reload_restores_the_choice_from_the_url(demo_dir, monkeypatch):
     assert str(demo_dir) in said(again)
 
 
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_an_uploaded_zip_follows_the_user_and_a_reload(demo_dir):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as z:
@@ -200,6 +202,7 @@ def test_a_local_user_allows_a_folder_from_the_page_without_a_restart(tmp_path, 
 
 
 @pytest.mark.parametrize("address", ["0.0.0.0", None])
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_server_open_to_other_machines_offers_no_way_past_the_roots(tmp_path, monkeypatch, bound_to, address):
     monkeypatch.delenv("MASKREC_DATA_ROOTS", raising=False)
     bound_to(address)
@@ -233,6 +236,7 @@ def test_home_names_what_the_sidebar_shows():
 
 # -- Evaluate keeps its checkpoint --------------------------------------------------------------
 
+@pytest.mark.slow  # 12 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_evaluate_keeps_the_chosen_checkpoint_while_the_dataset_changes(demo_dir, monkeypatch):
     """Issue 37: changing the dataset on Evaluate reset the checkpoint to the first one."""
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))

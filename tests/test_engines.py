@@ -47,6 +47,7 @@ def _scores(net: str, engine: str, data) -> tuple[np.ndarray, np.ndarray, float]
 
 @pytest.mark.parametrize("engine", [n for n in HERE if engines.ENGINES[n].exact])
 @pytest.mark.parametrize("net", NETS)
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_fp32_engines_give_the_checkpoints_probabilities(net, engine, demo_dir):
     _, want, _ = _scores(net, "torch", demo_dir)
     _, got, _ = _scores(net, engine, demo_dir)
@@ -104,6 +105,7 @@ def test_uint8_and_float_input_agree_and_empty_is_empty(engine):
 
 
 @pytest.mark.parametrize("engine", HERE)
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_face_crops_through_predict_proba_match_eager_torch(engine):
     """The live path: RGB crops of any size -> to_input -> a permuted (B, 3, S, S) view -> engine."""
     rng = np.random.default_rng(0)

@@ -224,6 +224,7 @@ def test_inside_a_polygon():
     assert inside((10, 10), tri) and not inside((90, 90), tri)
 
 
+@pytest.mark.slow  # 4 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_person_bare_for_n_seconds_raises_one_event_with_evidence_to_disk_webhook_and_mqtt(
         rec, clip, broker, receiver, tmp_path):
     """The issue's end-to-end check on the engine: one bare person, one masked -> exactly one event in
@@ -350,6 +351,7 @@ def test_a_full_writer_queue_drops_and_counts_and_never_blocks_a_camera(rec, cli
 
 # ------------------------------------------------------------------------ bad sinks
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_hanging_webhook_stalls_nothing_else_and_says_it_timed_out(rec, clip, broker, receiver, tmp_path):
     hanging = Receiver("hang")
     sub = Subscriber(*broker)

@@ -335,6 +335,7 @@ def test_blank_image_gives_no_faces(detectors, name):
 
 
 @_each
+@pytest.mark.slow  # 6 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_odd_inputs(detectors, name):
     from PIL import Image
     det = detectors[name]
@@ -424,6 +425,7 @@ def test_a_108_megapixel_photo_decodes_reduced_and_upright(phone_photo):
         open_rgb(phone_photo)
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_reading_a_108_megapixel_photo_keeps_memory_small(phone_photo):
     # A fresh process: this one's peak RSS is whatever earlier tests left, so no rise would show.
     code = ("import resource, sys; from maskrec.data import open_rgb; "

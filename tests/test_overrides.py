@@ -131,6 +131,7 @@ def test_a_relabel_reaches_the_decoded_cache(data):
     assert sorted((cache_dir() / "decoded").glob("*.npy")) == cached
 
 
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_run_names_the_overrides_it_trained_with(data):
     raw = discover(data, overrides=False)
     cfg = replace(PRESETS["net1"], data=str(data), epochs=1, batch_size=64, device="cpu")
@@ -155,6 +156,7 @@ def _decide_many(args):
         overrides.decide(ds, r, "exclude")
 
 
+@pytest.mark.slow  # 10 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_concurrent_decisions_lose_nothing(data):
     raw = discover(data, overrides=False)
     rels = [_rel(raw, it) for it in raw.items[:48]]
@@ -177,6 +179,7 @@ def _cli(*args, cwd=REPO_ROOT):
                           cwd=cwd, timeout=120)
 
 
+@pytest.mark.slow  # 12 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_relabel_cli(data):
     raw = discover(data, overrides=False)
     a, b = _first(raw, label=1), _first(raw, label=0)

@@ -36,6 +36,7 @@ def field(at: AppTest, label: str):
     return found[0]
 
 
+@pytest.mark.slow  # 7 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_navigation_reaches_every_page():
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -87,6 +88,7 @@ def test_dataset_page_refuses_a_folder_outside_the_data_roots(tmp_path, monkeypa
     assert any("outside the allowed data folders" in e.value for e in at.sidebar.error)
 
 
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_train_page_starts_a_run_and_shows_its_charts():
     at = page("2_Train")
     assert any("No runs yet" in i.value for i in at.info)
@@ -145,6 +147,7 @@ def test_train_pages_runs_table_reads_a_training_run_as_its_header_does_with_no_
     assert (rows[first.id]["state"], rows[first.id]["epochs"]) == ("done", "10/10")
 
 
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_evaluate_page_judges_a_run_and_saves_a_threshold(demo_dir, monkeypatch):
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
     cfg = replace(PRESETS["net1"], data=str(demo_dir), epochs=1, batch_size=64, val_fraction=0.3)
@@ -213,6 +216,7 @@ def test_dataset_page_explains_a_zip_that_escapes(tmp_path):
 
 @pytest.mark.parametrize("kind,said", [({"flag": 0x1}, "password-protected"), ({"method": 9}, "Deflate64")],
                          ids=["encrypted", "deflate64"])
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_dataset_page_warns_about_a_zip_python_cannot_read_and_keeps_no_copy(tmp_path, kind, said):
     """An encrypted or Deflate64 upload drew a red exception; each refused upload stayed in cache/uploads."""
     from maskrec.config import cache_dir
@@ -336,6 +340,7 @@ def cells(at: AppTest) -> tuple[list[list[str]], list[str]]:
     return df.astype(str).values.tolist(), list(df.columns)
 
 
+@pytest.mark.slow  # 8 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_train_page_starts_a_sweep_and_shows_its_trials(fast_fit):
     from maskrec.train.sweep import list_sweeps
     at = sweep_mode(page("2_Train"))
@@ -410,6 +415,7 @@ def _plotly_titles(at: AppTest) -> list[str]:
     return [json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text") for c in at.get("plotly_chart")]
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_evaluate_page_shows_a_sweeps_trials_and_optunas_figures(fast_fit):
     from maskrec.train.sweep import SweepConfig, best, new_sweep, run_sweep
     sw = new_sweep(SweepConfig(net="net1", trials=6, epochs=3))

@@ -157,6 +157,7 @@ def test_the_video_tab_points_a_still_picture_to_its_upload_photos_tab(tmp_path)
     assert job.error == "door.mp4 is a picture (jpeg), not a video: drop it on the Upload photos tab"
 
 
+@pytest.mark.slow  # 10 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_video_writes_only_the_report_when_only_report_is_asked_and_refuses_neither(clip, tmp_path, capsys):
     from maskrec import video as V
     from maskrec.__main__ import main
@@ -221,6 +222,7 @@ def test_tags_are_a_fixed_share_of_the_photos_width_so_they_read_the_same_howeve
     assert _text_rows(out) >= out.shape[1] / 55, (_text_rows(out), out.shape)
 
 
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_the_engine_details_sit_behind_an_expander_above_the_tabs():
     from streamlit.testing.v1 import AppTest
     at = AppTest.from_file(str(REPO / "pages" / "4_Recognize.py"), default_timeout=120)

@@ -437,6 +437,7 @@ def test_page_controls_default_to_the_checkpoint(page):
     assert any("Not streaming" in c.value for c in page.caption)
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_page_upload_boxes_faces_and_skips_a_bad_file(page):
     img, _ = scene()
     page.file_uploader(key="recognize_uploads").set_value(

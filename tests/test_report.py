@@ -193,6 +193,7 @@ def test_a_live_session_becomes_a_report_of_the_session_so_far(predictor):
     self_contained(html)
 
 
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_the_cli_writes_the_report_and_its_numbers_are_the_json_summarys(clip, tmp_path, capsys):
     out, rep = tmp_path / f"cli{V.output_suffix()}", tmp_path / "door.html"
     assert main(["video", str(clip), "--out", str(out), "--json", "--report", str(rep)]) == 0
@@ -213,6 +214,7 @@ def test_the_cli_refuses_a_report_it_cannot_write_before_the_run(clip, tmp_path,
     assert "is a folder" in capsys.readouterr().err and not out.exists()
 
 
+@pytest.mark.slow  # 4 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_ctrl_c_still_writes_the_report_of_what_was_processed(clip, tmp_path, monkeypatch, capsys):
     def bar(label):  # the CLI's progress callback: a real SIGINT (Ctrl-C) after frame 10
         return lambda done, total, *a: os.kill(os.getpid(), signal.SIGINT) if done == 10 else None

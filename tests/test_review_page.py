@@ -131,6 +131,7 @@ def test_the_finder_shows_its_progress_and_stops(monkeypatch):
     assert not at.button(key="review_start").disabled
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_decisions_land_in_the_overrides_file_the_next_scan_applies_and_undo_takes_back():
     at = found(dataset_page())
     images = int(metric(at, "Images"))

@@ -151,6 +151,7 @@ def _kill_then_resume(killable, tmp_path, epoch: int, k: int, when: str) -> None
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in ref.iterdir()), point  # no temp file
 
 
+@pytest.mark.slow  # 17 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_kill_right_after_the_last_epochs_checkpoint_loses_nothing(killable, tmp_path):
     """The case that lost a line for good: last.pt written, its metrics line not yet. The run read
     "stopped, 1/2" ever after, and a Resume trained nothing and stopped again."""

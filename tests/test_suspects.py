@@ -39,6 +39,7 @@ def test_rank_puts_planted_errors_first_and_adds_conflicts():
     assert len(out) == 4  # the rest agree with their labels
 
 
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_find_scores_every_image_out_of_sample_and_caches(demo_dir, monkeypatch):
     ds = discover(demo_dir, overrides=False)
     seen = []

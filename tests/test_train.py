@@ -33,6 +33,7 @@ def straight(request, demo_dir, tmp_path_factory):
     return cfg, _strip(fit(cfg, new_run(cfg, run_dir=tmp_path_factory.mktemp("straight") / "r")))
 
 
+@pytest.mark.slow  # 4 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_short_training_learns_and_writes_the_run(cfg, tmp_path):
     run = new_run(replace(cfg, epochs=4), run_dir=tmp_path / "r")
     recs = list(fit(replace(cfg, epochs=4), run))
@@ -104,6 +105,7 @@ def test_out_of_range_settings_are_rejected():
             replace(TrainConfig(), **kw).validate()
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_training_job_runs_in_the_background_and_records_status(cfg, tmp_path):
     run = new_run(cfg, run_dir=tmp_path / "r")
     job = TrainingJob(cfg, run).start()
@@ -182,6 +184,7 @@ def _stop_when(job, when):
     return job
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_stop_during_the_last_epochs_test_pass_ends_done(cfg, tmp_path):
     """Training of the last epoch had finished when Stop came: every epoch is on disk, so the run is
     done (not a 'stopped' run with nothing left to resume)."""
@@ -192,6 +195,7 @@ def test_a_stop_during_the_last_epochs_test_pass_ends_done(cfg, tmp_path):
     assert job.status == "done" and run.status()["state"] == "done"
 
 
+@pytest.mark.slow  # 4 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_stop_during_the_last_epochs_training_is_resumable(cfg, tmp_path):
     """Stop in the middle of the last epoch's batches: that epoch is cut, the run reads stopped with
     epochs left, and resume finishes it."""
@@ -262,6 +266,7 @@ def test_low_res_shows_its_share_of_the_batch_blurred_and_a_ranks_rows_as_in_one
         assert torch.equal(part, half[rank::2])
 
 
+@pytest.mark.slow  # 5 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_validation_split_is_carved_from_train_judged_each_epoch_and_picks_best(cfg, tmp_path):
     from maskrec.infer.evaluate import score
     vcfg = replace(cfg, epochs=3, val_fraction=0.2, bf16=False)  # fp32: the torch engine scores it exactly
@@ -298,6 +303,7 @@ def test_ema_mixup_smoothing_stop_and_resume_match_an_uninterrupted_run(cfg, tmp
     assert "train_model" not in torch.load(run.best_ckpt, weights_only=True)
 
 
+@pytest.mark.slow  # 6 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_fine_tune_starts_from_the_checkpoints_weights_and_its_average_from_them_too(cfg, tmp_path):
     """--init: the model, and with EMA the average, start at the checkpoint's weights (the average
     without the decay's warm-up, which is there to forget random weights); another net, or a file that

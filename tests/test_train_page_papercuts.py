@@ -150,6 +150,7 @@ def _stopped_in_epoch_2(demo_dir, after: int):
     return run, batches
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_stop_inside_an_epoch_is_kept_and_resume_says_those_batches_train_again(demo_dir):
     """Issue 37 item 6: stopped at batch 38/47, Resume restarted the epoch at batch 0 without a word.
     Resume goes on from the last finished epoch (exactly: tests/test_train.py); the page now says so,
@@ -165,6 +166,7 @@ def test_a_stop_inside_an_epoch_is_kept_and_resume_says_those_batches_train_agai
     assert resume.help.startswith(said)
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_stop_point_is_forgotten_once_its_epoch_is_done_or_a_later_stop_lands_between_epochs(demo_dir):
     run, _ = _stopped_in_epoch_2(demo_dir, after=2)
     cfg = run.config()

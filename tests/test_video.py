@@ -167,6 +167,7 @@ def test_the_cut_detector_finds_hard_cuts_and_not_a_slow_pan():
     assert [i for i, f in enumerate(frames) if cuts(f)] == [30]
 
 
+@pytest.mark.slow  # 3 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_a_replay_of_stored_detections_gives_the_tracks_of_a_real_run(clip, predictor):
     path, truth = clip
     rec = stub(predictor)
@@ -225,6 +226,7 @@ def test_the_job_runs_in_the_background_reports_progress_and_stops(clip, predict
     assert queued.status == "stopped" and V.load(tmp_path / "b") is None
 
 
+@pytest.mark.slow  # 6 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_the_cli_prints_one_json_line_per_track_then_the_summary(clip, tmp_path, capsys):
     path, _ = clip
     out = tmp_path / "cli.mp4"
@@ -354,6 +356,7 @@ def test_a_truncated_or_damaged_video_gives_what_it_has_and_says_so(predictor, t
     assert res.summary["frames"] >= 30 and res.summary["people"] >= 2
 
 
+@pytest.mark.slow  # 2 s: out of the quick subset, which stays under 90 s (issue 36)
 def test_no_faces_is_an_empty_result_and_big_frames_are_scaled_down(predictor, tmp_path):
     p = write(tmp_path / "wide.mp4", noise_frames(6, w=1920, h=1080))
     res = V.process(p, stub(predictor), tmp_path / "out.mp4")
