@@ -26,8 +26,10 @@ def live() -> None:
     try:
         cams = feed.cameras()
     except FeedError as e:
-        st.error(str(e))
+        st.error(f"{e}. Is `python -m maskrec serve --cameras FILE` running there? (docs/serve.md)")
+        st.session_state["cam_feed_error"] = str(e)
         return
+    st.session_state.pop("cam_feed_error", None)
     if not isinstance(feed, ServeFeed):
         st.caption("broker " + ("connected" if feed.status()["connected"] else feed.status()["error"] or "connecting")
                    + f" · {len(cams)} camera(s) heard from")
@@ -47,7 +49,8 @@ def events() -> None:
     try:
         got = feed.events(limit=50)
     except FeedError as e:
-        st.error(str(e))
+        if str(e) != st.session_state.get("cam_feed_error"):  # the cameras above said it already
+            st.error(str(e))
         return
     st.subheader(f"Events ({got['total']:,})")
     if got["events"]:

@@ -620,3 +620,21 @@ def test_post_model_swaps_checkpoint_or_operating_point_and_refuses_clearly(load
         assert client.get("/readyz").json()["model"] == "net2.pt@crops"  # a failed swap keeps the model
         r = client.post("/v1/model", json={"checkpoint": "checkpoints/net1.pt"})
         assert r.status_code == 200 and r.json()["model"] == "net1.pt@street" and r.json()["net"] == "net1"
+
+
+def test_what_is_kept_of_people_gone_is_forgotten(rec, clip, tmp_path):
+    """A camera runs for weeks: the engine's memory of each person (bare-run start, last event, last
+    seen) goes once no rule could use it, as the tracker forgets its ended tracks."""
+    ev = Events(config([Rule("bare", 1.0, cooldown_s=60.0)]), tmp_path, sinks=[]).start()
+    try:
+        frames = list(camera_frames(rec, clip, 3.0))
+        for f in frames:
+            ev.on_frame(f)
+        cam = next(iter(ev._cams.values()))
+        assert cam.last_seen and cam.last_event  # people were followed, and an event raised
+        later = frames[-1]._replace(t=frames[-1].t + 61.0 + 5.0, seen=[])  # past the cooldown, a state tick
+        ev.on_frame(later)
+        assert cam.last_seen == {} and cam.since == {} and cam.last_event == {}
+        assert ev.drain()
+    finally:
+        ev.stop()

@@ -182,11 +182,12 @@ class Events:
         if f.t - cam.state_t >= self.state_every_s:
             cam.state_t = f.t
             self._put(_State(state_record(f, bare, covered)))
-            for row in f.tracker.tracks():  # people who left since the last state: their votes, for reports
+            rows = f.tracker.tracks()
+            for row in rows:  # people who left since the last state: their votes, for reports
                 if not row.active and row.track not in cam.recorded:
                     cam.recorded.add(row.track)
                     self._put(_State(person_record(f, row), PEOPLE))
-        self._forget(cam, f.t)
+            self._forget(cam, f.t, {row.track for row in rows})
 
     def _in_zone(self, camera: str, rule: Rule, box) -> bool:
         if rule.zone is None:
@@ -194,8 +195,10 @@ class Events:
         poly = self._zones[camera].get(rule.zone)
         return poly is not None and inside(centre(box), poly)
 
-    def _forget(self, cam: _Camera, t: float) -> None:
-        """Drop tracks gone for longer than any cooldown (memory stays bounded on a busy door)."""
+    def _forget(self, cam: _Camera, t: float, known: set[int]) -> None:
+        """Drop tracks gone for longer than any cooldown, and the recorded ids the tracker itself has
+        forgotten (``Tracker.forget_ended``): memory stays bounded on a busy door. Once a state tick,
+        not every frame: it walks every person kept."""
         keep = max([GAP_S, *(r.cooldown_s for rs in self._rules.values() for r in rs)])
         gone = [k for k, v in cam.last_seen.items() if t - v > keep]
         for k in gone:
@@ -203,6 +206,7 @@ class Events:
             for d in (cam.since, cam.last_event):
                 for key in [key for key in d if key[0] == k]:
                     del d[key]
+        cam.recorded &= known
 
     def _raise(self, f: CameraFrame, i: int, rule: Rule, since: float, due: float) -> None:
         s = f.seen[i]
