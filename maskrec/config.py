@@ -209,6 +209,9 @@ class TrainConfig:
                               "train faces, masks drawn by their landmarks (over or below the nose: label 1; "
                               "pulled down to the chin: 0; 0: off)", range="a share in [0, 1]", what="drawn masks",
                               metavar="SHARE", more=True)
+    scene_repeats: int = knob(1, "Scene-face repeats", "draw each training face cut from an annotated street "
+                              "scene this many times an epoch, web crops once: more of the faces recognition "
+                              "meets in every batch (1: as the data holds them)", range="1..20", more=True)
     init: str = knob("", "Start from", "start from this checkpoint's weights (the same net; e.g. a shipped one) "
                      "instead of random ones: fine-tuning. With EMA the average starts from them, without a "
                      "warm-up", metavar="CHECKPOINT", off_page="a checkpoint file on the server: the CLI's alone")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from maskrec.config import REPO_ROOT
@@ -343,3 +344,27 @@ def test_the_shipped_declared_split_is_the_rule_applied_to_the_853_scenes():
     # dev's held-out quarter is still held out, and none of dev's scenes is validation
     assert {n for n in dev if split[n] == "test"} == {n for n, v in scenes.split_scenes(sorted(dev)).items() if v == "test"}
     assert not any(split[n] == "val" for n in dev)
+
+
+def test_scene_repeats_draw_each_scene_face_that_many_times_and_web_crops_once(tmp_path, demo_dir):
+    from dataclasses import replace
+
+    from maskrec.config import PRESETS
+    from maskrec.data.scenes import is_scene_face
+    from maskrec.train import distributed
+    from maskrec.train.splits import load_data
+    src = voc_folder(tmp_path / "photos", n_scenes=6)
+    cfg = replace(PRESETS["net1"], data=f"{demo_dir}:{src}")
+    once = load_data(cfg, None, distributed.SINGLE, lambda p: None)
+    thrice = load_data(replace(cfg, scene_repeats=3), None, distributed.SINGLE, lambda p: None)
+    n_scene = sum(map(is_scene_face, (it.path for it in once.ds.items if it.split == "train")))
+    assert n_scene > 0 and len(once.Xtr) > n_scene  # both kinds train
+    assert len(thrice.Xtr) == len(once.Xtr) + 2 * n_scene
+    assert torch.equal(thrice.Xtr[:len(once.Xtr)], once.Xtr) and torch.equal(thrice.ytr[:len(once.ytr)], once.ytr)
+    # every added row is one of the scene faces again, with its own framings to draw from
+    extra = thrice.Xtr[len(once.Xtr):]
+    first = {bytes(x.numpy().tobytes()) for x in once.Xtr}
+    assert all(bytes(x.numpy().tobytes()) in first for x in extra)
+    assert thrice.views.index.shape[0] == len(thrice.Xtr)
+    assert (thrice.views.index[len(once.Xtr):, 1:] >= 0).any()  # scene faces' jittered views come along
+    assert torch.equal(once.Xte, thrice.Xte)  # the test split is untouched

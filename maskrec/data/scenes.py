@@ -67,6 +67,11 @@ MIN_SIDE = 12  # px, shorter side of the annotated box: smaller faces carry no u
 QUALITY = 95
 
 
+def is_scene_face(path) -> bool:
+    """A face crop cut from an annotated scene (by ``crops``), not a web crop."""
+    return "scene-crops" in Path(path).parts
+
+
 def is_voc(folder: Path) -> bool:
     return (folder / "annotations").is_dir() and (folder / "images").is_dir() \
         and any((folder / "annotations").glob("*.xml"))

@@ -7,23 +7,18 @@
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from maskrec.data import DataError, discover, load_split
 from maskrec.infer.predictor import Predictor
+from maskrec.data.scenes import is_scene_face  # noqa: F401  (also imported from here)
 from maskrec.data.validation import carve
 
 # a split name may end in one of these: the faces of annotated scenes only, or everything else (web crops)
 PARTS = {"scenes": True, "crops": False}
 SPLITS = ("auto", "val", "val-scenes", "val-crops", "test-scenes", "test-crops")
-
-
-def is_scene_face(path: str) -> bool:
-    """A face crop cut from an annotated scene (``maskrec.data.scenes``), not a web crop."""
-    return "scene-crops" in Path(path).parts
 
 
 class Scores(NamedTuple):

@@ -1,6 +1,7 @@
 """The data a training run learns from: both splits decoded at the net's input size, the
 validation split carved from train (``data.validation.carve``), masks drawn onto a share of the bare
-train faces (``masks``), and the progress record of loading and training (``BatchProgress``).
+train faces (``masks``), scene faces repeated (``with_scene_repeats``), and the progress record of
+loading and training (``BatchProgress``).
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from maskrec.config import TrainConfig
 from maskrec.data import DataError, Dataset, TrainViews, decode_all, discover
+from maskrec.data.scenes import is_scene_face
 from maskrec.data.synth import ensure_demo_data
 from maskrec.data.validation import carve
 from maskrec.models.build import spec
@@ -82,7 +84,21 @@ def load_data(cfg: TrainConfig, run: Run | None, ctx: distributed.Context,
                    tuple(str(train_paths[i]) for i in va), views.take(tr_t))
     else:  # no validation split: the train split as decoded, still memory-mapped
         d = Splits(ds, Xtr, ytr, Xte, yte, test_paths, views=views)
-    return with_drawn_masks(d, cfg, [str(train_paths[i]) for i in tr], ctx, on_progress) if cfg.drawn_masks else d
+    kept = [str(train_paths[i]) for i in tr]  # the rows of d.Xtr, in order
+    d = with_drawn_masks(d, cfg, kept, ctx, on_progress) if cfg.drawn_masks else d
+    return with_scene_repeats(d, cfg.scene_repeats, kept)
+
+
+def with_scene_repeats(d: Splits, repeats: int, train_paths: list[str]) -> Splits:
+    """The train split with each face cut from an annotated scene ``repeats`` times (its framings still
+    drawn afresh per copy each epoch), so scene faces fill more of every batch; web crops and drawn
+    masks (appended after ``train_paths``' rows) once."""
+    scene = [i for i, p in enumerate(train_paths) if is_scene_face(p)]
+    if repeats <= 1 or not scene:
+        return d
+    rows = torch.cat([torch.arange(len(d.Xtr)), torch.tensor(scene * (repeats - 1), dtype=torch.int64)])
+    views = d.views.take(rows) if d.views is not None else None
+    return d._replace(Xtr=d.Xtr[rows], ytr=d.ytr[rows], views=views)
 
 
 def with_drawn_masks(d: Splits, cfg: TrainConfig, train_paths: list[str], ctx: distributed.Context,
