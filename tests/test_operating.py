@@ -75,30 +75,6 @@ def test_the_unsure_band_holds_at_most_its_share_and_labels_unsure():
     assert unsure_band(p, op.threshold, 0) is None
 
 
-def test_with_labels_the_band_holds_only_where_the_threshold_calls_wrong_as_often_as_right():
-    # near the threshold 0.5: below it masked (called bare: wrong) and bare faces alternate, then bare
-    # ones; above it a masked face, two bare ones, then masked ones; far away, 90 faces called right
-    near = [(0.49, 1), (0.48, 0), (0.47, 1), (0.46, 0), (0.45, 0), (0.44, 0),
-            (0.51, 1), (0.52, 0), (0.53, 0), (0.60, 1), (0.61, 1), (0.62, 1)]
-    far = [(0.01 + 0.0005 * i, 0) for i in range(45)] + [(0.95 + 0.0005 * i, 1) for i in range(43)]
-    p, y = map(np.array, zip(*(near + far)))
-    assert len(p) == 100
-    # 5 faces allowed: below reaches 1-4 faces (wrong >= right), above 2-4; the widest pair within 5,
-    # the side below the threshold first on a tie: 3 below + 2 above
-    lo, hi = unsure_band(p, 0.5, 0.05, y=y)
-    assert lo == pytest.approx(0.465) and hi == pytest.approx(0.525)
-    op = OperatingPoint("street", 0.5).with_band((lo, hi))
-    assert [op.label(v) for v in (0.47, 0.46, 0.51, 0.52, 0.53)] == ["unsure", "no_mask", "unsure", "unsure", "mask"]
-    # faces the threshold calls right are never taken in: masked ones all above it, bare ones all below
-    y_clean = (p >= 0.5).astype(int)
-    assert unsure_band(p, 0.5, 0.05, y=y_clean) is None
-    # one side all right, the other wrong: the band lies on the wrong side alone, the threshold its edge
-    y_one = np.where(p >= 0.5, 1, y)
-    lo, hi = unsure_band(p, 0.5, 0.2, y=y_one)
-    assert hi == 0.5 and lo == pytest.approx(0.455)
-    assert unsure_band(p, 0.5, 0.0, y=y) is None
-
-
 def _tiny_checkpoint(tmp_path):
     from maskrec.models.build import build
     net = build("net1")
@@ -155,9 +131,7 @@ def test_threshold_cli_picks_the_capped_point_on_validation_and_saves_it(tmp_pat
                  "--unsure", "0.05", "--name", "street", "--json"]) == 0
     saved = checkpoint.load(ck)
     op = saved["operating_points"]["street"]
-    lo, hi = op["band"]  # the band meets the threshold: it reaches out from it on the side(s) it calls wrong
-    assert saved["operating_point"] == "street" and lo < hi and lo <= op["threshold"] <= hi
-    assert 0 < op["picked_on"]["unsure"]["k"] <= 0.05 * op["picked_on"]["unsure"]["n"]
+    assert saved["operating_point"] == "street" and op["band"] and op["band"][0] < op["threshold"] < op["band"][1]
     assert op["picked_on"]["bare_as_mask"]["rate"] <= 0.05 and len(op["picked_on"]["bare_as_mask"]["ci95"]) == 2
     assert main(["threshold", str(ck), "--data", str(demo_dir), "--cost", "x,1"]) == 2
     assert main(["threshold", str(ck), "--data", str(demo_dir), "--unsure", "0.7"]) == 2

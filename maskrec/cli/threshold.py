@@ -28,8 +28,7 @@ def add_arguments(s):
                      help="least total cost: the cost of a bare face called mask and of a masked face missed, e.g. 10,1")
     how.add_argument("--best-f1", action="store_true", help="the threshold of best F1 (the default)")
     s.add_argument("--unsure", type=float, default=0.0, metavar="SHARE",
-                   help="an unsure band at the threshold where its call is wrong at least as often as right on these "
-                        "faces, holding at most this share of them (default 0: none)")
+                   help="an unsure band around the threshold holding at most this share of the faces (default 0: none)")
     s.add_argument("--name", default=None, help="the operating point's name (default: street with "
                    "--split val-scenes, crops with val-crops, else saved)")
     s.add_argument("--not-default", action="store_true", help="save it beside the default, not as the default")
@@ -66,8 +65,8 @@ def run(a):
     except ValueError as e:
         raise UserError(str(e)) from None
     if a.unsure:
-        op = op.with_band(unsure_band(res.p, op.threshold, a.unsure, y=res.y))
-        op = replace(op, how=op.how + f"; unsure band where the call is wrong >= right, holding <= {a.unsure:g} of the faces",
+        op = op.with_band(unsure_band(res.p, op.threshold, a.unsure))
+        op = replace(op, how=op.how + f"; unsure band holding <= {a.unsure:g} of the faces",
                      picked_on=rates(res.y, res.p, op.threshold, op.band))
     m = at_threshold(res.y, res.p, op.threshold)
     if not a.dry_run:

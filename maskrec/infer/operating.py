@@ -8,7 +8,7 @@ several named operating points (``street``: picked on the declared validation sc
 labelled ``unsure``: no vote in a track, its own count in summaries) and how it was picked::
 
     op = capped(y, p, max_bare_as_mask=0.03, name="street", on="scene validation")
-    op = op.with_band(unsure_band(p, op.threshold, share=0.05, y=y))   # <= 5% of faces unsure
+    op = op.with_band(unsure_band(p, op.threshold, share=0.05))   # ~5% of faces unsure
     op.label(0.62)                  # "mask" | "no_mask" | "unsure"
     ck["operating_points"] = {op.name: op.as_dict()}; ck["operating_point"] = op.name
 
@@ -119,58 +119,21 @@ def by_cost(y, p, cost_bare_as_mask: float, cost_masked_missed: float, name: str
     return OperatingPoint(name, t, None, how, rates(y, p, t))
 
 
-def unsure_band(p, threshold: float, share: float = UNSURE_SHARE, y=None) -> tuple[float, float] | None:
-    """The unsure band of the faces ``p``, holding at most ``share`` of them; None for share 0 or
-    when no face qualifies.
-
-    With labels ``y`` (validation: how operating points are picked since round 13 of issue 34) the
-    band is where the threshold's call is a coin flip: on each side of the threshold it reaches out
-    as far as the faces it takes in are called wrong at least as often as right (below the threshold
-    masked faces >= bare ones, above it bare >= masked), the widest such pair of stretches within the
-    share. Chow's reject rule (refuse where the error rate is >= 1/2), measured rather than assumed: a
-    band of faces the threshold calls right takes correct answers away and gives nothing back. Without
-    labels: the widest band symmetric in log-odds around the threshold (labels unknown)."""
+def unsure_band(p, threshold: float, share: float = UNSURE_SHARE) -> tuple[float, float] | None:
+    """The widest band around the threshold, symmetric in log-odds, that holds at most ``share`` of
+    the faces ``p``; None for share 0 (no band)."""
     p = np.clip(np.asarray(p, float), 1e-6, 1 - 1e-6)
     if share <= 0 or len(p) == 0:
         return None
-    cap = int(math.floor(share * len(p)))  # faces allowed inside
-    if cap == 0:
-        return None
-    if y is not None:
-        return _coin_band(np.asarray(y).astype(int), p, threshold, cap)
     t = min(max(threshold, 1e-6), 1 - 1e-6)
     d = np.sort(np.abs(np.log(p / (1 - p)) - math.log(t / (1 - t))))
-    w = float(d[cap - 1] + d[cap]) / 2 if cap < len(d) else float(d[-1]) + 1e-6  # between the k-th and the next
+    k = int(math.floor(share * len(d)))  # faces allowed inside
+    if k == 0:
+        return None
+    w = float(d[k - 1] + d[k]) / 2 if k < len(d) else float(d[-1]) + 1e-6  # between the k-th and the next
     lt = math.log(t / (1 - t))
     sig = lambda x: 1 / (1 + math.exp(-x))
     return sig(lt - w), sig(lt + w)
-
-
-def _coin_band(y: np.ndarray, p: np.ndarray, t: float, cap: int) -> tuple[float, float] | None:
-    below = np.argsort(-p, kind="stable")
-    below = below[p[below] < t]  # nearest the threshold first
-    above = np.argsort(p, kind="stable")
-    above = above[p[above] >= t]
-
-    def reaches(order: np.ndarray, wrong_label: int) -> list[int]:
-        """How many faces from the threshold outwards a band may take on this side: every k whose
-        faces hold at least as many called wrong as right (0 always)."""
-        net = np.cumsum(np.where(y[order] == wrong_label, 1, -1))
-        return [0] + [k + 1 for k in np.flatnonzero(net >= 0) if k + 1 <= cap]
-
-    kb_all, ka_all = reaches(below, 1), reaches(above, 0)
-    kb, ka = max(((b, a) for b in kb_all for a in ka_all if b + a <= cap), key=lambda ba: (ba[0] + ba[1], ba[0]))
-    if kb + ka == 0:
-        return None
-
-    def edge(order: np.ndarray, k: int) -> float:  # between the k-th face out and the next
-        if k == 0:
-            return float(t)
-        return float((p[order[k - 1]] + p[order[k]]) / 2) if k < len(order) else float(p[order[k - 1]])
-
-    lo = edge(below, kb) if kb < len(below) or kb == 0 else 0.0
-    hi = edge(above, ka) if ka < len(above) or ka == 0 else 1.0 + 1e-6
-    return lo, hi
 
 
 def of_checkpoint(ck: dict) -> tuple[dict[str, OperatingPoint], str]:
