@@ -8,7 +8,9 @@ the page while the cameras run. Without a browser: the page's answer when the se
 """
 from __future__ import annotations
 
+import base64
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -16,9 +18,11 @@ from streamlit.testing.v1 import AppTest
 
 from maskrec.cameras.config import Rule
 from maskrec.cameras.events import EVENTS, PEOPLE, STATES, Events
-from maskrec.cameras.report import camera_report, camera_result
+from maskrec.cameras.remote import ServeFeed
+from maskrec.cameras.report import camera_report, camera_result, processed
 from maskrec.live.track import tracker_for
 from tests.conftest import REPO
+from ui.cameras import event_thumbs
 from tests.test_events import FPS, broker, camera_frames, clip, config, free_port, records, rec, wait_for  # noqa: F401 (fixtures)
 
 APP = str(REPO / "streamlit_app.py")
@@ -49,7 +53,7 @@ def test_a_compliance_report_from_the_recorded_states_and_people(rec, clip, tmp_
         empty = type(f.result)((), f.result.timings, f.result.shape)
         for k in range(int(10 * FPS)):  # nobody: the tracks end (max_age_s) and are recorded
             t = t0 + 3.0 + k / FPS
-            ev.on_frame(f._replace(t=t, result=empty, seen=tracker.update(t, [], [])))
+            ev.on_frame(f._replace(t=t, result=empty, seen=tracker.update(t, [], []), frames=f.frames + k + 1))
         assert ev.drain()
     finally:
         ev.stop()
@@ -60,8 +64,17 @@ def test_a_compliance_report_from_the_recorded_states_and_people(rec, clip, tmp_
     assert [t.track for t in res.tracks] == sorted(p["track"] for p in people)
     assert res.timeline[0] == (0, 0, 0) and max(r[1] + r[2] for r in res.timeline) == 3
     assert "2 events raised in this time (GET /v1/events)" in res.summary["warnings"]
-    html = camera_report("door", t0, t0 + 13.0, states, people, events, title="Door, test")
+    # the frames the camera processed between its first and last state record, at the clip's rate
+    assert res.summary["frames"] == states[-1]["frames"] - states[0]["frames"] > 10 * FPS
+    assert res.summary["fps"] == pytest.approx(FPS, abs=0.2)
+    assert processed([{"frames": 5}, {"frames": 9}, {"frames": 3}, {"frames": 7}]) == 4 + 3 + 4  # a restart at 3
+    # the faces kept with the events: a thumbnail beside each track that raised one
+    thumbs = {e["track"]: "data:image/jpeg;base64," + base64.b64encode((tmp_path / e["thumbnail"]).read_bytes()).decode()
+              for e in events}
+    html = camera_report("door", t0, t0 + 13.0, states, people, events, thumbs, title="Door, test")
     assert 'data-key="people" data-value="3"' in html and "<title>Door, test</title>" in html
+    assert html.count('<img src="data:image/jpeg;base64,') == 2 and "No thumbnails" not in html
+    assert re.search(r"<th>Frames processed</th><td>(\d+)</td>", html).group(1) == str(res.summary["frames"])
     # another camera, or a time before anything was recorded: said, not an empty table alone
     assert camera_result("hall", t0, t0 + 13.0, states, people).summary["note"] == "no record for this camera in this time"
 
@@ -125,6 +138,13 @@ def test_the_cameras_page_follows_two_cameras_in_chromium(tmp_path):
                 button.click()
             html = Path(dl.value.path()).read_text()
             assert "<title>Camera door," in html and 'data-key="people"' in html and "still in view" in html
+            frames = re.search(r"<th>Frames processed</th><td>([\d,]+)</td>", html).group(1)
+            assert int(frames.replace(",", "")) > 0, frames
+            # the faces the events kept, fetched from the server for the report's track table
+            door = [e for e in got["events"] if e["camera"] == "door"]
+            thumbs = event_thumbs(ServeFeed(serve.url), door)
+            assert set(thumbs) == {e["track"] for e in door} and all(v.startswith("data:image/jpeg;base64,/9j/")
+                                                                    for v in thumbs.values())
 
             page.get_by_text("Model: load another checkpoint").click()
             page.get_by_label("Operating point").fill("crops")

@@ -79,7 +79,7 @@ def camera_frames(rec, clip, seconds: float, camera="door", model="net2.pt@stree
         t = t0 + k / FPS
         res = results[k % len(results)]
         seen = tracker.update(t, [f.box for f in res.faces], [f.p_mask for f in res.faces])
-        yield CameraFrame(camera, t, frames[k % len(frames)], res, seen, tracker, model)
+        yield CameraFrame(camera, t, frames[k % len(frames)], res, seen, tracker, model, k + 1)
 
 
 def config(rules=(Rule("bare", 1.0),), zones=(), **kw) -> CamerasConfig:

@@ -4,6 +4,7 @@ on a thread of its own (a broker feed's paho thread never touches Streamlit: it 
 page reads)."""
 from __future__ import annotations
 
+import base64
 import os
 import time
 from datetime import datetime, timedelta
@@ -143,9 +144,28 @@ def report_form(feed, names: list[str]) -> None:
     except FeedError as e:
         st.error(str(e))
         return
-    html = camera_report(camera, start, end, states, people, events)
+    html = camera_report(camera, start, end, states, people, events, event_thumbs(feed, events))
     name = f"{camera}-{datetime.fromtimestamp(start):%Y%m%d-%H%M}.html"
     st.session_state["cam_report_html"] = (name, html)
+
+
+def event_thumbs(feed, events: list[dict], most: int = 200) -> dict[int, str]:
+    """{track: data URL} of the face each track's first event kept (its thumbnail), for the report's track
+    table; a server only (the broker says no pictures), at most ``most`` fetched."""
+    if not isinstance(feed, ServeFeed):
+        return {}
+    out: dict[int, str] = {}
+    for e in sorted(events, key=lambda e: e.get("t", 0)):
+        track = e.get("track")
+        if track is None or track in out or len(out) >= most:
+            continue
+        try:
+            jpeg = feed.picture(e["id"], "thumbnail")
+        except FeedError:
+            break  # the server went away: the report is made without the rest
+        if jpeg:
+            out[track] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+    return out
 
 
 def model_form(feed) -> None:

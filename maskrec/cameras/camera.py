@@ -104,14 +104,14 @@ class Camera:
 
     def halt(self) -> None:
         """Ask the source to stop (returns at once; ``stop`` waits for it)."""
-        self.source._stop.set()
+        self.source.halt()
 
     def stop(self) -> None:
         self.source.stop()
 
     def waiting_since(self) -> float | None:
         """Capture time of a frame not yet processed (None: nothing new, or max_fps says not yet)."""
-        newest = self.source._newest
+        newest = self.source.newest()
         if newest is None or newest[0] <= self._seq or time.monotonic() < self._next_at:
             return None
         return newest[1]
@@ -143,13 +143,14 @@ class Camera:
             self._next_at = done + 1.0 / self.config.max_fps
         with self._lock:
             self._frames += 1
+            n = self._frames
             self._done.append((done, lag))
             while self._done and self._done[0][0] < done - WINDOW_S:
                 self._done.popleft()
             self._latest = (got.rgb, res, seen, covered)
             self._people = (len(people), sum(s.label == covered for s in people))
             self._model, self._last_t = model, got.t
-        frame = CameraFrame(self.name, got.t, got.rgb, res, seen, self._follow.tracker, model)
+        frame = CameraFrame(self.name, got.t, got.rgb, res, seen, self._follow.tracker, model, n)
         for listener in self.listeners:
             try:
                 listener(frame)

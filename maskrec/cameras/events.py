@@ -304,13 +304,14 @@ class Events:
 
 def state_record(f: CameraFrame, bare: str, covered: str) -> dict:
     """A camera's state at frame ``f``: people now (confirmed tracks in the frame), with and without a
-    mask (running labels), masked share of the people (None when nobody is there; as /v1/cameras says it)."""
+    mask (running labels), masked share of the people (None when nobody is there; as /v1/cameras says it),
+    and the frames the camera processed since it started (the report's frames and speed)."""
     people = [s for s in f.seen if s.track]
     masked = sum(s.label == covered for s in people)
     unmasked = sum(s.label == bare for s in people)
     share = round(masked / len(people), 4) if people else None
     return {"camera": f.camera, "t": round(f.t, 3), "time": iso(f.t), "people": len(people), "masked": masked,
-            "bare": unmasked, "masked_share": share, "model": f.model}
+            "bare": unmasked, "masked_share": share, "model": f.model, "frames": f.frames}
 
 
 def person_record(f: CameraFrame, row) -> dict:

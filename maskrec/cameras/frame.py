@@ -18,3 +18,4 @@ class CameraFrame(NamedTuple):
     seen: list[Seen]         # one per face of result: track id, running label, P(mask) so far
     tracker: Tracker         # the camera's tracker (read under the camera's own thread only)
     model: str               # the checkpoint and operating point that labelled it, e.g. "net2.pt@street"
+    frames: int = 0          # frames this camera processed since it started, this one included

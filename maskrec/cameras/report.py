@@ -4,9 +4,10 @@ from what the events writer recorded, so a camera's afternoon reads like a video
     html = camera_report("door", start, end, states, people, events, thumbs={track: data_url})
 
 ``states``: the camera's state records (``states.jsonl``: every few seconds, people now with and
-without a mask) make the per-moment charts; ``people`` (``people.jsonl``: each person once they
-left, with their vote) the track table and the totals; ``events`` the count of events said in the
-notes. Times are epoch seconds; the report's seconds count from ``start``. People still in view at
+without a mask, frames processed so far) make the per-moment charts, the frames and the speed;
+``people`` (``people.jsonl``: each person once they left, with their vote) the track table and the
+totals; ``events`` the count of events said in the notes; ``thumbs`` the faces of the tracks that
+raised one (the page fetches their thumbnails). Times are epoch seconds; the report's seconds count from ``start``. People still in view at
 ``end`` are not in the table yet (they are recorded when they leave): the report says so.
 """
 from __future__ import annotations
@@ -20,6 +21,13 @@ from maskrec.video.result import VideoResult
 
 def _in(rows: list[dict], camera: str, start: float, end: float, key: str = "t") -> list[dict]:
     return [r for r in rows if r.get("camera") == camera and start <= r.get(key, 0) < end]
+
+
+def processed(states: list[dict]) -> int:
+    """Frames processed over a camera's state records (time order): each record carries the camera's count
+    since it started, so the rises add up; a count that fell is a restart, and counts from 0 again."""
+    counts = [s["frames"] for s in states if isinstance(s.get("frames"), int)]
+    return sum(b - a if b >= a else b for a, b in zip(counts, counts[1:]))
 
 
 def camera_result(camera: str, start: float, end: float, states: list[dict], people: list[dict],
@@ -38,7 +46,10 @@ def camera_result(camera: str, start: float, end: float, states: list[dict], peo
         warnings.append(f"{st[-1]['people']} people were still in view at the end: they are counted once they leave")
     if len(models) > 1:
         warnings.append(f"the model changed during this time: {', '.join(models)}")
-    summary = {"people": len(pp), **count, "frames": 0, "seconds": round(end - start, 3), "fps": 0.0,
+    frames = processed(st)
+    span = st[-1]["t"] - st[0]["t"] if len(st) > 1 else 0.0
+    summary = {"people": len(pp), **count, "frames": frames, "seconds": round(end - start, 3),
+               "fps": round(frames / span, 1) if span > 0 else 0.0,
                "status": "live", "warnings": warnings,
                "started_at": datetime.fromtimestamp(start).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")}
     if not pp:

@@ -88,6 +88,16 @@ class Source:
         self._thread = threading.Thread(target=self._run, name="camera-decode", daemon=True)
         self._thread.start()
 
+    def halt(self) -> None:
+        """Ask the decoder thread to end (returns at once; ``stop`` also waits for it)."""
+        self._stop.set()
+
+    def newest(self) -> tuple[int, float] | None:
+        """(seq, capture time) of the newest decoded frame, None before the first; no pixels converted."""
+        with self._lock:
+            newest = self._newest
+        return None if newest is None else (newest[0], newest[1])
+
     def stop(self, timeout: float = TIMEOUT_S + 1) -> None:
         self._stop.set()
         if self._thread is not None:
