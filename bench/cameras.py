@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from maskrec.infer.probe import cpu_name  # noqa: E402
+from maskrec.core.process import end_process  # noqa: E402
 from tests.rtsp_server import RtspCamera, clip, free_port  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -120,11 +121,7 @@ def run(args) -> dict:
         cpu_end, _ = proc_usage(proc.pid)
         last = {c["name"]: c for c in httpx.get(f"{url}/v1/cameras").json()["cameras"]}
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        end_process(proc)
         log.close()
         for c in cams:
             c.stop()

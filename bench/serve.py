@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 
 from maskrec.data import synth  # noqa: E402
 from maskrec.infer.probe import cpu_name  # noqa: E402
+from maskrec.core.process import end_process  # noqa: E402
 
 
 def demo_scene() -> bytes:
@@ -140,8 +141,7 @@ def main(argv=None) -> int:
                 httpx.post(f"{url}/v1/detect", content=photo, timeout=300).raise_for_status()
             rows = [level(url, photo, c, max(args.requests, c)) for c in levels]
         finally:
-            proc.terminate()
-            proc.wait(30)
+            end_process(proc)
     os.unlink(log.name)
     out = {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "cores": os.cpu_count(),
            "load_avg_at_end": os.getloadavg(), "image": str(args.image or "generated 640x480 scene"),

@@ -20,6 +20,7 @@ import pytest
 
 from maskrec.cameras import config as C
 from maskrec.cameras.source import Source
+from maskrec.core.process import end_process
 from tests.conftest import REPO
 from tests.rtsp_server import FFMPEG, RtspCamera, clip, free_port
 
@@ -370,12 +371,7 @@ def test_serve_with_cameras_end_to_end(tmp_path, movie):
             said = [json.dumps(httpx.get(f"{url}{p}", headers=AUTH).json()) for p in ("/v1/cameras", "/openapi.json")]
             assert not any(SECRET in s or "admin" in s for s in [*said, metrics])
         finally:
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end_process(proc)
     text = log.read_text()
     assert "rtsp://***@127.0.0.1" in text and SECRET not in text, text[-3000:]
     # a graceful stop, the cameras with it (uvicorn then ends by the SIGTERM it caught: -15)

@@ -28,6 +28,7 @@ from maskrec.cameras.events import EVENTS, STATES, Events, inside, iso
 from maskrec.cameras.frame import CameraFrame
 from maskrec.cameras.sinks import MqttSink, WebhookSink, shown_url
 from maskrec.config import DEFAULT_CHECKPOINT
+from maskrec.core.process import end_process
 from maskrec.data import synth
 from maskrec.live.recognize import Recognizer
 from maskrec.live.track import tracker_for
@@ -136,8 +137,7 @@ def broker(tmp_path_factory):
             return False
     wait_for(up, 10, "mosquitto to listen")
     yield "127.0.0.1", port
-    p.terminate()
-    p.wait(10)
+    end_process(p, 10)
     log.close()
 
 
@@ -451,12 +451,7 @@ class Serve:
             return False
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        end_process(self.proc)
 
 
 def sse_events(url: str, got: list, subscribed: threading.Event, stop: threading.Event) -> None:

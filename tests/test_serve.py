@@ -27,6 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from maskrec.data import synth
 from maskrec.__main__ import main
 from maskrec.config import DEFAULT_CHECKPOINT
+from maskrec.core.process import end_process
 from maskrec.serve import KEY_ENV, MAX_UPLOAD_MB, ModelHolder, Settings, WorkPool, check_exposure, create_app, is_loopback
 from maskrec.serve.work import Busy
 from tests.conftest import REPO
@@ -100,12 +101,7 @@ def server(tmp_path_factory):
             time.sleep(0.1)  # polling interval: readiness itself is what /readyz said
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        end_process(proc)
 
 
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -9,6 +9,7 @@ this server may have the pid an earlier one wrote. Every job folder of the app i
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
 from typing import NamedTuple
@@ -59,3 +60,14 @@ def owner_of(record) -> Owner | None:
     """The Owner a record names, None when it names no process."""
     pid = record.get("pid") if isinstance(record, dict) else None
     return Owner(pid, record.get("token")) if isinstance(pid, int) and pid > 0 else None
+
+
+def end_process(proc: subprocess.Popen, grace_s: float = 30.0) -> int:
+    """Ask a child process to end (SIGTERM: a server shuts down cleanly), kill it if it is still there
+    after ``grace_s``, and reap it; its exit status. For the servers tests and benches start."""
+    proc.terminate()
+    try:
+        return proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
