@@ -19,6 +19,7 @@ from maskrec.train.jobs import start_run
 from maskrec.train.runs import new_run
 from tests.conftest import REPO
 from tests.salted import report_layout
+from tests.test_review_page import SlowSuspectJob  # a finder that holds at fold 1 until stopped
 
 
 def _wait(cond, what: str, timeout: float = 60) -> None:
@@ -117,23 +118,6 @@ def held_slots():
         j.join(10)
 
 
-class WaitingFinder(BackgroundJob):
-    """A suspect finder that, once it has the slot, holds at fold 1 until stopped."""
-    made: list["WaitingFinder"] = []
-
-    def __init__(self, ds, slots=None, **kw):
-        super().__init__("waiting-finder", slots)
-        WaitingFinder.made.append(self)
-
-    def _work(self):
-        self._set_progress(suspects.SuspectProgress("fold", 1, 5, 3, 10))
-        self._stop.wait(60)
-        self._set("stopped")
-
-    def result(self):
-        return None
-
-
 def _progress_texts(at: AppTest) -> list[str]:
     return [p.proto.text for p in at.get("progress")]
 
@@ -142,14 +126,14 @@ def test_a_queued_suspect_finder_says_so_on_the_dataset_page(held_slots, monkeyp
     reg, release = held_slots
     monkeypatch.setenv("MASKREC_DEMO_N", "240")
     monkeypatch.chdir(REPO)
-    WaitingFinder.made.clear()
-    monkeypatch.setattr(suspects, "SuspectJob", WaitingFinder)
+    SlowSuspectJob.made.clear()
+    monkeypatch.setattr(suspects, "SuspectJob", SlowSuspectJob)
     monkeypatch.setattr(suspects, "cached", lambda ds, **settings: None)
     at = AppTest.from_file(str(REPO / "pages" / "1_Dataset.py"), default_timeout=120)
     at.run()
     at.button(key="review_start").click().run()
     assert not at.exception, at.exception
-    job = WaitingFinder.made[-1]
+    job = SlowSuspectJob.made[-1]
     _wait(lambda: job.waiting, "the finder to queue behind the held slots")
     at.run()
     want = f"Queued: waiting for a free slot (MASKREC_MAX_JOBS={reg.max_parallel}): run held-0"
