@@ -24,7 +24,6 @@ leaves the old file whole. Everyone else reads the disk with :func:`read`. The T
 """
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -122,7 +121,7 @@ class RunState:
             self._state, self._error = state, error
             if not self._write:
                 return
-            rec = {"state": state, "pid": os.getpid(), "token": process.TOKEN, "updated": time.time(),
+            rec = {"state": state, **process.stamp(), "updated": time.time(),
                    **({"error": error} if error else {})}
             try:
                 self.run.write_status(rec)
