@@ -62,6 +62,8 @@ def camera_card(feed, cam: dict) -> None:
                 st.image(jpg, width="stretch")
             else:
                 st.caption("no frame yet" + (f": {cam['error']}" if cam.get("error") else ""))
+        elif cam.get("error"):  # a broker's camera whose server went away
+            st.caption(cam["error"])
         a, b = st.columns(2)  # two a row: four in a third of the page cut "0.52 s" off
         a.metric("People now", cam.get("people", 0))
         b.metric("Masked", _num(cam.get("masked_share"), ".0%"), help="share of the people now with a mask")

@@ -23,6 +23,8 @@ import urllib.parse
 import urllib.request
 from collections import deque
 
+from maskrec.cameras.sinks import PRESENCE
+
 TIMEOUT_S = 5.0
 KEEP = 5000  # events and states a broker feed keeps in memory (newest)
 
@@ -90,7 +92,9 @@ class ServeFeed:
 
 class BrokerFeed:
     """A subscriber to ``<prefix>/+/event`` and ``<prefix>/+/state``: the latest state of every
-    camera of every machine, and the last ``KEEP`` events and states, in memory."""
+    camera of every machine, and the last ``KEEP`` events and states, in memory; and to the servers'
+    presence (``<prefix>/_servers/+``, see ``sinks``): a camera that only servers gone away name is
+    ``offline``."""
 
     def __init__(self, host: str, port: int = 1883, prefix: str = "maskrec"):
         import paho.mqtt.client as mqtt  # deferred: only a page following a broker needs paho
@@ -99,6 +103,7 @@ class BrokerFeed:
         self._latest: dict[str, dict] = {}
         self._events: deque = deque(maxlen=KEEP)
         self._states: deque = deque(maxlen=KEEP)
+        self._servers: dict[str, dict] = {}  # presence topic -> {"online", "cameras", "why"}
         self.connected, self.error = False, ""
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_connect = self._on_connect
@@ -124,7 +129,8 @@ class BrokerFeed:
         if reason.is_failure:
             self._said(f"the broker refused: {reason}")
             return
-        client.subscribe([(f"{self.prefix}/+/event", 1), (f"{self.prefix}/+/state", 1)])
+        client.subscribe([(f"{self.prefix}/+/event", 1), (f"{self.prefix}/+/state", 1),
+                          (f"{self.prefix}/{PRESENCE}/+", 1)])
         with self._lock:
             self.connected, self.error = True, ""
 
@@ -134,7 +140,9 @@ class BrokerFeed:
         except ValueError:
             return
         with self._lock:
-            if m.topic.endswith("/event"):
+            if m.topic.startswith(f"{self.prefix}/{PRESENCE}/"):
+                self._servers[m.topic] = rec if isinstance(rec, dict) else {}
+            elif m.topic.endswith("/event"):
                 self._events.append(rec)
             else:
                 self._states.append(rec)
@@ -147,9 +155,16 @@ class BrokerFeed:
     def cameras(self) -> list[dict]:
         """The latest state of each camera heard of, as ``ServeFeed.cameras`` names its fields."""
         with self._lock:
-            latest = dict(self._latest)
-        return [{"name": n, "state": "live", "people": s.get("people", 0), "masked_share": s.get("masked_share"),
-                 "model": s.get("model", ""), "t": s.get("t")} for n, s in sorted(latest.items())]
+            latest, servers = dict(self._latest), list(self._servers.values())
+        out = []
+        for n, s in sorted(latest.items()):
+            naming = [v for v in servers if n in (v.get("cameras") or ())]
+            gone = bool(naming) and not any(v.get("online") for v in naming)  # no presence heard: a publisher of before
+            why = next((v.get("why") for v in naming if v.get("why")), "")
+            out.append({"name": n, "state": "offline" if gone else "live", "people": 0 if gone else s.get("people", 0),
+                        "masked_share": None if gone else s.get("masked_share"), "model": s.get("model", ""),
+                        "t": s.get("t"), **({"error": f"its server is gone ({why})"} if gone else {})})
+        return out
 
     def events(self, camera: str | None = None, since: float | None = None, until: float | None = None,
                limit: int = 50, offset: int = 0) -> dict:

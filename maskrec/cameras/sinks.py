@@ -19,6 +19,12 @@ paho's own network thread connects in the background and reconnects with back-of
 an unreachable broker never stops start-up; ``status()`` says it is not connected and why, and
 messages wait in paho's queue (at most ``MQTT_QUEUE``; more are dropped and counted) until it is
 back. Several ``serve`` processes may publish to one broker: each has its own client id.
+
+**Presence**: a server says which cameras it runs on ``<prefix>/_servers/<client id>`` (retained):
+``{"online": true, "cameras": [...]}`` on every connection, ``{"online": false, ...}`` when it stops,
+and the same as its **last will**, which the broker publishes for it when its connection dies
+without a goodbye (killed, unplugged: within 1.5 x the 30 s keepalive). A subscriber (the Cameras
+page's ``BrokerFeed``) thereby tells a camera whose server went away from one with nobody in view.
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ from maskrec.cameras.config import CamerasConfig, Mqtt
 log = logging.getLogger("maskrec.cameras")
 
 QUEUE = 100       # records waiting for one sink; more are dropped and counted
+PRESENCE = "_servers"  # <prefix>/_servers/<client id>: which cameras a server runs, and whether it is there
 TIMEOUT_S = 5.0   # a webhook's connect/read timeout: a hanging endpoint costs its own thread this long a try
 RETRIES = 3       # a webhook's tries after the first
 BACKOFF_S = 0.5   # ... after 0.5, 1, 2 s
@@ -157,22 +164,48 @@ class WebhookSink(Sink):
 class MqttSink(Sink):
     kind = "mqtt"
 
-    def __init__(self, cfg: Mqtt, queue_size: int = QUEUE, client_id: str | None = None):
+    def __init__(self, cfg: Mqtt, queue_size: int = QUEUE, client_id: str | None = None, cameras=()):
         import paho.mqtt.client as mqtt  # deferred: only a camera file with [mqtt] needs paho
         super().__init__(f"{cfg.host}:{cfg.port}", queue_size)
         self.cfg = cfg
         self.connected = False
         cid = client_id or f"maskrec-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=cid)
+        self.cameras = tuple(cameras)  # what the presence messages name (none: no presence)
+        self.presence_topic = f"{cfg.prefix}/{PRESENCE}/{cid}"
+        self._own_mids: set[int] = set()  # presence messages: not events or states, not counted as sent
+        self._stopping = False
+        if self.cameras:
+            self.client.will_set(self.presence_topic, self._presence(False, "its connection to the broker died"),
+                                 qos=1, retain=True)
         self.client.max_queued_messages_set(MQTT_QUEUE)
         self.client.reconnect_delay_set(1, 30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self.client.on_connect_fail = self._on_connect_fail
-        self.client.on_publish = lambda *_: self._sent()  # the broker's PUBACK: delivered
+        self.client.on_publish = self._on_publish  # the broker's PUBACK: delivered
 
     def topic(self, camera: str, what: str) -> str:
         return f"{self.cfg.prefix}/{camera}/{what}"
+
+    def _presence(self, online: bool, why: str = "") -> str:
+        return json.dumps({"online": online, "cameras": list(self.cameras), **({"why": why} if why else {})})
+
+    def _say_presence(self, online: bool, why: str = ""):
+        # Never under self._lock: paho calls on_publish holding its own lock, which publish() takes.
+        # On paho's thread (on_connect) no PUBACK is handled before the mid is noted; from stop(),
+        # nothing is counted any more (_stopping).
+        info = self.client.publish(self.presence_topic, self._presence(online, why), qos=1, retain=True)
+        with self._lock:
+            self._own_mids.add(info.mid)
+        return info
+
+    def _on_publish(self, _client, _userdata, mid, _reason, _props) -> None:
+        with self._lock:
+            own = mid in self._own_mids or self._stopping
+            self._own_mids.discard(mid)
+        if not own:
+            self._sent()
 
     def start(self) -> None:
         self.client.connect_async(self.cfg.host, self.cfg.port, keepalive=30)
@@ -181,6 +214,13 @@ class MqttSink(Sink):
 
     def stop(self, timeout: float = 5.0) -> None:
         super().stop(timeout)
+        with self._lock:
+            self._stopping = True
+        if self.cameras and self.connected:  # a goodbye (the broker sends no will on a clean disconnect)
+            try:
+                self._say_presence(False, "stopped").wait_for_publish(min(timeout, 2.0))
+            except (RuntimeError, ValueError):  # the connection went meanwhile: the will says it
+                pass
         with self._lock:
             self.connected = False  # our own disconnect: not worth a warning
         self.client.disconnect()
@@ -208,6 +248,8 @@ class MqttSink(Sink):
             if not ok:
                 self.last_error = f"the broker refused: {reason}"
         (log.info if ok else log.warning)("mqtt %s: %s", self.target, "connected" if ok else self.last_error)
+        if ok and self.cameras:
+            self._say_presence(True)
 
     def _on_disconnect(self, _client, _userdata, _flags, reason, _props) -> None:
         with self._lock:
@@ -235,5 +277,5 @@ def sinks_for(cfg: CamerasConfig) -> list[Sink]:
     """The sinks ``cfg`` names: one per ``[[webhooks]]``, one for ``[mqtt]``."""
     out: list[Sink] = [WebhookSink(w.url) for w in cfg.webhooks]
     if cfg.mqtt is not None:
-        out.append(MqttSink(cfg.mqtt))
+        out.append(MqttSink(cfg.mqtt, cameras=[c.name for c in cfg.cameras]))
     return out
