@@ -8,6 +8,7 @@ runs once per distinct frame (module fixture); each test replays those results t
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import queue
 import shutil
@@ -595,6 +596,48 @@ def test_the_events_api_lists_filters_pages_and_serves_evidence(rec, clip, loade
         assert [s["camera"] for s in states] == ["hall"] and states[0]["people"] == 0
         st = client.get("/v1/events/status").json()
         assert st["written"] == 6 and st["dropped"] == 0 and st["sinks"] == []
+        # a client reconnecting with the last id it saw gets what was written after it, in order
+        with served(app) as url:
+            assert sse_replay(url, every[2]["id"], 3) == [e["id"] for e in every[3:]]
+            later_at_door = [e["id"] for e in every[3:] if e["camera"] == "door"]
+            assert later_at_door and sse_replay(url, every[2]["id"], len(later_at_door), camera="door") == later_at_door
+            assert sse_replay(url, "no-such-id", 0) == []  # and a comment says why nothing came
+
+
+@contextlib.contextmanager
+def served(app):
+    """The app on a real uvicorn server in a thread (TestClient never tells a stream its client left)."""
+    import uvicorn
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                           lifespan="off"))
+    t = threading.Thread(target=server.run, daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: server.started, 20, "uvicorn to listen")
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        t.join(20)
+
+
+def sse_replay(url: str, last_id: str, n: int, camera: str | None = None) -> list[str]:
+    """The ids of the first ``n`` events the stream sends to a client that says ``Last-Event-ID``
+    (the comment lines checked: a replay of nothing says so)."""
+    import httpx2 as httpx
+    ids, comments = [], []
+    params = {"camera": camera} if camera else {}
+    with httpx.stream("GET", f"{url}/v1/events/stream", headers={"Last-Event-ID": last_id}, params=params,
+                      timeout=httpx.Timeout(5, read=20)) as r:
+        for line in r.iter_lines():
+            if line.startswith("id: "):
+                ids.append(line[4:])
+            elif line.startswith(": "):
+                comments.append(line)
+            if len(ids) == n and (n or len(comments) == 2):
+                break
+    if not n:
+        assert comments[1] == f": {last_id} is not among the events kept: nothing to replay", comments
+    return ids
 
 
 def test_post_model_swaps_checkpoint_or_operating_point_and_refuses_clearly(loaded_holder):

@@ -1,7 +1,9 @@
 """The events' routes (``serve --cameras FILE``), and swapping the model while serving.
 
     GET  /v1/events                   the record, newest first, paged: ?camera= &rule= &since= &until= &limit= &offset=
-    GET  /v1/events/stream            server-sent events: each new event as it is written (``event: event``)
+    GET  /v1/events/stream            server-sent events: each new event as it is written (``event: event``);
+                                      with ``Last-Event-ID`` (a browser's EventSource sends it when it
+                                      reconnects) first the events written after that one
     GET  /v1/events/status            counts (raised, written, dropped, failed) and each sink's state
     GET  /v1/events/{id}/evidence.jpg the frame with the person boxed;  .../thumbnail.jpg: the face
     GET  /v1/states                   the cameras' states over time (people, masked share): ?camera= &since= &until=
@@ -122,6 +124,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return out
 
 
+def after(rows: list[dict], event_id: str) -> list[dict] | None:
+    """The rows written after the one with ``event_id`` (file order), None when no row has it."""
+    ids = [r.get("id") for r in rows]
+    return rows[ids.index(event_id) + 1:] if event_id in ids else None
+
+
 def select(rows: list[dict], camera: str | None = None, rule: str | None = None, since: float | None = None,
            until: float | None = None) -> list[dict]:
     """Rows of one camera / rule, capture time ``t`` in [since, until)."""
@@ -150,13 +158,24 @@ def events_status(request: Request):
 @router.get("/v1/events/stream", summary="server-sent events: each event as it is written",
             responses={200: {"content": {"text/event-stream": {}}}})
 async def stream(request: Request, camera: str | None = None):
-    _events(request)
+    events = _events(request)
     broadcast: Broadcast = request.app.state.broadcast
-    q = broadcast.subscribe()
+    q = broadcast.subscribe()  # before the file is read: an event written meanwhile is in one or both
+    last = request.headers.get("last-event-id")
+    missed = after(read_jsonl(events.dir / EVENTS), last) if last else []
+    replayed = {r.get("id") for r in missed or ()}
+
+    def as_sse(rec: dict) -> str:
+        return f"id: {rec['id']}\nevent: event\ndata: {json.dumps(rec)}\n\n"
 
     async def lines():
         try:
             yield ": maskrec events\n\n"  # sent at once: the client knows it is subscribed
+            if missed is None:
+                yield f": {last} is not among the events kept: nothing to replay\n\n"
+            for rec in missed or ():
+                if camera is None or rec.get("camera") == camera:
+                    yield as_sse(rec)
             while True:
                 try:
                     rec = await asyncio.wait_for(q.get(), KEEPALIVE_S)
@@ -165,8 +184,10 @@ async def stream(request: Request, camera: str | None = None):
                         return
                     yield ": keep-alive\n\n"
                     continue
+                if rec.get("id") in replayed:  # written while the file was read: sent already
+                    continue
                 if camera is None or rec.get("camera") == camera:
-                    yield f"id: {rec['id']}\nevent: event\ndata: {json.dumps(rec)}\n\n"
+                    yield as_sse(rec)
         finally:
             broadcast.unsubscribe(q)
 
