@@ -1,7 +1,7 @@
 """The whole pipeline on the declared scene split (issue 34's judge): detect, crop, classify, count.
 
     python bench/street.py checkpoints/net1.pt checkpoints/net2.pt [--part test] [--detector retinaface]
-        [--operating-point NAME] [--json-out docs/street-DATE.json] [--misses 20]
+        [--operating-point NAME] [--engine app|exact|NAME] [--json-out docs/street-DATE.json] [--misses 20]
 
 The scenes are the declared split's (``maskrec/data/scene_split.json``) of facemask-scenes-dev and
 facemask-scenes-more. The detector runs once per scene; each checkpoint then labels the faces it
@@ -9,6 +9,8 @@ found at its operating point (default: its own default, ``street`` where it carr
 size: bare faces called mask, masked faces called mask, unsure share, label accuracy on the faces not
 unsure (95% Wilson intervals), the AUC of the found faces' P(mask), and detection recall/precision of
 faces >= 32 px. ``--part val`` is where operating points are picked; ``test`` only reports.
+``--engine``: ``exact`` (the default: fp32, the scores the points were picked on), ``app`` (the engine
+recognition picks here, e.g. onnx-int8) or an engine's name.
 """
 from __future__ import annotations
 
@@ -41,6 +43,7 @@ def main(argv=None) -> int:
     ap.add_argument("--part", choices=["train", "val", "test"], default="test")
     ap.add_argument("--detector", default=faces.PHOTO_DEFAULT, choices=list(faces.DETECTORS))
     ap.add_argument("--operating-point", default=None)
+    ap.add_argument("--engine", default="exact", help="exact (fp32, the default), app (recognition's own) or a name")
     ap.add_argument("--json-out", default=None)
     ap.add_argument("--misses", type=int, default=0, help="print this many misses per checkpoint, worst first")
     a = ap.parse_args(argv)
@@ -53,14 +56,15 @@ def main(argv=None) -> int:
     detect_s = time.perf_counter() - t
     results = []
     for ck in a.checkpoints:
-        pred = Predictor.load(ck, exact=True, operating_point=a.operating_point)
+        how = {"exact": {"exact": True}, "app": {}}.get(a.engine, {"engine": a.engine})
+        pred = Predictor.load(ck, operating_point=a.operating_point, **how)
         r = judge(pred, pairs, dets)
         r["auc"] = auc_or_none(r.pop("y"), r.pop("p"))
-        r["checkpoint"] = ck
+        r["checkpoint"], r["engine"] = ck, pred.engine_info["engine"]
         results.append(r)
         d = r["detection"]
         band = f", unsure {r['band'][0]:.3f}-{r['band'][1]:.3f}" if r["band"] else ""
-        print(f"\n{ck} + {a.detector} on {r['scenes']} {a.part} scenes; operating point {r['operating_point']} "
+        print(f"\n{ck} ({r['engine']}) + {a.detector} on {r['scenes']} {a.part} scenes; operating point {r['operating_point']} "
               f"(threshold {r['threshold']:.3f}{band}); detection >= 32 px: recall {d['recall']:.3f}, "
               f"precision {d['precision']:.3f}; AUC of found faces {r['auc']:.4f}")
         print(f"  {'size':<9} {'faces':>5}  {'bare called mask':<26} {'masked called mask':<28} "
