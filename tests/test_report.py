@@ -278,3 +278,21 @@ def test_the_video_and_live_tabs_offer_the_report(processed, isolated_home, monk
     assert_same_numbers(video_html, on_disk["summary"], on_disk["tracks"])
     assert HOSTILE not in video_html and "Face detector magenta" in " ".join(Report(video_html).text)
     assert Report(live_html).summary["people"] == 2 and "Live session started" in live_html
+
+
+def test_a_live_session_whose_faces_never_became_a_person_says_so_not_that_no_face_was_found():
+    buf = LiveBuffer()  # every=2: a person after 3 detection frames in a row
+    t0 = 1_700_000_000.0
+    for i in range(2):  # faces on two detection frames: too few to follow anyone
+        faces = tuple(Face(F.Box(x, 40, x + 60, 100, 0.99), (x - 5, 35, x + 65, 105), "mask", 0.97) for x in (20, 200))
+        res = FrameResult(faces, Timings(5.0, 3.0), (240, 320))
+        buf.put(res, (), buf.track(res, 0.5, now=t0 + i / 10))
+    s = buf.session()
+    assert (s.with_faces, s.most_faces) == (2, 2)
+    html = V.session_report(s, {}, "Live")
+    assert "faces were found on 2 frames (up to 2 in one), but on too few frames to follow a person" in html
+    assert "no face was found" not in html
+    empty = LiveBuffer()
+    res = FrameResult((), Timings(5.0, 3.0), (240, 320))
+    empty.put(res, (), empty.track(res, 0.5, now=t0))
+    assert "no face was found" in V.session_report(empty.session(), {}, "Live")

@@ -47,6 +47,8 @@ class LiveSession(NamedTuple):
     size: tuple[int, int]            # (W, H) of the latest frame
     thumbs: dict                     # track id -> its largest face crop so far (RGB uint8)
     every: int = 1                   # the detector ran on one frame in this many
+    with_faces: int = 0              # detection frames that found a face
+    most_faces: int = 0              # the most faces one of them found
 
 
 THUMB_SIDE = 64       # px, at most: a session report's thumbnails
@@ -74,6 +76,7 @@ class LiveBuffer:
         self._schedule = Schedule(every)  # raises on every < 1
         self.every = self._schedule.every
         self._detected = 0  # faces on the latest detection frame: steady while carried frames come and go
+        self._with_faces, self._most_faces = 0, 0  # detection frames with a face; the most in one
         self._lock = threading.Lock()
         self._times: deque[float] = deque(maxlen=window)
         self._timings: deque[Timings] = deque(maxlen=window)
@@ -101,6 +104,9 @@ class LiveBuffer:
         with self._lock:
             self._schedule.detected()
             self._detected = len(result.faces)
+            if result.faces:
+                self._with_faces += 1
+                self._most_faces = max(self._most_faces, len(result.faces))
             if self._tracker is None:
                 self._tracker = Tracker(threshold, classes, min_hits=min_hits_for(self.every),
                                         new_score=START_SCORE.get(detector, 0.0), band=band)
@@ -183,7 +189,8 @@ class LiveBuffer:
                 return None
             h, w = self._result.shape if self._result is not None else (0, 0)
             return LiveSession(copy.deepcopy(self._tracker), copy.deepcopy(self._session), *self._span,
-                               self._frames, (w, h), {k: v[1] for k, v in self._thumbs.items()}, self.every)
+                               self._frames, (w, h), {k: v[1] for k, v in self._thumbs.items()}, self.every,
+                               self._with_faces, self._most_faces)
 
 
 def frame_callback(rec: Recognizer, buffer: LiveBuffer, threshold: float | None = None,

@@ -81,7 +81,8 @@ def session_report(session: LiveSession, settings: dict, title: str) -> str:
     """The report of a live stream so far (``channel.LiveBuffer.session()``), with its tracker's settings."""
     res = session_result(session.tracker, session.timeline, start=session.start, end=session.end,
                          frames=session.frames, size=session.size, thumbs=session.thumbs,
-                         settings={"detect_every": session.every})
+                         settings={"detect_every": session.every, "frames_with_faces": session.with_faces,
+                                   "most_faces_in_a_frame": session.most_faces})
     return render_report(res, {**settings, "tracker": tracker_settings(session.tracker)}, title)
 
 

@@ -128,8 +128,8 @@ def session_result(tracker: Tracker, timeline: Timeline, *, start: float, end: f
                "warnings": warnings,
                "started_at": datetime.fromtimestamp(start).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"),
                **(settings or {})}
-    if not rows:
-        summary["note"] = "no face was found"
+    if not rows:  # why nobody: no face, or faces too briefly to follow (settings: the session's counts)
+        summary["note"] = _no_person(summary, tracker.min_hits)
     return VideoResult(tuple(rows), tuple((k - s0, *per_sec.get(k, (0, 0))) for k in range(first, s1 + 1)),
                        summary, {k: data_url(v) for k, v in (thumbs or {}).items()}, None)
 
