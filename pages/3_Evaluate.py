@@ -6,6 +6,7 @@ through_navigation()  # before the slow imports below: see ui/start.py
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -108,9 +109,15 @@ def judge(y, p, paths, split, pred, trained_on, ckpt) -> None:
     st.plotly_chart(plots.roc_pr(c, m["auc"], t))
     a, b = st.columns([2, 1])
     a.plotly_chart(plots.f1_vs_threshold(c, t))
-    b.plotly_chart(plots.confusion(m))
-    wrong = mistakes(y, p, t)
-    st.subheader(f"Mistakes at this threshold: {len(wrong)} (most confident first)")
+    # faces inside the point's unsure band are neither right nor wrong: out of the matrix and the mistakes
+    unsure = (p >= op.band[0]) & (p < op.band[1]) if op.band else np.zeros(len(p), bool)
+    b.plotly_chart(plots.confusion(at_threshold(y[~unsure], p[~unsure], t) if unsure.any() else m))
+    if unsure.any():
+        b.caption(f"{int(unsure.sum())} of {len(p)} faces are unsure (inside the band): "
+                  "left out of the matrix and the mistakes")
+    wrong = [i for i in mistakes(y, p, t) if not unsure[i]]
+    st.subheader(f"Mistakes at this {'operating point' if unsure.any() else 'threshold'}: {len(wrong)} "
+                 "(most confident first)")
     shown = wrong[:24]
     image_grid([thumb(paths[i]) for i in shown],
                [f"label {int(y[i])} · P(mask) {p[i]:.2f}" for i in shown], cols=8, width=96)

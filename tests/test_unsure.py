@@ -75,6 +75,31 @@ def test_the_recognize_page_draws_unsure_faces_amber_and_says_so(unsure_ckpt, mo
     assert any(c.startswith("one.jpg: 1 face(s) (1 unsure)") for c in caps), caps
 
 
+def test_the_evaluate_page_leaves_unsure_faces_out_of_its_matrix_and_mistakes(unsure_ckpt, demo_dir, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from maskrec.config import runs_dir
+    run = runs_dir() / "unsure-eval"
+    run.mkdir(parents=True, exist_ok=True)
+    shutil.copy(unsure_ckpt, run / "best.pt")
+    (run / "config.json").write_text(json.dumps({"net": "net1"}))
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
+    at = AppTest.from_file(str(REPO / "pages" / "3_Evaluate.py"), default_timeout=120).run()
+    at.sidebar.radio(key="dataset_source").set_value("Folder on the server").run()
+    at.sidebar.text_input(key="dataset_folder").input(str(demo_dir)).run()
+    at.selectbox(key="ckpt_choice").set_value("run: unsure-eval (best)").run()
+    at.radio(key="threshold_how").set_value("Operating point: wide").run()
+    assert not at.exception, at.exception
+    n = int(next(c.value for c in at.caption if " · n = " in c.value).split(" · n = ")[1].split(" ")[0])
+    assert any(c.value.startswith(f"{n} of {n} faces are unsure") for c in at.caption)
+    assert [h.value for h in at.subheader if h.value.startswith("Mistakes")] == \
+        ["Mistakes at this operating point: 0 (most confident first)"]
+    at.radio(key="threshold_how").set_value("Operating point: crops").run()  # no band: every face judged
+    assert not any("faces are unsure" in c.value for c in at.caption)
+    assert [h.value for h in at.subheader if h.value.startswith("Mistakes at this threshold")]
+
+
 def test_a_video_run_counts_unsure_people_and_its_report_names_the_point(unsure_ckpt, tmp_path):
     from maskrec import video as V
     from tests.test_video import MagentaFrames, cartoon_clip
