@@ -116,8 +116,8 @@ def judge(y, p, paths, split, pred, trained_on, ckpt) -> None:
         b.caption(f"{int(unsure.sum())} of {len(p)} faces are unsure (inside the band): "
                   "left out of the matrix and the mistakes")
     wrong = [i for i in mistakes(y, p, t) if not unsure[i]]
-    st.subheader(f"Mistakes at this {'operating point' if unsure.any() else 'threshold'}: {len(wrong)} "
-                 "(most confident first)")
+    st.subheader(f"Mistakes at this threshold: {len(wrong)} (most confident first"
+                 + (", unsure faces left out)" if unsure.any() else ")"))
     shown = wrong[:24]
     image_grid([thumb(paths[i]) for i in shown],
                [f"label {int(y[i])} · P(mask) {p[i]:.2f}" for i in shown], cols=8, width=96)

@@ -94,10 +94,11 @@ def test_the_evaluate_page_leaves_unsure_faces_out_of_its_matrix_and_mistakes(un
     n = int(next(c.value for c in at.caption if " · n = " in c.value).split(" · n = ")[1].split(" ")[0])
     assert any(c.value.startswith(f"{n} of {n} faces are unsure") for c in at.caption)
     assert [h.value for h in at.subheader if h.value.startswith("Mistakes")] == \
-        ["Mistakes at this operating point: 0 (most confident first)"]
+        ["Mistakes at this threshold: 0 (most confident first, unsure faces left out)"]
     at.radio(key="threshold_how").set_value("Operating point: crops").run()  # no band: every face judged
     assert not any("faces are unsure" in c.value for c in at.caption)
-    assert [h.value for h in at.subheader if h.value.startswith("Mistakes at this threshold")]
+    assert [h.value for h in at.subheader if h.value.startswith("Mistakes at this threshold")
+            and h.value.endswith("(most confident first)")]
 
 
 def test_a_video_run_counts_unsure_people_and_its_report_names_the_point(unsure_ckpt, tmp_path):
