@@ -120,7 +120,9 @@ def test_the_cameras_page_follows_two_cameras_in_chromium(tmp_path):
                 card.get_by_text(f"{name} · live").wait_for(timeout=60_000)
                 card.locator("img").first.wait_for(timeout=60_000)
                 for label in ("People now", "Masked", "FPS", "Lag p95"):
-                    assert card.get_by_text(label, exact=True).count() == 1, (name, label)
+                    found = card.get_by_text(label, exact=True)
+                    found.first.wait_for(timeout=30_000)  # the card's elements arrive one by one
+                    assert found.count() == 1, (name, label)
             shots = [page.locator('[data-testid="stImage"]').filter(has_text=f"{n} · bare-2s") for n in ("door", "hall")]
             assert [s.count() for s in shots] == [1, 2]
             for s in shots:  # the evidence, with its caption
