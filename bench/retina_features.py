@@ -26,7 +26,7 @@ sys.path.insert(0, str(REPO))
 
 from maskrec.data import discover, load_split  # noqa: E402
 from maskrec.infer.probe import cpu_name  # noqa: E402
-from maskrec.infer.evaluate import is_scene_face  # noqa: E402
+from maskrec.data.scenes import is_scene_face  # noqa: E402
 from maskrec.faces.retinaface import RetinaFace, retinaface_onnx  # noqa: E402
 from maskrec.infer.predictor import Predictor  # noqa: E402
 from maskrec.data.validation import carve  # noqa: E402

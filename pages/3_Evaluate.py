@@ -6,7 +6,6 @@ through_navigation()  # before the slow imports below: see ui/start.py
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -17,7 +16,7 @@ from maskrec.infer.evaluate import score
 from maskrec.infer.evaluate import SPLITS
 from maskrec.infer.predictor import Predictor, set_operating_point
 from maskrec.core.metrics import at_threshold, best_f1_threshold, curves, mistakes
-from maskrec.infer.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, rates
+from maskrec.infer.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, in_band, rates
 from maskrec.config import demo_dir
 from maskrec.core.presentation import data_mismatch
 from ui.common import (checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, remember,
@@ -110,7 +109,7 @@ def judge(y, p, paths, split, pred, trained_on, ckpt) -> None:
     a, b = st.columns([2, 1])
     a.plotly_chart(plots.f1_vs_threshold(c, t))
     # faces inside the point's unsure band are neither right nor wrong: out of the matrix and the mistakes
-    unsure = (p >= op.band[0]) & (p < op.band[1]) if op.band else np.zeros(len(p), bool)
+    unsure = in_band(p, op.band)
     b.plotly_chart(plots.confusion(at_threshold(y[~unsure], p[~unsure], t) if unsure.any() else m))
     if unsure.any():
         b.caption(f"{int(unsure.sum())} of {len(p)} faces are unsure (inside the band): "

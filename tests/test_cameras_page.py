@@ -19,10 +19,9 @@ from streamlit.testing.v1 import AppTest
 from maskrec.cameras.config import Rule
 from maskrec.cameras.events import EVENTS, PEOPLE, STATES, Events
 from maskrec.cameras.remote import ServeFeed
-from maskrec.cameras.report import camera_report, camera_result, processed
+from maskrec.cameras.report import camera_report, camera_result, event_thumbs, processed
 from maskrec.live.track import tracker_for
 from tests.conftest import REPO
-from ui.cameras import event_thumbs
 from tests.test_events import FPS, broker, camera_frames, clip, config, free_port, records, rec, wait_for  # noqa: F401 (fixtures)
 
 APP = str(REPO / "streamlit_app.py")

@@ -4,7 +4,6 @@ on a thread of its own (a broker feed's paho thread never touches Streamlit: it 
 page reads)."""
 from __future__ import annotations
 
-import base64
 import os
 import time
 from datetime import datetime, timedelta
@@ -14,7 +13,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from maskrec.cameras.remote import BrokerFeed, FeedError, ServeFeed
-from maskrec.cameras.report import camera_report
+from maskrec.cameras.report import camera_report, event_thumbs
 from maskrec.core.plots import COLORS, TOP_LEGEND
 
 URL_ENV = "MASKREC_SERVE_URL"   # the server the page follows unless told another
@@ -149,25 +148,6 @@ def report_form(feed, names: list[str]) -> None:
     html = camera_report(camera, start, end, states, people, events, event_thumbs(feed, events))
     name = f"{camera}-{datetime.fromtimestamp(start):%Y%m%d-%H%M}.html"
     st.session_state["cam_report_html"] = (name, html)
-
-
-def event_thumbs(feed, events: list[dict], most: int = 200) -> dict[int, str]:
-    """{track: data URL} of the face each track's first event kept (its thumbnail), for the report's track
-    table; a server only (the broker says no pictures), at most ``most`` fetched."""
-    if not isinstance(feed, ServeFeed):
-        return {}
-    out: dict[int, str] = {}
-    for e in sorted(events, key=lambda e: e.get("t", 0)):
-        track = e.get("track")
-        if track is None or track in out or len(out) >= most:
-            continue
-        try:
-            jpeg = feed.picture(e["id"], "thumbnail")
-        except FeedError:
-            break  # the server went away: the report is made without the rest
-        if jpeg:
-            out[track] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
-    return out
 
 
 def model_form(feed) -> None:

@@ -7,13 +7,16 @@ from what the events writer recorded, so a camera's afternoon reads like a video
 without a mask, frames processed so far) make the per-moment charts, the frames and the speed;
 ``people`` (``people.jsonl``: each person once they left, with their vote) the track table and the
 totals; ``events`` the count of events said in the notes; ``thumbs`` the faces of the tracks that
-raised one (the page fetches their thumbnails). Times are epoch seconds; the report's seconds count from ``start``. People still in view at
+raised one (``event_thumbs`` fetches them from a server). Times are epoch seconds; the report's
+seconds count from ``start``. People still in view at
 ``end`` are not in the table yet (they are recorded when they leave): the report says so.
 """
 from __future__ import annotations
 
 from datetime import datetime
 
+from maskrec.cameras.remote import FeedError
+from maskrec.data.image import jpeg_data_url
 from maskrec.live.track import UNSURE_LABEL, TrackRow
 from maskrec.video.report import render_report
 from maskrec.video.result import VideoResult
@@ -67,3 +70,22 @@ def camera_report(camera: str, start: float, end: float, states: list[dict], peo
     title = title or (f"Camera {camera}, {datetime.fromtimestamp(start).strftime(fmt)} to "
                       f"{datetime.fromtimestamp(end).strftime(fmt)}")
     return render_report(res, settings, title)
+
+
+def event_thumbs(feed, events: list[dict], most: int = 200) -> dict[int, str]:
+    """{track: data URL} of the face each track's first event kept (its thumbnail), for the report's track
+    table; from a feed that has pictures (a server's; a broker's has none), at most ``most`` fetched."""
+    if not hasattr(feed, "picture"):
+        return {}
+    out: dict[int, str] = {}
+    for e in sorted(events, key=lambda e: e.get("t", 0)):
+        track = e.get("track")
+        if track is None or track in out or len(out) >= most:
+            continue
+        try:
+            jpeg = feed.picture(e["id"], "thumbnail")
+        except FeedError:
+            break  # the server went away: the report is made without the rest
+        if jpeg:
+            out[track] = jpeg_data_url(jpeg)
+    return out

@@ -51,7 +51,12 @@ def data_url(rgb: np.ndarray, quality: int = 85) -> str:
                            [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError("JPEG encoding failed")
-    return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
+    return jpeg_data_url(buf.tobytes())
+
+
+def jpeg_data_url(jpeg: bytes) -> str:
+    """JPEG bytes as a ``data:image/jpeg;base64,...`` URL."""
+    return "data:image/jpeg;base64," + base64.b64encode(jpeg).decode("ascii")
 
 
 def preprocessing_info(size: int) -> dict:

@@ -13,7 +13,7 @@ import numpy as np
 
 from maskrec.data import DataError, discover, load_split
 from maskrec.infer.predictor import Predictor
-from maskrec.data.scenes import is_scene_face  # noqa: F401  (also imported from here)
+from maskrec.data.scenes import is_scene_face
 from maskrec.data.validation import carve
 
 # a split name may end in one of these: the faces of annotated scenes only, or everything else (web crops)

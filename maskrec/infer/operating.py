@@ -38,11 +38,17 @@ def wilson(k: int, n: int) -> tuple[float, float]:
     return float(ci.low), float(ci.high)
 
 
+def in_band(p, band: tuple[float, float] | None) -> np.ndarray:
+    """Which P(mask) values ``p`` a band labels unsure (``[lo, hi)``; all False without a band)."""
+    p = np.asarray(p, float)
+    return (p >= band[0]) & (p < band[1]) if band else np.zeros(len(p), bool)
+
+
 def rates(y, p, threshold: float, band: tuple[float, float] | None = None) -> dict:
     """What an operating point does to labelled faces: bare faces called mask, masked faces called
     bare (missed), unsure faces (inside the band: neither), each as k, n, rate and Wilson interval."""
     y, p = np.asarray(y).astype(int), np.asarray(p, float)
-    unsure = (p >= band[0]) & (p < band[1]) if band else np.zeros(len(p), bool)
+    unsure = in_band(p, band)
     mask = (p >= threshold) & ~unsure
     bare_n, masked_n = int((y == 0).sum()), int((y == 1).sum())
 
