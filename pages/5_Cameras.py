@@ -79,7 +79,8 @@ if names:
     C.report_form(feed, names)
     made = st.session_state.get("cam_report_html")
     if made:
-        st.download_button(f"Download {made[0]}", made[1], file_name=made[0], mime="text/html", key="cam_report_dl")
+        st.download_button(f"Download {made[0]}", made[1], file_name=made[0], mime="text/html", key="cam_report_dl",
+                           on_click="ignore")  # a download is no reason to run the page again
 
     if isinstance(feed, ServeFeed):
         with st.expander("Model: load another checkpoint or operating point while the cameras run"):

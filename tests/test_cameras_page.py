@@ -40,6 +40,19 @@ def test_the_page_says_when_the_server_cannot_be_reached(monkeypatch):
     assert errors and all(e.startswith(f"cannot reach http://127.0.0.1:{port}: ") for e in errors), errors
 
 
+@pytest.mark.parametrize("now, start, end", [
+    ("2026-12-08 00:27:37", "2026-12-07 23:27", "2026-12-08 00:28"),  # the hour began yesterday
+    ("2026-12-07 23:59:30", "2026-12-07 22:59", "2026-12-08 00:00"),  # the range ends tomorrow
+    ("2026-12-07 14:05:10", "2026-12-07 13:05", "2026-12-07 14:06")])
+def test_the_report_forms_default_range_is_the_last_hour_at_any_time_of_day(now, start, end):
+    """The CI run at 00:2x made the form's default range 23:2x today to 00:2x today, and the page refused it
+    ('The range ends before it starts'): each end now carries its own date."""
+    from datetime import datetime
+    from ui.cameras import last_hour
+    t0, t1 = last_hour(datetime.fromisoformat(now))
+    assert (f"{t0:%Y-%m-%d %H:%M}", f"{t1:%Y-%m-%d %H:%M}") == (start, end) and t0 < t1
+
+
 def test_a_compliance_report_from_the_recorded_states_and_people(rec, clip, tmp_path):
     """People who came and left (the clip, then empty frames until their tracks end) are in
     people.jsonl with their votes; the report's totals and tracks are theirs."""
@@ -147,6 +160,7 @@ def test_the_cameras_page_follows_two_cameras_in_chromium(tmp_path):
             assert set(thumbs) == {e["track"] for e in door} and all(v.startswith("data:image/jpeg;base64,/9j/")
                                                                     for v in thumbs.values())
 
+            idle(page)  # the download ran nothing (on_click="ignore"): a rerun would reset the form filled next
             page.get_by_text("Model: load another checkpoint").click()
             page.get_by_label("Operating point").fill("crops")
             page.get_by_role("button", name="Load while running").click()

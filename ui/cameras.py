@@ -118,18 +118,23 @@ def trend_figure(states: list[dict], camera: str, span_s: float) -> go.Figure:
     return fig
 
 
+def last_hour(now: datetime) -> tuple[datetime, datetime]:
+    """The report form's default range: the last hour to the next whole minute, each end with its own date
+    (at 00:30 the hour began yesterday; at 23:59:30 it ends tomorrow)."""
+    return ((now - timedelta(hours=1)).replace(second=0, microsecond=0),
+            (now + timedelta(minutes=1)).replace(second=0, microsecond=0))
+
+
 def report_form(feed, names: list[str]) -> None:
     """A camera and a time range -> the compliance report (HTML) to download."""
     with st.form("cam_report"):
         camera = st.selectbox("Camera", names, key="cam_report_camera")
-        now = datetime.now()
+        t0, t1 = last_hour(datetime.now())
         c1, c2 = st.columns(2)
-        start_d = c1.date_input("From", now.date(), key="cam_report_d0")
-        start_t = c1.time_input("at", (now - timedelta(hours=1)).time().replace(second=0, microsecond=0),
-                                key="cam_report_t0")
-        end_d = c2.date_input("To", now.date(), key="cam_report_d1")
-        end_t = c2.time_input("at ", (now + timedelta(minutes=1)).time().replace(second=0, microsecond=0),
-                              key="cam_report_t1")
+        start_d = c1.date_input("From", t0.date(), key="cam_report_d0")
+        start_t = c1.time_input("at", t0.time(), key="cam_report_t0")
+        end_d = c2.date_input("To", t1.date(), key="cam_report_d1")
+        end_t = c2.time_input("at ", t1.time(), key="cam_report_t1")
         made = st.form_submit_button("Make report")
     if not made:
         return

@@ -279,4 +279,5 @@ def _decisions_footer(ds: Dataset, decisions: dict) -> None:
     else:
         a.markdown("No decisions yet: the next scan and training use the labels as they are in the folder.")
     b.download_button("Export overrides (CSV)", data=overrides.export_csv(ds), mime="text/csv",
-                      file_name=f"overrides-{ds.fingerprint()}.csv", key="review_export", disabled=not decisions)
+                      file_name=f"overrides-{ds.fingerprint()}.csv", key="review_export", disabled=not decisions,
+                      on_click="ignore")

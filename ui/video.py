@@ -177,10 +177,12 @@ def _result(res: V.VideoResult, name: str, folder: str) -> None:
                                     "frames agree": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
     stem = Path(name).stem
     c1, c2, c3 = st.columns(3)
-    c1.download_button("Tracks (CSV)", res.csv(), f"{stem}-tracks.csv", "text/csv", key="recognize_video_csv")
+    c1.download_button("Tracks (CSV)", res.csv(), f"{stem}-tracks.csv", "text/csv", key="recognize_video_csv",
+                       on_click="ignore")
     c2.download_button("Tracks + summary (JSON)", json.dumps({"tracks": [t.as_json() for t in res.tracks],
                                                               "summary": s, "timeline": res.timeline}),
-                       f"{stem}-tracks.json", "application/json", key="recognize_video_json")
+                       f"{stem}-tracks.json", "application/json", key="recognize_video_json",
+                       on_click="ignore")
     mtime = (videos_dir() / folder / V.RESULT).stat().st_mtime_ns
     c3.download_button("Download report (HTML)", _report(folder, mtime, f"Mask compliance: {name}"),
                        f"{stem}-report.html", "text/html", key="recognize_video_report", on_click="ignore",
