@@ -33,6 +33,7 @@ from starlette.exceptions import HTTPException
 from maskrec.cameras.config import CamerasConfig
 from maskrec.cameras.events import EVENTS, EVIDENCE, PEOPLE, STATES, Events, events_dir
 from maskrec.cameras.hub import Hub
+from maskrec.core import jsonl
 from maskrec.serve.model import NotReady
 
 router = APIRouter(tags=["events"])
@@ -110,20 +111,6 @@ def _time(value: str | None, name: str) -> float | None:
     return t.timestamp()
 
 
-def read_jsonl(path: Path) -> list[dict]:
-    """Every whole line of a JSONL file ([] when there is none; a torn last line is skipped)."""
-    if not path.is_file():
-        return []
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-    return out
-
-
 def after(rows: list[dict], event_id: str) -> list[dict] | None:
     """The rows written after the one with ``event_id`` (file order), None when no row has it."""
     ids = [r.get("id") for r in rows]
@@ -143,7 +130,8 @@ def list_events(request: Request, camera: str | None = None, rule: str | None = 
                 until: str | None = Query(None, description="before this capture time: epoch s or ISO 8601"),
                 limit: int = Query(50, ge=1, le=1000), offset: int = Query(0, ge=0)):
     events = _events(request)
-    rows = select(read_jsonl(events.dir / EVENTS), camera, rule, _time(since, "since"), _time(until, "until"))
+    lo, hi = _time(since, "since"), _time(until, "until")
+    rows = select(jsonl.read(events.dir / EVENTS, lo, hi), camera, rule, lo, hi)
     rows.sort(key=lambda r: r.get("t", 0), reverse=True)
     page = rows[offset:offset + limit]
     return {"events": page, "total": len(rows), "offset": offset, "limit": limit,
@@ -162,7 +150,7 @@ async def stream(request: Request, camera: str | None = None):
     broadcast: Broadcast = request.app.state.broadcast
     q = broadcast.subscribe()  # before the file is read: an event written meanwhile is in one or both
     last = request.headers.get("last-event-id")
-    missed = after(read_jsonl(events.dir / EVENTS), last) if last else []
+    missed = after(jsonl.read(events.dir / EVENTS), last) if last else []
     replayed = {r.get("id") for r in missed or ()}
 
     def as_sse(rec: dict) -> str:
@@ -220,15 +208,16 @@ def thumbnail(request: Request, event_id: str):
 @router.get("/v1/states", summary="the cameras' states over time: people, masked, bare, masked share")
 def states(request: Request, camera: str | None = None, since: str | None = None, until: str | None = None,
            limit: int = Query(20000, ge=1, le=200000)):
-    rows = select(read_jsonl(_events(request).dir / STATES), camera, None, _time(since, "since"), _time(until, "until"))
+    lo, hi = _time(since, "since"), _time(until, "until")  # the last hour of weeks of states: read from about then on
+    rows = select(jsonl.read(_events(request).dir / STATES, lo, hi), camera, None, lo, hi)
     return {"states": rows[-limit:]}
 
 
 @router.get("/v1/people", summary="people who left a camera's view, with their vote: ?camera= &since= &until=")
 def people(request: Request, camera: str | None = None, since: str | None = None, until: str | None = None,
            limit: int = Query(20000, ge=1, le=200000)):
-    rows = read_jsonl(_events(request).dir / PEOPLE)
     lo, hi = _time(since, "since"), _time(until, "until")
+    rows = jsonl.read(_events(request).dir / PEOPLE, lo, key="last")  # written as people leave: about in "last" order
     rows = [r for r in rows if (camera is None or r.get("camera") == camera) and (lo is None or r["last"] >= lo)
             and (hi is None or r["first"] < hi)]
     return {"people": rows[-limit:]}
