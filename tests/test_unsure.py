@@ -86,6 +86,7 @@ def test_the_evaluate_page_leaves_unsure_faces_out_of_its_matrix_and_mistakes(un
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("MASKREC_DATA_ROOTS", str(demo_dir.parent))
     at = AppTest.from_file(str(REPO / "pages" / "3_Evaluate.py"), default_timeout=120).run()
+    assert not at.exception and at.sidebar.radio, at.exception or at.main  # (once, loaded: no sidebar radio yet)
     at.sidebar.radio(key="dataset_source").set_value("Folder on the server").run()
     at.sidebar.text_input(key="dataset_folder").input(str(demo_dir)).run()
     at.selectbox(key="ckpt_choice").set_value("run: unsure-eval (best)").run()
