@@ -89,7 +89,7 @@ def run(args) -> dict:
     cams = [RtspCamera(movie, path=f"cam{i}") for i in range(args.cameras)]
     for c in cams:
         c.start()
-    lines = []
+    lines = [f'[events]\ndir = "{work / "events"}"']  # the bench's records in its own folder, not the repo's events/
     for i, c in enumerate(cams):
         lines += [f'[[cameras]]\nname = "cam{i}"\nsource = "{c.url}"']
         if args.detect_every:
