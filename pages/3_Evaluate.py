@@ -15,8 +15,8 @@ from maskrec.data import DataError
 from maskrec.infer.evaluate import score
 from maskrec.infer.evaluate import SPLITS
 from maskrec.infer.predictor import Predictor, set_operating_point
-from maskrec.core.metrics import at_threshold, best_f1_threshold, curves, mistakes
-from maskrec.infer.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, in_band, rates
+from maskrec.core.metrics import at_threshold, best_f1_threshold, curves, in_band, mistakes
+from maskrec.infer.operating import MAX_BARE_AS_MASK, OperatingPoint, by_cost, capped, rates
 from maskrec.config import demo_dir
 from maskrec.core.presentation import data_mismatch
 from ui.common import (checkpoint_choices, dataset_picker, image_grid, memo, memo_has, progress_callback, remember,
@@ -114,7 +114,7 @@ def judge(y, p, paths, split, pred, trained_on, ckpt) -> None:
     if unsure.any():
         b.caption(f"{int(unsure.sum())} of {len(p)} faces are unsure (inside the band): "
                   "left out of the matrix and the mistakes")
-    wrong = [i for i in mistakes(y, p, t) if not unsure[i]]
+    wrong = mistakes(y, p, t, op.band)
     st.subheader(f"Mistakes at this threshold: {len(wrong)} (most confident first"
                  + (", unsure faces left out)" if unsure.any() else ")"))
     shown = wrong[:24]

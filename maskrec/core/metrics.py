@@ -67,8 +67,16 @@ def threshold_for_fpr(y: np.ndarray, p: np.ndarray, max_fpr: float) -> float:
     return float(min(1.0, thr[ok[-1]])) if len(ok) else 1.0
 
 
-def mistakes(y: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Indices of the wrongly classified images, most confidently wrong first (they teach the most)."""
+def in_band(p, band: tuple[float, float] | None) -> np.ndarray:
+    """Which P(mask) values ``p`` a band labels unsure (``[lo, hi)``; all False without a band)."""
+    p = np.asarray(p, float)
+    return (p >= band[0]) & (p < band[1]) if band else np.zeros(len(p), bool)
+
+
+def mistakes(y: np.ndarray, p: np.ndarray, threshold: float = 0.5,
+             band: tuple[float, float] | None = None) -> np.ndarray:
+    """Indices of the wrongly classified images, most confidently wrong first (they teach the most);
+    those inside an unsure ``band`` are neither right nor wrong, so left out."""
     y, p = np.asarray(y), np.asarray(p)
-    wrong = np.nonzero((p >= threshold).astype(int) != y)[0]
+    wrong = np.nonzero(((p >= threshold).astype(int) != y) & ~in_band(p, band))[0]
     return wrong[np.argsort(-np.abs(p[wrong] - threshold), kind="stable")]

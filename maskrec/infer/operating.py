@@ -24,6 +24,8 @@ import numpy as np
 from scipy.stats import binomtest
 from sklearn.metrics import roc_curve
 
+from maskrec.core.metrics import in_band
+
 MAX_BARE_AS_MASK = 0.03  # the default cap on bare faces called "mask"
 UNSURE_SHARE = 0.05      # the default unsure band holds at most this share of validation faces
 DEFAULT = "street"       # what recognition uses unless told
@@ -36,12 +38,6 @@ def wilson(k: int, n: int) -> tuple[float, float]:
         return 0.0, 1.0
     ci = binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
     return float(ci.low), float(ci.high)
-
-
-def in_band(p, band: tuple[float, float] | None) -> np.ndarray:
-    """Which P(mask) values ``p`` a band labels unsure (``[lo, hi)``; all False without a band)."""
-    p = np.asarray(p, float)
-    return (p >= band[0]) & (p < band[1]) if band else np.zeros(len(p), bool)
 
 
 def rates(y, p, threshold: float, band: tuple[float, float] | None = None) -> dict:
